@@ -1,0 +1,42 @@
+# Trellis: `make run` serves the product, `make test` runs every test. Each target creates .venv first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt $(wildcard requirements-infra.txt) | cksum | cut -d' ' -f1)
+
+.PHONY: venv run api worker migrate test test-fast lint bench clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt $(wildcard requirements-infra.txt)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt $(if $(wildcard requirements-infra.txt),-r requirements-infra.txt)
+	@rm -f $(VENV)/.installed-*; touch $@
+
+run: venv          ## the whole product: migrate, then API on 127.0.0.1:$$PORT (5001) + one worker
+	$(PY) run.py
+
+migrate: venv
+	$(PY) -m flask --app wsgi db-upgrade
+
+api: migrate       ## one API process (gunicorn), foreground
+	$(PY) -m gunicorn -c gunicorn.conf.py wsgi:app
+
+worker: venv       ## one worker process (Huey consumer + heartbeat + reaper + health port), foreground
+	$(PY) -m worker.main
+
+test: venv         ## every test: unit, API, engine, infra, integration (real processes, Postgres, Redis)
+	$(PY) -m ruff check .
+	$(PY) -m pytest
+
+test-fast: venv    ## everything but the integration tests
+	$(PY) -m pytest -m "not integration"
+
+lint: venv
+	$(PY) -m ruff check .
+
+bench: venv        ## benchmarks; results in docs/benchmarks.md
+	$(PY) -m bench.run
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

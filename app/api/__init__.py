@@ -1,0 +1,24 @@
+"""HTTP layer: blueprints and the single error renderer. Views parse requests into typed values, call a
+service and serialize the result; they never touch a database session."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+
+from app.wiring import Container
+
+
+def container() -> Container:
+    return current_app.extensions["trellis"]  # type: ignore[no-any-return]
+
+
+def register_api(app: Flask) -> None:
+    from app.api.errors import register_error_handlers
+    from app.api.manage import manage
+    from app.api.ops import ops
+    from app.api.service import service
+
+    register_error_handlers(app)
+    app.register_blueprint(ops)
+    app.register_blueprint(service, url_prefix="/v1")
+    app.register_blueprint(manage, url_prefix="/manage/v1")

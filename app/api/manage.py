@@ -1,0 +1,99 @@
+"""The management API (`/manage/v1`, `Authorization: Bearer <admin token>`): apps, versions, keys."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from app.api import container
+from app.api.auth import admin_principal
+from app.errors import InvalidParam, PayloadTooLarge
+from app.services.runs import parse_page
+
+manage = Blueprint("manage", __name__)
+
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")
+
+
+def _dsl_body() -> str:
+    """The DSL from the body: raw YAML (any YAML content type) or JSON `{"data": "<yaml>"}` as Dify's import."""
+    limit = container().settings.max_dsl_bytes
+    raw = request.get_data(cache=True)
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"DSL exceeds the limit of {limit} bytes")
+    if request.mimetype == "application/json":
+        payload = request.get_json(silent=True)
+        if not isinstance(payload, dict) or not isinstance(payload.get("data") or payload.get("yaml_content"), str):
+            raise InvalidParam("JSON body must be {\"data\": \"<DSL YAML>\"}")
+        return str(payload.get("data") or payload.get("yaml_content"))
+    if request.mimetype and request.mimetype not in YAML_TYPES:
+        raise InvalidParam(f"Content-Type must be application/yaml, got {request.mimetype}")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidParam("DSL must be UTF-8 text") from exc
+
+
+@manage.post("/apps")
+def import_app() -> tuple[Response, int]:
+    who = admin_principal()
+    app = container().apps.import_dsl(who.workspace_id, _dsl_body())
+    return jsonify({"id": app.id, "name": app.name, "mode": app.mode}), 201
+
+
+@manage.get("/apps")
+def list_apps() -> Response:
+    who = admin_principal()
+    page, limit = parse_page(request.args)
+    apps, total = container().apps.list(who.workspace_id, page, limit)
+    return jsonify({"page": page, "limit": limit, "total": total, "has_more": page * limit < total,
+                    "data": [a.to_dict() for a in apps]})
+
+
+@manage.get("/apps/<app_id>")
+def get_app(app_id: str) -> Response:
+    return jsonify(container().apps.get(admin_principal().workspace_id, app_id).to_dict())
+
+
+@manage.put("/apps/<app_id>")
+def update_app(app_id: str) -> Response:
+    """Publish a new version of the app from DSL."""
+    who = admin_principal()
+    return jsonify(container().apps.import_dsl(who.workspace_id, _dsl_body(), app_id=app_id).to_dict())
+
+
+@manage.delete("/apps/<app_id>")
+def delete_app(app_id: str) -> tuple[str, int]:
+    container().apps.delete(admin_principal().workspace_id, app_id)
+    return "", 204
+
+
+@manage.get("/apps/<app_id>/versions")
+def list_versions(app_id: str) -> Response:
+    return jsonify({"data": container().apps.versions(admin_principal().workspace_id, app_id)})
+
+
+@manage.get("/apps/<app_id>/dsl")
+def export_dsl(app_id: str) -> Response:
+    text = container().apps.export_dsl(admin_principal().workspace_id, app_id)
+    return Response(text, mimetype="application/yaml")
+
+
+@manage.post("/apps/<app_id>/api-keys")
+def create_key(app_id: str) -> tuple[Response, int]:
+    key_id, token = container().accounts.create_app_key(admin_principal().workspace_id, app_id)
+    return jsonify({"id": key_id, "token": token, "type": "app"}), 201
+
+
+@manage.get("/apps/<app_id>/api-keys")
+def list_keys(app_id: str) -> Response:
+    keys = container().accounts.list_app_keys(admin_principal().workspace_id, app_id)
+    return jsonify({"data": [{"id": k.id, "token": k.prefix, "type": "app",
+                              "created_at": int(k.created_at.timestamp()) if k.created_at else None,
+                              "last_used_at": int(k.last_used_at.timestamp()) if k.last_used_at else None}
+                             for k in keys]})
+
+
+@manage.delete("/apps/<app_id>/api-keys/<key_id>")
+def revoke_key(app_id: str, key_id: str) -> tuple[str, int]:
+    container().accounts.revoke_app_key(admin_principal().workspace_id, app_id, key_id)
+    return "", 204

@@ -1,0 +1,47 @@
+"""Request bodies of the Service API, as pydantic models; parse errors become `invalid_param` (400)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeVar
+
+from flask import request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from app.errors import BadRequest, InvalidParam
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+class WorkflowRunRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    inputs: dict[str, Any]
+    response_mode: Literal["blocking", "streaming"] = "streaming"
+    user: str = Field(min_length=1, max_length=255)
+    files: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class StopRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    user: str | None = None
+
+
+def parse_json(model: type[Model]) -> Model:
+    """Parse the JSON body into `model`. Malformed JSON is 400 `bad_request`; a body that does not fit the
+    model is 400 `invalid_param` naming the field."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        payload: Any = {}
+    else:
+        payload = request.get_json(silent=True)
+        if payload is None:
+            raise BadRequest("Request body is not valid JSON")
+    if not isinstance(payload, dict):
+        raise InvalidParam("Request body must be a JSON object")
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "body"
+        raise InvalidParam(f"{field}: {first['msg']}", params=field) from exc

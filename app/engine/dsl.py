@@ -1,0 +1,101 @@
+"""The Dify DSL document model: parse an exported YAML file into typed specs.
+
+Real exports carry many UI-only keys (positions, sizes, selection flags); they are ignored, not rejected.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from app.errors import InvalidParam
+
+SUPPORTED_MODES = ("workflow", "advanced-chat")
+
+
+class NodeSpec(BaseModel):
+    """One node: its id and the raw `data` block; each node type parses `data` into its own model."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    data: dict[str, Any]
+    parent_id: str | None = Field(default=None, alias="parentId")
+
+    @property
+    def type(self) -> str:
+        return str(self.data.get("type", ""))
+
+    @property
+    def title(self) -> str:
+        return str(self.data.get("title") or self.id)
+
+
+class EdgeSpec(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    id: str = ""
+    source: str
+    target: str
+    source_handle: str = Field(default="source", alias="sourceHandle")
+
+    def model_post_init(self, _context: Any) -> None:
+        # Older exports leave the handle null for plain edges.
+        if not self.source_handle:
+            self.source_handle = "source"
+
+
+class GraphSpec(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    nodes: list[NodeSpec] = Field(default_factory=list)
+    edges: list[EdgeSpec] = Field(default_factory=list)
+
+
+class WorkflowSpec(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    graph: GraphSpec
+    features: dict[str, Any] = Field(default_factory=dict)
+    environment_variables: list[dict[str, Any]] = Field(default_factory=list)
+    conversation_variables: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class AppSpec(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = "Untitled"
+    mode: str = "workflow"
+    description: str = ""
+    icon: str = ""
+
+
+class DslDocument(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    version: str = "0.1.0"
+    kind: str = "app"
+    app: AppSpec
+    workflow: WorkflowSpec
+
+
+def parse_dsl(text: str) -> DslDocument:
+    """Parse DSL YAML. Raises InvalidParam (400) for YAML that is not a Dify workflow app export."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidParam(f"DSL is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise InvalidParam("DSL must be a YAML mapping with `app` and `workflow` keys")
+    if "workflow" not in raw:
+        raise InvalidParam("DSL has no `workflow` section: only workflow and chatflow apps can be imported")
+    try:
+        doc = DslDocument.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidParam(f"DSL does not match the Dify schema: {exc.errors()[0]['msg']}",
+                           params=".".join(str(p) for p in exc.errors()[0]["loc"])) from exc
+    if doc.app.mode not in SUPPORTED_MODES:
+        raise InvalidParam(f"App mode {doc.app.mode!r} is not supported; expected one of {', '.join(SUPPORTED_MODES)}")
+    return doc

@@ -1,0 +1,66 @@
+"""What the engine needs from the outside world, as protocols. The worker hands in real implementations;
+tests hand in small in-memory ones. No implementation lives here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from app.engine.state import NodeRecord
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: str  # system | user | assistant
+    content: str
+
+
+@dataclass(frozen=True)
+class LLMRequest:
+    provider: str
+    model: str
+    messages: tuple[ChatMessage, ...]
+    mode: str = "chat"  # chat | completion
+    params: dict[str, Any] = field(default_factory=dict)
+    response_format: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class LLMUsage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class LLMResult:
+    text: str
+    usage: LLMUsage
+    finish_reason: str = "stop"
+    model: str = ""
+
+
+class LLMGateway(Protocol):
+    def complete(self, request: LLMRequest, on_delta: Callable[[str], None]) -> LLMResult:
+        """Run one completion, streaming text deltas to `on_delta`. Raises ProviderNotInitialize when the
+        provider has no endpoint, ProviderRequestError when the call fails."""
+        ...
+
+
+class EventSink(Protocol):
+    def __call__(self, event: Any) -> None: ...
+
+
+@dataclass
+class EnginePorts:
+    """Everything a run touches outside memory. `checkpoint` persists a finished node before any successor
+    starts; `should_stop` is polled between nodes and while an LLM streams."""
+
+    llm: LLMGateway
+    emit: EventSink
+    checkpoint: Callable[[NodeRecord], None] = lambda record: None
+    should_stop: Callable[[], bool] = lambda: False

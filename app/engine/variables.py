@@ -1,0 +1,67 @@
+"""The variable pool of a run and Dify's `{{#node_id.var.path#}}` template references.
+
+Values live under (node id, variable name); `sys`, `env` and `conversation` are node ids like any other.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+# Node ids in exports are digits, `sys`, `env`, `conversation` or slug-like names; paths are identifiers.
+REFERENCE = re.compile(r"\{\{#([a-zA-Z0-9_\-]{1,100}(?:\.[a-zA-Z_][a-zA-Z0-9_\-]{0,100}){1,10})#\}\}")
+
+_MISSING = object()
+
+
+class VariablePool:
+    """Thread-safe for the runner's use: only the runner thread writes, nodes read keys already written."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, dict[str, Any]] = {}
+
+    def set_node_outputs(self, node_id: str, outputs: dict[str, Any]) -> None:
+        self._values[node_id] = dict(outputs)
+
+    def set(self, node_id: str, name: str, value: Any) -> None:
+        self._values.setdefault(node_id, {})[name] = value
+
+    def get(self, selector: Sequence[str], default: Any = None) -> Any:
+        """Resolve `[node_id, var, key...]`; nested keys index into dicts (and lists by number)."""
+        if len(selector) < 2:
+            return default
+        value: Any = self._values.get(selector[0], {}).get(selector[1], _MISSING)
+        for key in selector[2:]:
+            if isinstance(value, dict):
+                value = value.get(key, _MISSING)
+            elif isinstance(value, list) and str(key).isdigit() and int(key) < len(value):
+                value = value[int(key)]
+            else:
+                value = _MISSING
+            if value is _MISSING:
+                break
+        return default if value is _MISSING else value
+
+    def has_node(self, node_id: str) -> bool:
+        return node_id in self._values
+
+    def render(self, template: str) -> str:
+        """Replace every `{{#a.b#}}` with the referenced value as text (JSON for objects, empty if missing)."""
+        return REFERENCE.sub(lambda m: to_text(self.get(m.group(1).split("."))), template)
+
+
+def to_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float):
+        return json.dumps(value) if isinstance(value, bool) else str(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def references(template: str) -> list[list[str]]:
+    """The selectors a template refers to, for import-time validation."""
+    return [m.group(1).split(".") for m in REFERENCE.finditer(template or "")]

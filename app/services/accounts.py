@@ -1,0 +1,117 @@
+"""Workspaces, admin tokens and Service API keys: creation, authentication, revocation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db import transaction
+from app.errors import NotFound, Unauthorized
+from app.models import AdminToken, ApiKey, App, Workspace
+from app.models.base import as_utc, utcnow
+from app.services import tokens
+
+DEFAULT_WORKSPACE = "Default workspace"
+
+
+@dataclass(frozen=True)
+class AdminPrincipal:
+    workspace_id: str
+    token_id: str
+
+
+@dataclass(frozen=True)
+class AppPrincipal:
+    workspace_id: str
+    app_id: str
+    key_id: str
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    id: str
+    prefix: str
+    created_at: datetime | None
+    last_used_at: datetime | None
+
+
+class Accounts:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def default_workspace_id(self) -> str:
+        """The first workspace, created on first use. Idempotent."""
+        with transaction(self._sessions) as session:
+            found = session.scalars(select(Workspace.id).order_by(Workspace.created_at).limit(1)).first()
+            if found:
+                return found
+            workspace = Workspace(name=DEFAULT_WORKSPACE)
+            session.add(workspace)
+            session.flush()
+            return workspace.id
+
+    def ensure_admin_token(self, token: str, name: str = "admin") -> AdminPrincipal:
+        """Make `token` an admin token of the default workspace (no-op if it already is)."""
+        workspace_id = self.default_workspace_id()
+        with transaction(self._sessions) as session:
+            row = session.scalars(select(AdminToken).where(AdminToken.token_hash == tokens.digest(token))).first()
+            if row is None:
+                row = AdminToken(workspace_id=workspace_id, token_hash=tokens.digest(token),
+                                 prefix=tokens.display_prefix(token), name=name)
+                session.add(row)
+                session.flush()
+            elif row.revoked_at is not None:
+                row.revoked_at = None
+            return AdminPrincipal(workspace_id=row.workspace_id, token_id=row.id)
+
+    def authenticate_admin(self, token: str) -> AdminPrincipal:
+        with transaction(self._sessions) as session:
+            row = session.scalars(select(AdminToken).where(AdminToken.token_hash == tokens.digest(token),
+                                                           AdminToken.revoked_at.is_(None))).first()
+            if row is None:
+                raise Unauthorized("Admin token is invalid")
+            return AdminPrincipal(workspace_id=row.workspace_id, token_id=row.id)
+
+    def create_app_key(self, workspace_id: str, app_id: str) -> tuple[str, str]:
+        """A new `app-` key for an app of this workspace; returns (key id, token). The token is shown once."""
+        token = tokens.generate("app-")
+        with transaction(self._sessions) as session:
+            owned = select(App.id).where(App.id == app_id, App.workspace_id == workspace_id)
+            if session.scalars(owned).first() is None:
+                raise NotFound("App not found")
+            key = ApiKey(workspace_id=workspace_id, app_id=app_id, kind="app", token_hash=tokens.digest(token),
+                         prefix=tokens.display_prefix(token))
+            session.add(key)
+            session.flush()
+            return key.id, token
+
+    def list_app_keys(self, workspace_id: str, app_id: str) -> list[KeyInfo]:
+        with self._sessions() as session:
+            rows = session.scalars(select(ApiKey).where(ApiKey.workspace_id == workspace_id, ApiKey.app_id == app_id,
+                                                        ApiKey.revoked_at.is_(None)).order_by(ApiKey.created_at))
+            return [KeyInfo(r.id, r.prefix, as_utc(r.created_at), as_utc(r.last_used_at)) for r in rows]
+
+    def revoke_app_key(self, workspace_id: str, app_id: str, key_id: str) -> None:
+        with transaction(self._sessions) as session:
+            result = session.execute(update(ApiKey).where(
+                ApiKey.id == key_id, ApiKey.app_id == app_id, ApiKey.workspace_id == workspace_id,
+                ApiKey.revoked_at.is_(None)).values(revoked_at=utcnow()))
+            if result.rowcount == 0:
+                raise NotFound("API key not found")
+
+    def authenticate_app_key(self, token: str) -> AppPrincipal:
+        """Resolve an `app-` key. Raises Unauthorized for unknown, revoked or dataset keys."""
+        with transaction(self._sessions) as session:
+            key = session.scalars(select(ApiKey).where(ApiKey.token_hash == tokens.digest(token),
+                                                       ApiKey.revoked_at.is_(None), ApiKey.kind == "app")).first()
+            if key is None or key.app_id is None:
+                raise Unauthorized("Access token is invalid")
+            # Touch last_used_at at most once a minute: a write per request would serialize hot keys.
+            now = utcnow()
+            last = as_utc(key.last_used_at)
+            if last is None or (now - last).total_seconds() > 60:
+                key.last_used_at = now
+            return AppPrincipal(workspace_id=key.workspace_id, app_id=key.app_id, key_id=key.id)

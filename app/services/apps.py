@@ -1,0 +1,149 @@
+"""Apps and their workflow versions: import a Dify DSL (validated, then published at once), list, get,
+update, delete. Every read is scoped by workspace."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db import transaction
+from app.engine.dsl import WorkflowSpec, parse_dsl
+from app.engine.graph import Graph, build_graph
+from app.errors import AppUnavailable, NotFound
+from app.models import App, WorkflowVersion
+from app.models.base import as_utc
+
+
+@dataclass(frozen=True)
+class AppView:
+    id: str
+    name: str
+    mode: str
+    description: str
+    published_version_id: str | None
+    created_at: datetime | None
+    updated_at: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "mode": self.mode, "description": self.description,
+                "published_version_id": self.published_version_id,
+                "created_at": int(self.created_at.timestamp()) if self.created_at else None,
+                "updated_at": int(self.updated_at.timestamp()) if self.updated_at else None}
+
+
+@dataclass(frozen=True)
+class PublishedWorkflow:
+    app: AppView
+    version_id: str
+    graph: Graph
+    features: dict[str, Any]
+
+
+def _view(app: App) -> AppView:
+    return AppView(app.id, app.name, app.mode, app.description, app.published_version_id,
+                   as_utc(app.created_at), as_utc(app.updated_at))
+
+
+@lru_cache(maxsize=256)
+def _graph_for(version_id: str, workflow_json: str, mode: str) -> Graph:
+    # Versions are immutable, so a parsed graph can be cached by id for the life of the process.
+    return build_graph(WorkflowSpec.model_validate_json(workflow_json), mode)
+
+
+class Apps:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def import_dsl(self, workspace_id: str, text: str, app_id: str | None = None) -> AppView:
+        """Parse and validate DSL (InvalidParam on any problem, nothing written), then create the app (or a new
+        version of `app_id`) and publish the version."""
+        doc = parse_dsl(text)
+        build_graph(doc.workflow, doc.app.mode)
+        with transaction(self._sessions) as session:
+            if app_id:
+                app = self._get(session, workspace_id, app_id)
+                app.name, app.description = doc.app.name, doc.app.description
+            else:
+                app = App(workspace_id=workspace_id, name=doc.app.name, mode=doc.app.mode,
+                          description=doc.app.description, icon=doc.app.icon)
+                session.add(app)
+                session.flush()
+            number = (session.scalar(select(func.max(WorkflowVersion.number))
+                                     .where(WorkflowVersion.app_id == app.id)) or 0) + 1
+            version = WorkflowVersion(app_id=app.id, number=number, status="published", dsl_version=doc.version,
+                                      dsl=text, workflow=doc.workflow.model_dump(mode="json", by_alias=True))
+            session.add(version)
+            session.flush()
+            app.published_version_id = version.id
+            session.flush()
+            return _view(app)
+
+    @staticmethod
+    def _get(session: Session, workspace_id: str, app_id: str) -> App:
+        app = session.scalars(select(App).where(App.id == app_id, App.workspace_id == workspace_id)).first()
+        if app is None:
+            raise NotFound("App not found")
+        return app
+
+    def get(self, workspace_id: str, app_id: str) -> AppView:
+        with self._sessions() as session:
+            return _view(self._get(session, workspace_id, app_id))
+
+    def list(self, workspace_id: str, page: int, limit: int) -> tuple[list[AppView], int]:
+        with self._sessions() as session:
+            total = session.scalar(select(func.count(App.id)).where(App.workspace_id == workspace_id)) or 0
+            rows = session.scalars(select(App).where(App.workspace_id == workspace_id)
+                                   .order_by(App.created_at.desc()).offset((page - 1) * limit).limit(limit))
+            return [_view(a) for a in rows], total
+
+    def delete(self, workspace_id: str, app_id: str) -> None:
+        with transaction(self._sessions) as session:
+            session.delete(self._get(session, workspace_id, app_id))
+
+    def versions(self, workspace_id: str, app_id: str) -> list[dict[str, Any]]:
+        with self._sessions() as session:
+            self._get(session, workspace_id, app_id)
+            rows = session.scalars(select(WorkflowVersion).where(WorkflowVersion.app_id == app_id)
+                                   .order_by(WorkflowVersion.number.desc()))
+            return [{"id": v.id, "number": v.number, "status": v.status, "dsl_version": v.dsl_version,
+                     "created_at": int(as_utc(v.created_at).timestamp())} for v in rows]  # type: ignore[union-attr]
+
+    def export_dsl(self, workspace_id: str, app_id: str) -> str:
+        with self._sessions() as session:
+            app = self._get(session, workspace_id, app_id)
+            version = session.get(WorkflowVersion, app.published_version_id) if app.published_version_id else None
+            if version is None:
+                raise AppUnavailable()
+            return version.dsl
+
+    def published(self, workspace_id: str, app_id: str) -> PublishedWorkflow:
+        """The app's published graph, parsed once per version per process."""
+        with self._sessions() as session:
+            app = self._get(session, workspace_id, app_id)
+            version = session.get(WorkflowVersion, app.published_version_id) if app.published_version_id else None
+            if version is None:
+                raise AppUnavailable()
+            return self._published(app, version)
+
+    def version(self, version_id: str) -> PublishedWorkflow:
+        """A specific version (the one a run was created with), for the worker."""
+        with self._sessions() as session:
+            version = session.get(WorkflowVersion, version_id)
+            if version is None:
+                raise NotFound("Workflow version not found")
+            app = session.get(App, version.app_id)
+            assert app is not None
+            return self._published(app, version)
+
+    @staticmethod
+    def _published(app: App, version: WorkflowVersion) -> PublishedWorkflow:
+        import json
+
+        graph = _graph_for(version.id, json.dumps(version.workflow, sort_keys=True), app.mode)
+        return PublishedWorkflow(app=_view(app), version_id=version.id, graph=graph,
+                                 features=dict(version.workflow.get("features") or {}))

@@ -1,0 +1,98 @@
+"""Run leases: who executes a run, until when, under which fencing epoch.
+
+A claim is one compare-and-set UPDATE that bumps `epoch`; every later write of the holder is conditioned on
+that epoch, so a zombie worker whose lease was taken over cannot change the run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db import transaction
+from app.models import WorkflowRun
+from app.models.base import as_utc, utcnow
+
+
+@dataclass(frozen=True)
+class Lease:
+    run_id: str
+    owner: str
+    epoch: int
+    attempt: int
+
+
+@dataclass(frozen=True)
+class ReapReport:
+    requeued: list[str]
+    failed: list[str]
+
+
+class Leases:
+    def __init__(self, sessions: sessionmaker[Session], lease_seconds: float) -> None:
+        self._sessions = sessions
+        self._ttl = timedelta(seconds=lease_seconds)
+
+    def acquire(self, run_id: str, owner: str) -> Lease | None:
+        """Take the run if it is queued or its lease expired. None when another worker holds it or it is final."""
+        now = utcnow()
+        claimable = or_(WorkflowRun.status == "queued",
+                        and_(WorkflowRun.status == "running", WorkflowRun.lease_expires_at < now))
+        with transaction(self._sessions) as session:
+            row = session.execute(
+                update(WorkflowRun).where(WorkflowRun.id == run_id, claimable, WorkflowRun.stop_requested.is_(False))
+                .values(status="running", lease_owner=owner, lease_expires_at=now + self._ttl,
+                        epoch=WorkflowRun.epoch + 1, attempts=WorkflowRun.attempts + 1)
+                .returning(WorkflowRun.epoch, WorkflowRun.attempts)).first()
+        return Lease(run_id, owner, row.epoch, row.attempts) if row else None
+
+    def renew(self, leases: list[Lease]) -> list[Lease]:
+        """Extend the given leases; returns those that were lost (taken over or finished)."""
+        lost = []
+        expires = utcnow() + self._ttl
+        with transaction(self._sessions) as session:
+            for lease in leases:
+                result = session.execute(update(WorkflowRun).where(
+                    WorkflowRun.id == lease.run_id, WorkflowRun.epoch == lease.epoch,
+                    WorkflowRun.status == "running").values(lease_expires_at=expires))
+                if result.rowcount == 0:
+                    lost.append(lease)
+        return lost
+
+    def release(self, lease: Lease) -> None:
+        """Give a still-running run back to the queue at once (used on graceful shutdown)."""
+        with transaction(self._sessions) as session:
+            session.execute(update(WorkflowRun).where(
+                WorkflowRun.id == lease.run_id, WorkflowRun.epoch == lease.epoch, WorkflowRun.status == "running")
+                .values(status="queued", lease_owner=None, lease_expires_at=None, enqueued_at=utcnow(),
+                        # Bumping the epoch fences off any thread of ours still finishing this attempt.
+                        epoch=WorkflowRun.epoch + 1))
+
+    def reap(self, max_attempts: int, max_seconds: float, requeue_after: float) -> ReapReport:
+        """Find runs whose lease expired or whose queue message was lost; mark them queued again (the caller
+        re-enqueues them) or fail them past `max_attempts` / `max_seconds`. Rows are claimed with
+        SKIP LOCKED on Postgres so reapers in many workers never fight."""
+        now = utcnow()
+        requeued: list[str] = []
+        failed: list[str] = []
+        expired = and_(WorkflowRun.status == "running", WorkflowRun.lease_expires_at < now)
+        lost = and_(WorkflowRun.status == "queued", WorkflowRun.enqueued_at < now - timedelta(seconds=requeue_after))
+        with transaction(self._sessions) as session:
+            rows = session.scalars(select(WorkflowRun).where(or_(expired, lost)).limit(200)
+                                   .with_for_update(skip_locked=True)).all()
+            for run in rows:
+                started = run.started_at or run.created_at
+                too_old = started is not None and (now - as_utc(started)).total_seconds() > max_seconds
+                if run.attempts >= max_attempts or too_old:
+                    run.status = "failed"
+                    run.error = (f"Max execution time {max_seconds:g}s reached." if too_old else
+                                 f"Run abandoned after {run.attempts} attempts (worker lost each time).")
+                    run.finished_at, run.lease_owner = now, None
+                    failed.append(run.id)
+                else:
+                    run.status, run.lease_owner, run.lease_expires_at, run.enqueued_at = "queued", None, None, now
+                    requeued.append(run.id)
+        return ReapReport(requeued, failed)
+

@@ -1,0 +1,188 @@
+"""Runs from the caller's side: submit (write the row, then queue), read, stop, list logs, and follow a
+run's events for blocking and streaming responses. Nothing here executes a graph."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db import transaction
+from app.errors import InvalidParam, NotFound, NotWorkflowApp, ServiceUnavailable
+from app.models import EndUser, WorkflowRun
+from app.models.base import utcnow
+from app.providers.events import EventLog
+from app.services import run_views
+from app.services.accounts import AppPrincipal
+from app.services.apps import Apps
+from app.services.queue import TaskQueue
+
+FINAL_STATUSES = ("succeeded", "failed", "stopped", "partial-succeeded")
+
+
+@dataclass(frozen=True)
+class Ticket:
+    run_id: str
+    task_id: str
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    keyword: str | None = None
+    status: str | None = None
+    session_id: str | None = None
+    created_before: datetime | None = None
+    created_after: datetime | None = None
+
+
+class Runs:
+    def __init__(self, sessions: sessionmaker[Session], apps: Apps, events: EventLog, queue: TaskQueue) -> None:
+        self._sessions = sessions
+        self._apps = apps
+        self._events = events
+        self._queue = queue
+
+    # -- submit ---------------------------------------------------------------------------------------------
+
+    def submit(self, who: AppPrincipal, inputs: dict[str, Any], user: str, response_mode: str) -> Ticket:
+        """Validate inputs against the start node, write the run (`queued`), then queue it. If the queue refuses,
+        the run is marked failed and ServiceUnavailable (503) raised: nothing is accepted that cannot run."""
+        workflow = self._apps.published(who.workspace_id, who.app_id)
+        if workflow.app.mode != "workflow":
+            raise NotWorkflowApp()
+        clean = workflow.graph.start.validate_inputs(inputs)
+        end_user_id = self._end_user(who, user)
+        run = WorkflowRun(id=str(uuid.uuid4()), task_id=str(uuid.uuid4()), workspace_id=who.workspace_id,
+                          app_id=who.app_id, workflow_version_id=workflow.version_id, end_user_id=end_user_id,
+                          status="queued", response_mode=response_mode, inputs=clean, enqueued_at=utcnow())
+        with transaction(self._sessions) as session:
+            session.add(run)
+        try:
+            self._queue.enqueue_run(run.id)
+        except ServiceUnavailable:
+            with transaction(self._sessions) as session:
+                session.execute(update(WorkflowRun).where(WorkflowRun.id == run.id, WorkflowRun.status == "queued")
+                                .values(status="failed", error="queue unavailable", finished_at=utcnow()))
+            raise
+        return Ticket(run.id, run.task_id)
+
+    def _end_user(self, who: AppPrincipal, session_id: str) -> str:
+        lookup = select(EndUser.id).where(EndUser.app_id == who.app_id, EndUser.session_id == session_id)
+        with self._sessions() as session:
+            found = session.scalars(lookup).first()
+        if found:
+            return found
+        try:
+            with transaction(self._sessions) as session:
+                end_user = EndUser(workspace_id=who.workspace_id, app_id=who.app_id, session_id=session_id)
+                session.add(end_user)
+                session.flush()
+                return end_user.id
+        except IntegrityError:  # a concurrent request created it first
+            with self._sessions() as session:
+                return session.scalars(lookup).one()
+
+    # -- read -----------------------------------------------------------------------------------------------
+
+    def get(self, who: AppPrincipal, run_id: str) -> WorkflowRun:
+        with self._sessions() as session:
+            run = session.scalars(select(WorkflowRun).where(WorkflowRun.id == run_id,
+                                                            WorkflowRun.app_id == who.app_id)).first()
+            if run is None:
+                raise NotFound("Workflow run not found")
+            return run
+
+    def load(self, run_id: str) -> WorkflowRun:
+        with self._sessions() as session:
+            run = session.get(WorkflowRun, run_id)
+            if run is None:
+                raise NotFound("Workflow run not found")
+            return run
+
+    def logs(self, who: AppPrincipal, flt: LogFilter, page: int,
+             limit: int) -> tuple[list[tuple[WorkflowRun, str | None]], int]:
+        query = (select(WorkflowRun, EndUser.session_id).outerjoin(EndUser, EndUser.id == WorkflowRun.end_user_id)
+                 .where(WorkflowRun.app_id == who.app_id))
+        if flt.status:
+            query = query.where(WorkflowRun.status == flt.status)
+        if flt.session_id:
+            query = query.where(EndUser.session_id == flt.session_id)
+        if flt.created_before:
+            query = query.where(WorkflowRun.created_at < flt.created_before)
+        if flt.created_after:
+            query = query.where(WorkflowRun.created_at > flt.created_after)
+        if flt.keyword:
+            from sqlalchemy import String, cast
+
+            like = f"%{flt.keyword}%"
+            query = query.where(or_(cast(WorkflowRun.inputs, String).like(like),
+                                    cast(WorkflowRun.outputs, String).like(like), WorkflowRun.id == flt.keyword))
+        with self._sessions() as session:
+            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+            rows = session.execute(query.order_by(WorkflowRun.created_at.desc())
+                                   .offset((page - 1) * limit).limit(limit)).all()
+            return [(row[0], row[1]) for row in rows], total
+
+    # -- stop -----------------------------------------------------------------------------------------------
+
+    def stop(self, who: AppPrincipal, task_id: str) -> None:
+        """Ask a run to stop. A queued run stops at once; a running one at its next check (between nodes and
+        while an LLM streams). Stopping a finished run is a no-op, as in Dify."""
+        with transaction(self._sessions) as session:
+            run = session.scalars(select(WorkflowRun).where(WorkflowRun.task_id == task_id,
+                                                            WorkflowRun.app_id == who.app_id)).first()
+            if run is None:
+                raise NotFound("Task not found")
+            if run.status in FINAL_STATUSES:
+                return
+            run.stop_requested = True
+            stopped_now = run.status == "queued"
+            if stopped_now:
+                now = utcnow()
+                run.status, run.error, run.finished_at = "stopped", "Run stopped by user", now
+        if stopped_now:
+            self._events.append(run.id, run_views.workflow_finished(self.load(run.id)))
+
+    # -- follow ---------------------------------------------------------------------------------------------
+
+    def follow(self, run_id: str, timeout: float, heartbeat: float | None = None) -> Iterator[dict[str, Any] | None]:
+        """Yield the run's events from the start until `workflow_finished` or `timeout`. With `heartbeat`, yield
+        None whenever that many seconds pass without an event (the caller sends a ping)."""
+        deadline = time.monotonic() + timeout
+        after: str | None = None
+        wait = heartbeat or 5.0
+        while time.monotonic() < deadline:
+            batch = self._events.read(run_id, after, min(wait, max(0.01, deadline - time.monotonic())))
+            if not batch and heartbeat:
+                yield None
+            for event_id, payload in batch:
+                after = event_id
+                yield payload
+                if payload.get("event") == "workflow_finished":
+                    return
+
+    def wait_finished(self, run_id: str, timeout: float) -> dict[str, Any]:
+        """Block until the run finishes (or `timeout`); returns Dify's blocking `data` object."""
+        for payload in self.follow(run_id, timeout):
+            if payload and payload.get("event") == "workflow_finished":
+                return dict(payload["data"])
+        return run_views.run_data(self.load(run_id))
+
+
+def parse_page(args: dict[str, Any], default_limit: int = 20, max_limit: int = 100) -> tuple[int, int]:
+    """Dify's `page`/`limit` query parameters, validated (400 on nonsense)."""
+    try:
+        page = int(args.get("page", 1))
+        limit = int(args.get("limit", default_limit))
+    except (TypeError, ValueError) as exc:
+        raise InvalidParam("page and limit must be integers") from exc
+    if page < 1 or not 1 <= limit <= max_limit:
+        raise InvalidParam(f"page must be >= 1 and limit between 1 and {max_limit}")
+    return page, limit

@@ -1,0 +1,27 @@
+"""gunicorn settings for the API (read by `gunicorn -c gunicorn.conf.py wsgi:app`).
+
+gthread workers: SSE streams and blocking runs wait on I/O, so each process holds many threads."""
+
+import os
+import tempfile
+
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '5001')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "32"))
+# Blocking runs may wait up to BLOCKING_TIMEOUT_SECONDS; gthread's timeout only concerns the worker heartbeat.
+timeout = 120
+graceful_timeout = int(os.environ.get("API_DRAIN_SECONDS", "25"))
+keepalive = 5
+accesslog = None
+errorlog = "-"
+
+# Prometheus multi-process mode: every worker writes samples to this folder; /metrics aggregates them.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="trellis-prom-")
+
+
+def child_exit(server, worker):  # noqa: ANN001 (gunicorn hook signature)
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,42 @@
+"""The Huey side of Trellis: `create_huey` picks Redis or SQLite from Settings and `register_tasks` declares
+every task in one place, so the API (which only enqueues) and the consumer see the same task set."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from huey import Huey, RedisHuey, SqliteHuey
+
+from app.settings import Settings
+
+if TYPE_CHECKING:
+    from worker.runtime import WorkerRuntime
+
+
+def create_huey(settings: Settings) -> Huey:
+    """Redis when REDIS_URL is set (list key `huey.redis.<name>`), else a SQLite file under TRELLIS_HOME.
+    Results are not stored: the run row is the result."""
+    if settings.redis_url:
+        return RedisHuey(settings.huey_name, url=settings.redis_url, results=False, blocking=True, read_timeout=1,
+                         socket_timeout=10, socket_connect_timeout=5, health_check_interval=30)
+    path = settings.ensure_home() / "queue.db"
+    return SqliteHuey(settings.huey_name, filename=str(path), results=False, timeout=30)
+
+
+@dataclass(frozen=True)
+class Tasks:
+    run_workflow: Any
+
+
+def register_tasks(huey: Huey, runtime: Callable[[], WorkerRuntime]) -> Tasks:
+    """Declare the tasks. `runtime` is called inside a task to reach the worker's services; the API never
+    executes tasks, so it passes a callable that fails loudly."""
+    from worker import tasks
+
+    @huey.task(name="run_workflow", retries=0)
+    def run_workflow(run_id: str) -> None:
+        tasks.run_workflow(runtime(), run_id)
+
+    return Tasks(run_workflow=run_workflow)

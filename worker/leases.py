@@ -1,0 +1,95 @@
+"""Background threads of a worker: the heartbeat that renews every lease this process holds, and the reaper
+that re-queues runs whose worker died (safe to run in every worker: rows are claimed with SKIP LOCKED)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from app.services.leases import Lease, Leases
+
+log = logging.getLogger(__name__)
+
+
+class LeaseKeeper:
+    """Renews all tracked leases in one pass every `interval` seconds."""
+
+    def __init__(self, leases: Leases, interval: float) -> None:
+        self._leases = leases
+        self._interval = interval
+        self._held: dict[str, Lease] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def track(self, lease: Lease) -> None:
+        with self._lock:
+            self._held[lease.run_id] = lease
+
+    def untrack(self, lease: Lease) -> None:
+        with self._lock:
+            self._held.pop(lease.run_id, None)
+
+    def held(self) -> list[Lease]:
+        with self._lock:
+            return list(self._held.values())
+
+    def beat(self) -> None:
+        held = self.held()
+        if held:
+            for lease in self._leases.renew(held):
+                log.warning("lease lost", extra={"run_id": lease.run_id, "epoch": lease.epoch})
+                self.untrack(lease)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="lease-heartbeat", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.beat()
+            except Exception:  # a database blip must not kill the heartbeat; the next beat retries
+                log.exception("lease heartbeat failed")
+
+
+class Reaper:
+    """Every `interval` seconds: re-queue runs with expired leases or lost queue messages, fail hopeless ones."""
+
+    def __init__(self, leases: Leases, enqueue: Callable[[str], None], failed: Callable[[str], None],
+                 interval: float, max_attempts: int, max_seconds: float, requeue_after: float) -> None:
+        self._leases = leases
+        self._enqueue = enqueue
+        self._failed = failed
+        self._interval = interval
+        self._max_attempts = max_attempts
+        self._max_seconds = max_seconds
+        self._requeue_after = requeue_after
+        self._stop = threading.Event()
+
+    def sweep(self) -> list[str]:
+        report = self._leases.reap(self._max_attempts, self._max_seconds, self._requeue_after)
+        for run_id in report.requeued:
+            self._enqueue(run_id)
+        for run_id in report.failed:
+            self._failed(run_id)
+        if report.requeued or report.failed:
+            log.warning("reaper swept runs", extra={"requeued": len(report.requeued), "failed": len(report.failed)})
+        return report.requeued
+
+    def start(self) -> None:
+        threading.Thread(target=self._loop, name="run-reaper", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.sweep()
+            except Exception:
+                log.exception("reaper sweep failed")

@@ -1,0 +1,36 @@
+"""What a worker process holds while it runs tasks: its id, the lease keeper and the run executor."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+
+from app.services.execution import RunExecutor
+from app.services.leases import Leases
+from app.wiring import Container
+from worker.leases import LeaseKeeper
+
+
+@dataclass
+class WorkerRuntime:
+    container: Container
+    worker_id: str
+    leases: Leases
+    keeper: LeaseKeeper
+    executor: RunExecutor
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def build_runtime(container: Container) -> WorkerRuntime:
+    settings = container.settings
+    leases = Leases(container.sessions, settings.lease_seconds)
+    return WorkerRuntime(
+        container=container, worker_id=new_worker_id(), leases=leases,
+        keeper=LeaseKeeper(leases, interval=settings.lease_seconds / 3),
+        executor=RunExecutor(container.sessions, container.apps, container.events, container.llm, container.limits),
+    )

@@ -1,0 +1,27 @@
+"""Task bodies: thin, id-only, safe to repeat. A duplicate message finds the run leased or final and returns."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from worker.runtime import WorkerRuntime
+
+log = logging.getLogger(__name__)
+
+
+def run_workflow(runtime: WorkerRuntime, run_id: str) -> None:
+    lease = runtime.leases.acquire(run_id, runtime.worker_id)
+    if lease is None:
+        log.info("run not claimable (running elsewhere, stopped or finished)", extra={"run_id": run_id})
+        return
+    runtime.keeper.track(lease)
+    try:
+        status = runtime.executor.execute(lease)
+        log.info("run finished", extra={"run_id": run_id, "status": str(status), "attempt": lease.attempt})
+    except Exception:  # the process edge: log with the run id; the reaper re-queues the run when the lease ends
+        log.exception("run crashed", extra={"run_id": run_id})
+        raise
+    finally:
+        runtime.keeper.untrack(lease)
