@@ -3,7 +3,8 @@ service and serialize the result; they never touch a database session."""
 
 from __future__ import annotations
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.wiring import Container
 
@@ -19,6 +20,14 @@ def register_api(app: Flask) -> None:
     from app.api.service import service
 
     register_error_handlers(app)
+
+    @app.before_request
+    def _reject_oversized_bodies() -> None:
+        # Refuse a declared oversize body before auth or parsing reads any of it.
+        limit = app.config["MAX_CONTENT_LENGTH"]
+        if request.content_length is not None and limit and request.content_length > limit:
+            raise RequestEntityTooLarge()
+
     app.register_blueprint(ops)
     app.register_blueprint(service, url_prefix="/v1")
     app.register_blueprint(manage, url_prefix="/manage/v1")

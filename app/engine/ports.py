@@ -51,6 +51,35 @@ class LLMGateway(Protocol):
         ...
 
 
+class KnowledgeRetriever(Protocol):
+    def retrieve(self, workspace_id: str, dataset_ids: list[str], query: str, top_k: int,
+                 score_threshold: float | None, search_method: str) -> list[dict[str, Any]]:
+        """Chunks for `query` from the given datasets, best first, in Dify's retrieval-result shape
+        (`content`, `title`, `metadata{...score, dataset_id, document_id...}`)."""
+        ...
+
+
+class NoRetriever:
+    """Until a knowledge base is configured, retrieval finds nothing."""
+
+    def retrieve(self, workspace_id: str, dataset_ids: list[str], query: str, top_k: int,
+                 score_threshold: float | None, search_method: str) -> list[dict[str, Any]]:
+        return []
+
+
+@dataclass
+class NodeServices:
+    """Optional side-effect ports that specific node types need (code sandbox, egress-guarded HTTP, SQL,
+    knowledge retrieval). Each is typed by its node module's protocol; None means "not configured" and the
+    node fails with a clear error."""
+
+    retriever: KnowledgeRetriever = field(default_factory=NoRetriever)
+    http: Any = None
+    sandbox: Any = None
+    sql: Any = None
+    files: Any = None
+
+
 class EventSink(Protocol):
     def __call__(self, event: Any) -> None: ...
 
@@ -64,3 +93,5 @@ class EnginePorts:
     emit: EventSink
     checkpoint: Callable[[NodeRecord], None] = lambda record: None
     should_stop: Callable[[], bool] = lambda: False
+    services: NodeServices = field(default_factory=NodeServices)
+    workspace_id: str = ""

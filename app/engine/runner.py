@@ -162,7 +162,8 @@ class GraphRunner:
         self.ports.emit(NodeStarted(record))
         ctx = NodeContext(pool=self.pool, llm=self.ports.llm, should_stop=self.ports.should_stop,
                           emit_chunk=lambda text, sel: self.ports.emit(TextChunk(text, sel)),
-                          run_inputs=self._inputs)
+                          run_inputs=self._inputs, services=self.ports.services,
+                          workspace_id=self.ports.workspace_id)
         started = time.perf_counter()
         result: NodeResult | None = None
         try:

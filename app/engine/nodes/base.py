@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from app.engine.dsl import NodeSpec
-from app.engine.ports import LLMGateway
+from app.engine.ports import LLMGateway, NodeServices
 from app.engine.variables import VariablePool
 from app.errors import InvalidParam
 
@@ -30,6 +30,8 @@ class NodeContext:
     emit_chunk: Callable[[str, tuple[str, ...]], None]
     should_stop: Callable[[], bool]
     run_inputs: dict[str, Any] = field(default_factory=dict)
+    services: NodeServices = field(default_factory=NodeServices)
+    workspace_id: str = ""
 
 
 @dataclass

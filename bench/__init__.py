@@ -1,0 +1,1 @@
+"""Benchmarks and the local OpenAI-protocol server they (and the tests) use."""

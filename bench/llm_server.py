@@ -1,0 +1,187 @@
+"""A local OpenAI-protocol server: real HTTP, streaming (SSE) and usage, with configurable latency and
+tokens per second. Used by the tests and the benchmarks in place of a hosted model.
+
+By default it answers `Echo: <last user message>`; `script` replaces that with any function of the request.
+Endpoints: POST /v1/chat/completions (stream or not), POST /v1/embeddings, GET /v1/models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Responder = Callable[[dict[str, Any]], str]
+
+
+def echo(request: dict[str, Any]) -> str:
+    users = [m for m in request.get("messages", []) if m.get("role") == "user"]
+    content = users[-1]["content"] if users else ""
+    if isinstance(content, list):
+        content = " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return f"Echo: {content}"
+
+
+def count_tokens(text: str) -> int:
+    return len(text.split())
+
+
+def embed(text: str, dims: int = 64) -> list[float]:
+    """A deterministic bag-of-words embedding: texts sharing words get close vectors."""
+    vec = [0.0] * dims
+    for word in text.lower().split():
+        digest = hashlib.sha256(word.strip(".,!?;:").encode()).digest()
+        vec[digest[0] % dims] += 1.0 if digest[1] % 2 else -1.0
+    norm = math.sqrt(sum(v * v for v in vec)) or 1.0
+    return [v / norm for v in vec]
+
+
+@dataclass
+class StubConfig:
+    latency: float = 0.0  # seconds before the first token
+    tokens_per_second: float = 0.0  # 0 = all at once
+    responder: Responder = echo
+    fail_status: int | None = None  # answer every chat call with this HTTP status
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _handler(config: StubConfig) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+        def _json(self, status: int, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:  # noqa: N802
+            self._json(200, {"object": "list", "data": [{"id": "stub-model", "object": "model"}]})
+
+        def do_POST(self) -> None:  # noqa: N802
+            length = int(self.headers.get("Content-Length") or 0)
+            request = json.loads(self.rfile.read(length) or b"{}")
+            with config.lock:
+                config.requests.append({"path": self.path, **request})
+            if self.path.endswith("/embeddings"):
+                inputs = request.get("input") or []
+                inputs = [inputs] if isinstance(inputs, str) else inputs
+                data = [{"object": "embedding", "index": i, "embedding": embed(t)} for i, t in enumerate(inputs)]
+                tokens = sum(count_tokens(t) for t in inputs)
+                self._json(200, {"object": "list", "data": data, "model": request.get("model", ""),
+                                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+                return
+            if config.fail_status:
+                self._json(config.fail_status, {"error": {"message": "stub failure", "type": "server_error"}})
+                return
+            self._chat(request)
+
+        def _chat(self, request: dict[str, Any]) -> None:
+            text = config.responder(request)
+            prompt_tokens = sum(count_tokens(str(m.get("content", ""))) for m in request.get("messages", []))
+            usage = {"prompt_tokens": prompt_tokens, "completion_tokens": count_tokens(text),
+                     "total_tokens": prompt_tokens + count_tokens(text)}
+            if config.latency:
+                time.sleep(config.latency)
+            model = request.get("model", "stub-model")
+            if not request.get("stream"):
+                self._json(200, {"id": "chatcmpl-stub", "object": "chat.completion", "created": int(time.time()),
+                                 "model": model, "usage": usage, "choices": [{
+                                     "index": 0, "finish_reason": "stop",
+                                     "message": {"role": "assistant", "content": text}}]})
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            words = text.split(" ")
+            delay = 1.0 / config.tokens_per_second if config.tokens_per_second else 0.0
+            for i, word in enumerate(words):
+                piece = word if i == 0 else " " + word
+                self._event({"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0, "model": model,
+                             "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+                if delay:
+                    time.sleep(delay)
+            self._event({"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0, "model": model,
+                         "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+            if (request.get("stream_options") or {}).get("include_usage"):
+                self._event({"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0,
+                             "model": model, "choices": [], "usage": usage})
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+            self.close_connection = True
+
+        def _event(self, body: dict[str, Any]) -> None:
+            self.wfile.write(f"data: {json.dumps(body)}\n\n".encode())
+            self.wfile.flush()
+
+    return Handler
+
+
+class StubLLMServer:
+    """Start with `with StubLLMServer() as server:`; `server.base_url` ends in `/v1`."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, config: StubConfig | None = None) -> None:
+        self.config = config or StubConfig()
+        self._server = ThreadingHTTPServer((host, port), _handler(self.config))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        with self.config.lock:
+            return list(self.config.requests)
+
+    def chat_requests(self) -> list[dict[str, Any]]:
+        return [r for r in self.requests if r["path"].endswith("/chat/completions")]
+
+    def script(self, responder: Responder) -> None:
+        self.config.responder = responder
+
+    def start(self) -> StubLLMServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> StubLLMServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=8700)
+    parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--tps", type=float, default=0.0, help="tokens per second (0 = all at once)")
+    args = parser.parse_args()
+    server = StubLLMServer(port=args.port, config=StubConfig(latency=args.latency, tokens_per_second=args.tps))
+    print(f"stub LLM server on {server.base_url}", flush=True)
+    server._server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Real Postgres and Redis for tests of the production path: the machine's own servers when they answer,
+otherwise throwaway ones started from installed binaries; skipped only when neither is possible."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import pytest
+
+PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pg_ok(url: str) -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+        return True
+    except psycopg.Error:
+        return False
+
+
+def _redis_ok(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=2).ping())
+    except redis.RedisError:
+        return False
+
+
+@contextmanager
+def start_postgres() -> Iterator[str]:
+    if _pg_ok(PG_URL):
+        yield PG_URL
+        return
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not bins:
+        pytest.skip("no PostgreSQL server reachable and no initdb binary installed")
+    bindir = os.path.dirname(bins[-1])
+    data = tempfile.mkdtemp(prefix="trellis-pg-")
+    port = free_port()
+    user = [] if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--"]
+    if user:
+        shutil.chown(data, "postgres")
+    subprocess.run(user + [f"{bindir}/initdb", "-D", data, "-U", "postgres", "-A", "trust"], check=True,
+                   capture_output=True)
+    proc = subprocess.Popen(user + [f"{bindir}/postgres", "-D", data, "-p", str(port), "-k", data,
+                                    "-c", "listen_addresses=127.0.0.1"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    for _ in range(100):
+        if _pg_ok(url):
+            break
+        time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@contextmanager
+def start_redis() -> Iterator[str]:
+    if _redis_ok(REDIS_URL):
+        yield REDIS_URL
+        return
+    binary = shutil.which("redis-server")
+    if not binary:
+        pytest.skip("no Redis server reachable and no redis-server binary installed")
+    port = free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                            stdout=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    for _ in range(100):
+        if _redis_ok(url):
+            break
+        time.sleep(0.05)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@dataclass(frozen=True)
+class ServiceEndpoints:
+    pg_admin_url: str
+    redis_url: str
+
+    def _admin(self):  # type: ignore[no-untyped-def]
+        import psycopg
+
+        return psycopg.connect(self.pg_admin_url, autocommit=True, connect_timeout=5)
+
+    def create_database(self, name: str) -> str:
+        with self._admin() as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.pg_admin_url.rsplit("/", 1)[0] + "/" + name
+
+    def drop_database(self, name: str) -> None:
+        with self._admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
