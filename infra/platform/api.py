@@ -1,0 +1,80 @@
+"""API: the gunicorn Deployment (port 5001) and its ClusterIP Service.
+
+Contract with the image: ``gunicorn -c gunicorn.conf.py wsgi:app`` serves on ``$PORT``
+with ``/health`` (liveness: the process serves) and ``/ready`` (readiness: database and
+queue reachable) and stops cleanly on SIGTERM. Rolling updates never drop below the
+desired count (maxUnavailable 0); pods spread over zones. The Deployment waits for
+``after`` (the migration Job) so new code never runs against an old schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.platform.pods import (
+    SERVICE_ACCOUNT,
+    container,
+    http_probe,
+    pod_security,
+    scratch_volumes,
+    topology_spread,
+)
+from infra.platform.spec import API_PORT, PlatformArgs, labels, selector
+
+__all__ = ["create_api", "API_NAME"]
+
+API_NAME = "trellis-api"
+API_COMMAND = ("gunicorn", "-c", "gunicorn.conf.py", "wsgi:app")
+
+
+def create_api(name: str, args: PlatformArgs, config_hash: pulumi.Input[str], after: Sequence[pulumi.Resource],
+               opts: pulumi.ResourceOptions) -> k8s.apps.v1.Deployment:
+    """Create the API Deployment and Service; ``after`` must complete before the Deployment rolls."""
+    cfg = args.config
+    match = selector(cfg.environment, "api")
+    volumes, mounts = scratch_volumes()
+    api = container(
+        "api", args.image, API_COMMAND, cfg.api.resources,
+        ports=[{"name": "http", "containerPort": API_PORT, "protocol": "TCP"}],
+        volumeMounts=mounts,
+        startupProbe=http_probe("/health", "http", period=5, failures=24),
+        livenessProbe=http_probe("/health", "http", period=10, failures=3),
+        readinessProbe=http_probe("/ready", "http", period=5, failures=2),
+        # The ingress keeps sending for a moment after the pod is marked terminating.
+        lifecycle={"preStop": {"sleep": {"seconds": 5}}},
+    )
+    deployment = k8s.apps.v1.Deployment(
+        f"{name}-api",
+        metadata={"name": API_NAME, "namespace": cfg.namespace, "labels": labels(cfg.environment, "api")},
+        spec={
+            "replicas": cfg.api.replicas,
+            "revisionHistoryLimit": 5,
+            "selector": {"matchLabels": match},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": {
+                "metadata": {"labels": labels(cfg.environment, "api"),
+                             "annotations": {"trellis.io/config-hash": config_hash}},
+                "spec": {
+                    "serviceAccountName": SERVICE_ACCOUNT,
+                    "automountServiceAccountToken": False,
+                    "securityContext": pod_security(),
+                    "terminationGracePeriodSeconds": cfg.api.grace_seconds,
+                    "topologySpreadConstraints": topology_spread(match, strict=cfg.is_prod),
+                    "containers": [api],
+                    "volumes": volumes,
+                },
+            },
+        },
+        # The HPA owns the replica count once running; Pulumi sets only the initial value.
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(after),
+                                                                       ignore_changes=["spec.replicas"])),
+    )
+    k8s.core.v1.Service(f"{name}-api", metadata={
+        "name": API_NAME, "namespace": cfg.namespace, "labels": labels(cfg.environment, "api"),
+    }, spec={"type": "ClusterIP", "selector": match,
+             "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]}, opts=opts)
+    return deployment
+

@@ -1,0 +1,61 @@
+"""Fixtures for the infrastructure tests: each stack (dev, prod, local) is built once per session.
+
+Builds read the real ``Pulumi.<stack>.yaml`` files through ``load_config`` and run the real
+program (``infra.stack.build_stack``) under Pulumi's mocks; see ``infra_harness.py``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+_HERE = Path(__file__).resolve().parent
+for path in (str(_HERE.parents[1]), str(_HERE)):  # the repo root (for `infra`) and this folder (the harness)
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+from infra_harness import StackRun, load_stack_config, run_stack  # noqa: E402
+
+STACKS = ("dev", "prod", "local")
+_CACHE: dict[str, StackRun] = {}
+
+
+def built(stack: str) -> StackRun:
+    """The mocked run of ``stack`` with a configured (secret) OpenAI key; cached for the session."""
+    if stack not in _CACHE:
+        cfg = load_stack_config(stack, {"trellis:openaiApiKey": "sk-test-openai-key-not-real"},
+                                ["trellis:openaiApiKey"])
+        _CACHE[stack] = run_stack(cfg)
+    return _CACHE[stack]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pulumi_aws warns about its own deprecated S3 classes when imported; the program does not use them.
+    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:pulumi_aws.*")
+
+
+@pytest.fixture(params=STACKS)
+def any_stack(request: pytest.FixtureRequest) -> StackRun:
+    return built(request.param)
+
+
+@pytest.fixture(params=("dev", "prod"))
+def aws_stack(request: pytest.FixtureRequest) -> StackRun:
+    return built(request.param)
+
+
+@pytest.fixture
+def dev() -> StackRun:
+    return built("dev")
+
+
+@pytest.fixture
+def prod() -> StackRun:
+    return built("prod")
+
+
+@pytest.fixture
+def local() -> StackRun:
+    return built("local")

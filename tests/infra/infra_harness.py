@@ -1,0 +1,224 @@
+"""Runs the real Trellis Pulumi program under Pulumi's mock runtime and records what it creates.
+
+``run_stack(cfg)`` builds the stack with ``preview=False`` (so every Output resolves),
+records each registered resource (type, name, inputs with secrets unwrapped, parent,
+``protect``, ``depends_on``), the provider functions called, and the stack outputs with
+their secrecy. Provider functions not in ``CALLS`` fail the run loudly; resource
+outputs that real providers compute are filled in by ``_computed``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime.sync_await import _sync_await
+
+from infra.config import StackConfig, load_config
+from infra.stack import StackOutputs, build_stack
+
+REPO = Path(__file__).resolve().parents[2]
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+SPECIAL_KEY = "4dabf18193072939515e22adb298388d"
+ZONES = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d"]
+S3_CIDRS = ["16.15.176.0/20", "52.216.0.0/15", "54.231.0.0/16"]
+
+CALLS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "aws:index/getAvailabilityZones:getAvailabilityZones": lambda a: {
+        "id": "us-east-1", "names": ZONES, "zoneIds": [f"use1-az{i}" for i in range(1, 5)]},
+    "aws:ec2/getManagedPrefixList:getManagedPrefixList": lambda a: {
+        "id": "pl-63a5400a", "name": a["name"], "addressFamily": "IPv4",
+        "entries": [{"cidr": c, "description": ""} for c in S3_CIDRS]},
+}
+
+
+class UnexpectedCall(AssertionError):
+    """The program called a provider function the mocks do not know: add it on purpose, or don't call it."""
+
+
+def unwrap(value: Any) -> Any:
+    """Inputs as a manifest: secret envelopes removed, integral floats (protobuf numbers) back to ints."""
+    if isinstance(value, dict):
+        if value.get(SPECIAL_KEY) == SECRET_SIG:
+            return unwrap(value.get("value"))
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def secret_paths(value: Any, path: str = "") -> list[str]:
+    """Where in ``value`` secret envelopes sit (used to prove secrets stay secret)."""
+    if isinstance(value, dict):
+        if value.get(SPECIAL_KEY) == SECRET_SIG:
+            return [path]
+        return [p for k, v in value.items() for p in secret_paths(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in secret_paths(v, f"{path}[{i}]")]
+    return []
+
+
+@dataclass
+class Recorded:
+    """One resource as the engine would have seen it."""
+
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    raw: dict[str, Any]
+    custom: bool
+    provider: str | None = None
+    protect: bool = False
+    parent_type: str | None = None
+    depends_on: list[str] = field(default_factory=list)
+
+    @property
+    def is_k8s_object(self) -> bool:
+        return self.type.startswith("kubernetes:") and "kind" in self.inputs and "apiVersion" in self.inputs
+
+    @property
+    def kind(self) -> str:
+        return str(self.inputs.get("kind", ""))
+
+
+def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
+    """Outputs real providers compute and the program reads."""
+    name, t, inputs = args.name, args.typ, args.inputs
+    arn = f"arn:aws:mock:us-east-1:123456789012:{name}"
+    out: dict[str, Any] = {"arn": arn} if t.startswith("aws:") else {}
+    if t == "aws:eks/cluster:Cluster":
+        out.update(endpoint=f"https://{name}.eks.mock", certificateAuthority={"data": "bW9jay1jYQ=="},
+                   identities=[{"oidcs": [{"issuer": f"https://oidc.eks.mock/id/{name}"}]}],
+                   vpcConfig={**inputs.get("vpcConfig", {}), "clusterSecurityGroupId": f"sg-{name}"})
+    elif t == "aws:rds/instance:Instance":
+        out.update(address=f"{name}.rds.mock", port=5432, endpoint=f"{name}.rds.mock:5432")
+    elif t == "aws:elasticache/replicationGroup:ReplicationGroup":
+        out.update(primaryEndpointAddress=f"master.{name}.cache.mock")
+    elif t == "aws:s3/bucket:Bucket":
+        out.update(bucket=f"{name}-1a2b3c", arn=f"arn:aws:s3:::{name}-1a2b3c")
+    elif t == "aws:ecr/repository:Repository":
+        out.update(repositoryUrl=f"123456789012.dkr.ecr.mock/{name}")
+    elif t == "aws:iam/role:Role":
+        out.update(name=f"{name}-role")
+    elif t == "aws:ec2/eip:Eip":
+        out.update(allocationId=f"eipalloc-{name}")
+    elif t == "random:index/randomPassword:RandomPassword":
+        out.update(result=f"MOCKSECRET{name.replace('-', '')}x{int(inputs.get('length', 16))}")
+    return out
+
+
+class TrellisMocks(pulumi.runtime.Mocks):
+    """Records registrations and answers provider calls from ``CALLS`` only."""
+
+    def __init__(self) -> None:
+        self.resources: list[Recorded] = []
+        self.calls: list[str] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        self.resources.append(Recorded(args.typ, args.name, unwrap(dict(args.inputs)), dict(args.inputs),
+                                       bool(args.custom), args.provider))
+        return f"{args.name}-id", {**dict(args.inputs), **_computed(args)}
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        self.calls.append(args.token)
+        if args.token not in CALLS:
+            raise UnexpectedCall(args.token)
+        return CALLS[args.token](dict(args.args))
+
+
+@dataclass
+class StackRun:
+    """The result of one mocked ``pulumi up``."""
+
+    config: StackConfig
+    resources: list[Recorded]
+    calls: list[str]
+    outputs: dict[str, Any]
+    secret_outputs: set[str]
+
+    def of_type(self, type_: str) -> list[Recorded]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, suffix: str = "") -> Recorded:
+        found = [r for r in self.of_type(type_) if r.name.endswith(suffix)]
+        assert len(found) == 1, f"expected one {type_} named *{suffix}, found {[r.name for r in found]}"
+        return found[0]
+
+    def k8s(self, kind: str | None = None) -> list[Recorded]:
+        return [r for r in self.resources if r.is_k8s_object and (kind is None or r.kind == kind)]
+
+    def k8s_named(self, kind: str, name: str) -> dict[str, Any]:
+        found = [r.inputs for r in self.k8s(kind) if r.inputs["metadata"]["name"] == name]
+        assert len(found) == 1, f"expected one {kind}/{name}, found {len(found)}"
+        return found[0]
+
+    def manifests(self) -> Iterator[dict[str, Any]]:
+        return (r.inputs for r in self.k8s())
+
+    @property
+    def custom_count(self) -> int:
+        return sum(1 for r in self.resources if r.custom)
+
+
+def _record_options(mocks: TrellisMocks) -> None:
+    """A stack transformation sees each resource's options, which mocks do not: keep protect/parent/depends_on."""
+    options: dict[tuple[str, str], tuple[bool, str | None, list[str]]] = {}
+
+    def record(args: pulumi.ResourceTransformationArgs) -> None:
+        opts = args.opts
+        deps = [getattr(d, "_name", "") for d in (opts.depends_on or []) if isinstance(d, pulumi.Resource)]
+        parent = getattr(opts.parent, "_type", None) if opts.parent else None
+        options[(args.type_, args.name)] = (bool(opts.protect), parent, deps)
+        return None
+
+    pulumi.runtime.register_stack_transformation(record)
+    mocks.options = options  # type: ignore[attr-defined]
+
+
+def run_stack(cfg: StackConfig, stack: str | None = None) -> StackRun:
+    """Build ``cfg``'s stack under fresh mocks; returns everything recorded."""
+    mocks = TrellisMocks()
+    pulumi.runtime.set_mocks(mocks, project="trellis", stack=stack or cfg.environment, preview=False)
+    holder: dict[str, StackOutputs] = {}
+
+    def program() -> pulumi.Output[Any]:
+        _record_options(mocks)
+        holder["out"] = build_stack(cfg)
+        values = {k: v for k, v in holder["out"].as_dict().items() if v is not None}
+        return pulumi.Output.all(**{k: pulumi.Output.from_input(v) for k, v in values.items()})
+
+    pulumi.runtime.test(program)()
+    outputs, secret = {}, set()
+    for key, value in holder["out"].as_dict().items():
+        if value is None:
+            continue
+        out = pulumi.Output.from_input(value)
+        outputs[key] = _sync_await(out.future())
+        if _sync_await(out.is_secret()):
+            secret.add(key)
+    for rec in mocks.resources:
+        rec.protect, rec.parent_type, rec.depends_on = mocks.options.get((rec.type, rec.name), (False, None, []))  # type: ignore[attr-defined]
+    return StackRun(cfg, mocks.resources, mocks.calls, outputs, secret)
+
+
+def stack_file_config(stack: str) -> dict[str, str]:
+    """``Pulumi.<stack>.yaml`` as the flat ``namespace:key -> string`` map the engine hands a program."""
+    raw = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())["config"]
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in raw.items()}
+
+
+def load_stack_config(stack: str, extra: dict[str, str] | None = None,
+                      secret_keys: list[str] | None = None) -> StackConfig:
+    """The ``StackConfig`` the real entry point would build for ``stack`` (reads the real stack file)."""
+    pulumi.runtime.set_all_config({**stack_file_config(stack), **(extra or {})}, secret_keys or [])
+    try:
+        return load_config(pulumi.Config("trellis"), stack)
+    finally:
+        pulumi.runtime.set_all_config({}, [])
