@@ -15,6 +15,8 @@ graceful_timeout = int(os.environ.get("API_DRAIN_SECONDS", "25"))
 keepalive = 5
 accesslog = None
 errorlog = "-"
+# gunicorn's control socket lives in $HOME, which is read-only in the container; nothing here uses it.
+control_socket_disable = True
 
 # Prometheus multi-process mode: every worker writes samples to this folder; /metrics aggregates them.
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -57,6 +57,11 @@ class NotWorkflowApp(TrellisError):
     default_message = "Please check if your app mode matches the right API route."
 
 
+class NotChatApp(TrellisError):
+    code, status = "not_chat_app", 400
+    default_message = "Please check if your app mode matches the right API route."
+
+
 class Conflict(TrellisError):
     code, status, default_message = "conflict", 409, "Conflict"
 
@@ -91,3 +96,35 @@ class WorkflowError(TrellisError):
 
 class RunStopped(TrellisError):
     code, status, default_message = "run_stopped", 400, "Run stopped by user"
+
+
+class DatasetNameDuplicate(Conflict):
+    code = "dataset_name_duplicate"
+    default_message = "The dataset name already exists. Please modify your dataset name."
+
+
+class DocumentIndexing(TrellisError):
+    code, status, default_message = "document_indexing", 400, "The document is being processed and cannot be edited."
+
+
+class NoFileUploaded(TrellisError):
+    code, status, default_message = "no_file_uploaded", 400, "Please upload your file."
+
+
+class TooManyFiles(TrellisError):
+    code, status, default_message = "too_many_files", 400, "Only one file is allowed."
+
+
+class FileTooLarge(TrellisError):
+    code, status, default_message = "file_too_large", 413, "File size exceeded."
+
+
+class UnsupportedFileType(TrellisError):
+    code, status, default_message = "unsupported_file_type", 415, "File type not allowed."
+
+
+class QuotaExceeded(TrellisError):
+    """An app spent its monthly token or cost budget; new runs are refused until the month ends or the budget
+    is raised (`PATCH /manage/v1/apps/{id}`). Not retryable: waiting seconds does not help."""
+
+    code, status, default_message = "quota_exceeded", 429, "The app's monthly budget is exhausted"

@@ -35,6 +35,19 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     llm_timeout_seconds: float = 120.0
+    # Provider routing (app/providers/llm_routes.py): a YAML file mapping Dify provider names to endpoints, key
+    # environment variables and model aliases. Unset: every provider uses the default endpoint above.
+    llm_providers_file: Path | None = None
+
+    # Knowledge bases. EMBEDDING_MODEL empty: the offline hashing embedder (no endpoint, no download); else a model
+    # of the OpenAI-compatible endpoint EMBEDDING_BASE_URL/EMBEDDING_API_KEY (default: the OPENAI_* ones).
+    embedding_model: str = ""
+    embedding_base_url: str | None = None
+    embedding_api_key: SecretStr | None = None
+    embedding_batch_size: int = 64
+    pinecone_api_key: SecretStr | None = None
+    pinecone_index_host: str | None = None  # the data-plane host of the Pinecone index (one namespace per dataset)
+    upload_max_bytes: int = 15 * 1024 * 1024
 
     # HTTP API.
     port: int = 5001
@@ -54,8 +67,48 @@ class Settings(BaseSettings):
     max_run_attempts: int = 3
     max_execution_seconds: float = 1200.0
     max_steps: int = 500
+    # Dify's engine limits: nesting of iterations/loops, bytes of one node output variable, rounds of a loop.
+    max_call_depth: int = 5
+    max_variable_bytes: int = 200 * 1024
+    max_loop_count: int = 100
+    # Admission: queued + running runs per app (0 = unlimited; an app's own max_active_runs wins), how long an
+    # Idempotency-Key is remembered, and a per-key request rate (token bucket; 0 = off).
+    max_active_runs_per_app: int = 0
+    idempotency_ttl_seconds: float = 86400.0
+    rate_limit_per_second: float = 0.0
+    rate_limit_burst: int = 50
+
+    # Guards for user-directed side effects (docs/security.md). EGRESS_ALLOW: comma-separated CIDRs, addresses or
+    # host names the http-request node may reach besides the public internet (e.g. an intranet API).
+    egress_allow: str = ""
+    http_max_connect_seconds: float = 10.0
+    http_max_read_seconds: float = 600.0
+    http_max_write_seconds: float = 600.0
+    http_max_text_bytes: int = 1024 * 1024
+    http_max_file_bytes: int = 10 * 1024 * 1024
+    # The code node's sandbox: one confined child process per execution.
+    sandbox_wall_seconds: float = 15.0
+    sandbox_cpu_seconds: int = 10
+    sandbox_memory_mb: int = 256
+    sandbox_output_bytes: int = 1_000_000
+    # The sql node: JSON {"name": "postgresql://readonly_role@host/db" | "sqlite:///path.db"}, secret (URLs hold
+    # passwords); a statement timeout and a row cap for every query.
+    sql_connections: dict[str, SecretStr] = {}
+    sql_timeout_seconds: float = 10.0
+    sql_max_rows: int = 1000
 
     log_level: str = "INFO"
+
+    # Operations (docs/operations.md). LOG_PAYLOADS logs prompts, inputs and keys unmasked: debugging only.
+    log_payloads: bool = False
+    # The price table (inline JSON/YAML or a file path; format in app/services/pricing.py). Empty: every call 0.
+    pricing: str = ""
+    metrics_enabled: bool = True
+    audit_enabled: bool = True
+    audit_retention_days: int = 90
+    audit_purge_interval_seconds: float = 3600.0
+    audit_field_limit: int = 2000  # characters of a node's inputs/outputs shown in a run's call chain
+    stuck_run_seconds: float = 600.0  # the task console flags queued/running runs older than this
 
     @property
     def sqlalchemy_url(self) -> str:

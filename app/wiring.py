@@ -5,20 +5,27 @@ instance and its task set, which API and consumer must share)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import make_engine, make_session_factory
-from app.engine.ports import LLMGateway
+from app.engine.ports import LLMGateway, NodeServices
 from app.engine.runner import Limits
 from app.providers.events import EventLog
 from app.providers.llm import LLMRouter, UnconfiguredLLM, build_openai_gateway
+from app.providers.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter, Unlimited
 from app.services.accounts import Accounts
+from app.services.admission import Admission
 from app.services.apps import Apps
+from app.services.chat import Chats
+from app.services.conversations import Conversations
+from app.services.operations import Operations, build_operations
 from app.services.queue import TaskQueue
 from app.services.runs import Runs
 from app.settings import Settings
@@ -26,6 +33,10 @@ from app.settings import Settings
 if TYPE_CHECKING:
     from huey import Huey
 
+    from app.providers.embeddings import Embeddings
+    from app.providers.objects import ObjectStore
+    from app.providers.vectors import VectorStore
+    from app.services.knowledge_base import KnowledgeBase
     from worker.runtime import WorkerRuntime
 
 
@@ -42,10 +53,36 @@ class Container:
     apps: Apps
     runs: Runs
     redis: Any = None
+    rate_limiter: RateLimiter = field(default_factory=Unlimited)
+    ops: Operations | None = None  # metering, audit, usage, budgets, task console (always set by build)
+
+    @cached_property
+    def chats(self) -> Chats:
+        """Chatflow turns; built from the fields above, so it needs no argument of its own."""
+        return Chats(self.sessions, self.apps, self.runs)
+
+    @cached_property
+    def conversations(self) -> Conversations:
+        return Conversations(self.sessions, self.apps, self.llm)
+
+    @cached_property
+    def node_services(self) -> NodeServices:
+        """The side-effect ports nodes use (code sandbox, egress-guarded HTTP, read-only SQL, knowledge)."""
+        services = build_node_services(self.settings)
+        services.retriever = self.knowledge.retriever
+        return services
+
+    @cached_property
+    def knowledge(self) -> KnowledgeBase:
+        """Datasets, documents, segments, uploads, indexing and retrieval on the configured stores."""
+        return build_knowledge(self.settings, self.engine, self.sessions, self.queue.enqueue_index)
 
     @property
     def limits(self) -> Limits:
-        return Limits(max_steps=self.settings.max_steps, max_seconds=self.settings.max_execution_seconds)
+        return Limits(max_steps=self.settings.max_steps, max_seconds=self.settings.max_execution_seconds,
+                      max_call_depth=self.settings.max_call_depth,
+                      max_variable_bytes=self.settings.max_variable_bytes,
+                      max_loop_count=self.settings.max_loop_count)
 
     def database_ok(self) -> bool:
         try:
@@ -56,6 +93,8 @@ class Container:
             return False
 
     def close(self) -> None:
+        if self.ops:
+            self.ops.close()
         self.events.close()
         self.engine.dispose()
 
@@ -64,11 +103,90 @@ def _no_runtime() -> WorkerRuntime:
     raise RuntimeError("tasks execute only in the worker process")
 
 
-def build_llm(settings: Settings) -> LLMGateway:
+def build_llm(settings: Settings, environ: Mapping[str, str] | None = None) -> LLMGateway:
+    """The default endpoint plus one gateway per routed provider (LLM_PROVIDERS_FILE). Provider keys are named
+    in that file and read from `environ` (the process environment by default) here, at build time."""
+    default: LLMGateway
     if not settings.openai_api_key and not settings.openai_base_url:
-        return UnconfiguredLLM()
-    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-    return LLMRouter(default=build_openai_gateway(settings.openai_base_url, key, settings.llm_timeout_seconds))
+        default = UnconfiguredLLM()
+    else:
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        default = build_openai_gateway(settings.openai_base_url, key, settings.llm_timeout_seconds)
+    if not settings.llm_providers_file:
+        return default if isinstance(default, UnconfiguredLLM) else LLMRouter(default=default)
+    from app.providers.llm_routes import load_routes
+
+    routes = load_routes(settings.llm_providers_file, os.environ if environ is None else environ)
+    gateways = {r.name: build_openai_gateway(r.base_url, r.api_key, settings.llm_timeout_seconds)
+                for r in routes if r.base_url}
+    return LLMRouter(default=default, routes=gateways, aliases={r.name: r.models for r in routes if r.models})
+
+
+def build_node_services(settings: Settings) -> NodeServices:
+    """The code sandbox, the egress-guarded HTTP client and the SQL runner, from settings (docs/security.md)."""
+    from app.providers.egress import EgressClient, EgressLimits, EgressPolicy
+    from app.providers.sandbox import ProcessSandbox, SandboxLimits
+    from app.providers.sql import SqlRunner
+
+    http = EgressClient(EgressPolicy.parse(settings.egress_allow), EgressLimits(
+        max_connect_seconds=settings.http_max_connect_seconds, max_read_seconds=settings.http_max_read_seconds,
+        max_write_seconds=settings.http_max_write_seconds, max_text_bytes=settings.http_max_text_bytes,
+        max_file_bytes=settings.http_max_file_bytes))
+    sandbox = ProcessSandbox(SandboxLimits(
+        wall_seconds=settings.sandbox_wall_seconds, cpu_seconds=settings.sandbox_cpu_seconds,
+        memory_mb=settings.sandbox_memory_mb, output_bytes=settings.sandbox_output_bytes))
+    connections = {name: url.get_secret_value() for name, url in settings.sql_connections.items()}
+    sql = SqlRunner(connections, settings.sql_timeout_seconds, settings.sql_max_rows) if connections else None
+    return NodeServices(http=http, sandbox=sandbox, sql=sql)
+
+
+def build_embeddings(settings: Settings) -> Embeddings:
+    """EMBEDDING_MODEL empty: the offline hashing embedder; else the OpenAI-compatible endpoint at
+    EMBEDDING_BASE_URL/EMBEDDING_API_KEY, defaulting to OPENAI_BASE_URL/OPENAI_API_KEY."""
+    from app.providers.embeddings import Embeddings, build_openai_client
+
+    base_url = settings.embedding_base_url or settings.openai_base_url
+    secret = settings.embedding_api_key or settings.openai_api_key
+    key = secret.get_secret_value() if secret else None
+    factory = (lambda: build_openai_client(base_url, key, settings.llm_timeout_seconds)) if (base_url or key) else None
+    return Embeddings(settings.embedding_model, factory, settings.embedding_batch_size)
+
+
+def build_vectors(settings: Settings, engine: Engine) -> VectorStore:
+    """VECTOR_STORE: `embedded` (SQLite file under TRELLIS_HOME), `pgvector` (the application database) or
+    `pinecone` (PINECONE_API_KEY + PINECONE_INDEX_HOST, a namespace per dataset)."""
+    from app.settings import VectorStoreKind
+
+    if settings.vector_store == VectorStoreKind.pgvector:
+        from app.providers.vectors.pgvector import PgVectorStore
+
+        return PgVectorStore(engine)
+    if settings.vector_store == VectorStoreKind.pinecone:
+        from app.providers.vectors.pinecone import PineconeVectorStore, build_pinecone_index
+
+        if not settings.pinecone_api_key or not settings.pinecone_index_host:
+            raise RuntimeError("VECTOR_STORE=pinecone needs PINECONE_API_KEY and PINECONE_INDEX_HOST")
+        return PineconeVectorStore(build_pinecone_index(settings.pinecone_api_key.get_secret_value(),
+                                                        settings.pinecone_index_host))
+    from app.providers.vectors.embedded import EmbeddedVectorStore
+
+    return EmbeddedVectorStore(settings.ensure_home() / "vectors.sqlite3")
+
+
+def build_objects(settings: Settings) -> ObjectStore:
+    """OBJECT_STORE_URL: `s3://bucket/prefix` (boto3) or a folder; unset means TRELLIS_HOME/objects."""
+    from app.providers.objects import object_store_from_url
+
+    return object_store_from_url(settings.object_store_url, settings.trellis_home)
+
+
+def build_knowledge(settings: Settings, engine: Engine, sessions: sessionmaker[Session],
+                    enqueue: Callable[[str], None]) -> KnowledgeBase:
+    from app.services.knowledge_base import build_knowledge_base
+
+    return build_knowledge_base(engine, sessions, build_objects(settings), build_vectors(settings, engine),
+                                build_embeddings(settings), enqueue, settings.upload_max_bytes,
+                                settings.lease_seconds)
 
 
 def build(settings: Settings, runtime: Callable[[], WorkerRuntime] = _no_runtime) -> Container:
@@ -95,6 +213,15 @@ def build(settings: Settings, runtime: Callable[[], WorkerRuntime] = _no_runtime
     huey = create_huey(settings)
     queue = HueyTaskQueue(huey, register_tasks(huey, runtime))
     apps = Apps(sessions)
+    bootstrap = settings.admin_token.get_secret_value() if settings.admin_token else None
+    admission = Admission(settings.max_active_runs_per_app, settings.idempotency_ttl_seconds)
+    limiter: RateLimiter = Unlimited()
+    if settings.rate_limit_per_second > 0:
+        limiter = (RedisRateLimiter(redis_client, settings.rate_limit_per_second, settings.rate_limit_burst)
+                   if redis_client is not None else
+                   MemoryRateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst))
     return Container(settings=settings, engine=engine, sessions=sessions, events=events, llm=build_llm(settings),
-                     huey=huey, queue=queue, accounts=Accounts(sessions), apps=apps,
-                     runs=Runs(sessions, apps, events, queue), redis=redis_client)
+                     huey=huey, queue=queue, accounts=Accounts(sessions, bootstrap), apps=apps,
+                     runs=Runs(sessions, apps, events, queue, admission), redis=redis_client,
+                     rate_limiter=limiter,
+                     ops=build_operations(settings, sessions, huey, queue, events))

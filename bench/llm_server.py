@@ -53,83 +53,82 @@ class StubConfig:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def _handler(config: StubConfig) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+class StubHandler(BaseHTTPRequestHandler):
+    config: StubConfig
+    protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: object) -> None:
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+    def _json(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._json(200, {"object": "list", "data": [{"id": "stub-model", "object": "model"}]})
+
+    def do_POST(self) -> None:  # noqa: N802
+        length = int(self.headers.get("Content-Length") or 0)
+        request = json.loads(self.rfile.read(length) or b"{}")
+        with self.config.lock:
+            self.config.requests.append({"path": self.path, **request})
+        if self.path.endswith("/embeddings"):
+            inputs = request.get("input") or []
+            inputs = [inputs] if isinstance(inputs, str) else inputs
+            data = [{"object": "embedding", "index": i, "embedding": embed(t)} for i, t in enumerate(inputs)]
+            tokens = sum(count_tokens(t) for t in inputs)
+            self._json(200, {"object": "list", "data": data, "model": request.get("model", ""),
+                             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
             return
+        if self.config.fail_status:
+            self._json(self.config.fail_status, {"error": {"message": "stub failure", "type": "server_error"}})
+            return
+        self._chat(request)
 
-        def _json(self, status: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self) -> None:  # noqa: N802
-            self._json(200, {"object": "list", "data": [{"id": "stub-model", "object": "model"}]})
-
-        def do_POST(self) -> None:  # noqa: N802
-            length = int(self.headers.get("Content-Length") or 0)
-            request = json.loads(self.rfile.read(length) or b"{}")
-            with config.lock:
-                config.requests.append({"path": self.path, **request})
-            if self.path.endswith("/embeddings"):
-                inputs = request.get("input") or []
-                inputs = [inputs] if isinstance(inputs, str) else inputs
-                data = [{"object": "embedding", "index": i, "embedding": embed(t)} for i, t in enumerate(inputs)]
-                tokens = sum(count_tokens(t) for t in inputs)
-                self._json(200, {"object": "list", "data": data, "model": request.get("model", ""),
-                                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
-                return
-            if config.fail_status:
-                self._json(config.fail_status, {"error": {"message": "stub failure", "type": "server_error"}})
-                return
-            self._chat(request)
-
-        def _chat(self, request: dict[str, Any]) -> None:
-            text = config.responder(request)
-            prompt_tokens = sum(count_tokens(str(m.get("content", ""))) for m in request.get("messages", []))
-            usage = {"prompt_tokens": prompt_tokens, "completion_tokens": count_tokens(text),
-                     "total_tokens": prompt_tokens + count_tokens(text)}
-            if config.latency:
-                time.sleep(config.latency)
-            model = request.get("model", "stub-model")
-            if not request.get("stream"):
-                self._json(200, {"id": "chatcmpl-stub", "object": "chat.completion", "created": int(time.time()),
-                                 "model": model, "usage": usage, "choices": [{
-                                     "index": 0, "finish_reason": "stop",
-                                     "message": {"role": "assistant", "content": text}}]})
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.send_header("Cache-Control", "no-cache")
-            self.send_header("Connection", "close")
-            self.end_headers()
-            words = text.split(" ")
-            delay = 1.0 / config.tokens_per_second if config.tokens_per_second else 0.0
-            for i, word in enumerate(words):
-                piece = word if i == 0 else " " + word
-                self._event({"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0, "model": model,
-                             "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
-                if delay:
-                    time.sleep(delay)
+    def _chat(self, request: dict[str, Any]) -> None:
+        text = self.config.responder(request)
+        prompt_tokens = sum(count_tokens(str(m.get("content", ""))) for m in request.get("messages", []))
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": count_tokens(text),
+                 "total_tokens": prompt_tokens + count_tokens(text)}
+        if self.config.latency:
+            time.sleep(self.config.latency)
+        model = request.get("model", "stub-model")
+        if not request.get("stream"):
+            self._json(200, {"id": "chatcmpl-stub", "object": "chat.completion", "created": int(time.time()),
+                             "model": model, "usage": usage, "choices": [{
+                                 "index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": text}}]})
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        words = text.split(" ")
+        delay = 1.0 / self.config.tokens_per_second if self.config.tokens_per_second else 0.0
+        for i, word in enumerate(words):
+            piece = word if i == 0 else " " + word
             self._event({"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0, "model": model,
-                         "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-            if (request.get("stream_options") or {}).get("include_usage"):
-                self._event({"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0,
-                             "model": model, "choices": [], "usage": usage})
-            self.wfile.write(b"data: [DONE]\n\n")
-            self.wfile.flush()
-            self.close_connection = True
+                         "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+            if delay:
+                time.sleep(delay)
+        self._event({"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0, "model": model,
+                     "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        if (request.get("stream_options") or {}).get("include_usage"):
+            self._event({"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0,
+                         "model": model, "choices": [], "usage": usage})
+        self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.flush()
+        self.close_connection = True
 
-        def _event(self, body: dict[str, Any]) -> None:
-            self.wfile.write(f"data: {json.dumps(body)}\n\n".encode())
-            self.wfile.flush()
+    def _event(self, body: dict[str, Any]) -> None:
+        self.wfile.write(f"data: {json.dumps(body)}\n\n".encode())
+        self.wfile.flush()
 
-    return Handler
 
 
 class StubLLMServer:
@@ -137,7 +136,7 @@ class StubLLMServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, config: StubConfig | None = None) -> None:
         self.config = config or StubConfig()
-        self._server = ThreadingHTTPServer((host, port), _handler(self.config))
+        self._server = ThreadingHTTPServer((host, port), type("Handler", (StubHandler,), {"config": self.config}))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -177,8 +176,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8700)
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--tps", type=float, default=0.0, help="tokens per second (0 = all at once)")
+    parser.add_argument("--words", type=int, default=0, help="answer with this many words instead of an echo")
     args = parser.parse_args()
-    server = StubLLMServer(port=args.port, config=StubConfig(latency=args.latency, tokens_per_second=args.tps))
+    config = StubConfig(latency=args.latency, tokens_per_second=args.tps)
+    if args.words:
+        config.responder = lambda request: " ".join(f"w{i}" for i in range(args.words))
+    server = StubLLMServer(port=args.port, config=config)
     print(f"stub LLM server on {server.base_url}", flush=True)
     server._server.serve_forever()
 

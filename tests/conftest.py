@@ -124,3 +124,22 @@ def postgres_url(services: ServiceEndpoints) -> Iterator[str]:
     url = services.create_database(name)
     yield url
     services.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def pgvector_server() -> Iterator[str]:
+    """A private PostgreSQL with pgvector (tests/pgvector_server.py), shared by the session."""
+    from tests.pgvector_server import start_pgvector
+
+    with start_pgvector() as admin_url:
+        yield admin_url
+
+
+@pytest.fixture
+def pgvector_url(pgvector_server: str) -> Iterator[str]:
+    """A fresh database on the pgvector server for one test (psycopg URL form), dropped afterwards."""
+    from tests.pgvector_server import create_database, drop_database
+
+    name = f"trellis_vec_{uuid.uuid4().hex[:10]}"
+    yield create_database(pgvector_server, name)
+    drop_database(pgvector_server, name)

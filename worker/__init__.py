@@ -19,8 +19,12 @@ def create_huey(settings: Settings) -> Huey:
     """Redis when REDIS_URL is set (list key `huey.redis.<name>`), else a SQLite file under TRELLIS_HOME.
     Results are not stored: the run row is the result."""
     if settings.redis_url:
-        return RedisHuey(settings.huey_name, url=settings.redis_url, results=False, blocking=True, read_timeout=1,
-                         socket_timeout=10, socket_connect_timeout=5, health_check_interval=30)
+        from redis import ConnectionPool
+
+        # Every external call has a timeout; the blocking pop waits read_timeout=1 s, well inside socket_timeout.
+        pool = ConnectionPool.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5,
+                                       health_check_interval=30)
+        return RedisHuey(settings.huey_name, connection_pool=pool, results=False, blocking=True, read_timeout=1)
     path = settings.ensure_home() / "queue.db"
     return SqliteHuey(settings.huey_name, filename=str(path), results=False, timeout=30)
 
@@ -28,6 +32,7 @@ def create_huey(settings: Settings) -> Huey:
 @dataclass(frozen=True)
 class Tasks:
     run_workflow: Any
+    index_document: Any = None
 
 
 def register_tasks(huey: Huey, runtime: Callable[[], WorkerRuntime]) -> Tasks:
@@ -39,4 +44,8 @@ def register_tasks(huey: Huey, runtime: Callable[[], WorkerRuntime]) -> Tasks:
     def run_workflow(run_id: str) -> None:
         tasks.run_workflow(runtime(), run_id)
 
-    return Tasks(run_workflow=run_workflow)
+    @huey.task(name="index_document", retries=0)
+    def index_document(document_id: str) -> None:
+        tasks.index_document(runtime(), document_id)
+
+    return Tasks(run_workflow=run_workflow, index_document=index_document)

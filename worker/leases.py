@@ -7,6 +7,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from app.metrics import metrics
 from app.services.leases import Lease, Leases
 
 log = logging.getLogger(__name__)
@@ -37,9 +38,13 @@ class LeaseKeeper:
 
     def beat(self) -> None:
         held = self.held()
+        m = metrics()
+        m.worker_heartbeats.inc()
+        m.worker_last_heartbeat.set_to_current_time()
         if held:
             for lease in self._leases.renew(held):
                 log.warning("lease lost", extra={"run_id": lease.run_id, "epoch": lease.epoch})
+                m.leases_lost.inc()
                 self.untrack(lease)
 
     def start(self) -> None:
@@ -73,6 +78,8 @@ class Reaper:
 
     def sweep(self) -> list[str]:
         report = self._leases.reap(self._max_attempts, self._max_seconds, self._requeue_after)
+        metrics().runs_reaped.labels("requeued").inc(len(report.requeued))
+        metrics().runs_reaped.labels("failed").inc(len(report.failed))
         for run_id in report.requeued:
             self._enqueue(run_id)
         for run_id in report.failed:

@@ -15,6 +15,7 @@ from app.settings import Settings
 from app.wiring import build
 from worker.health import start_health_server
 from worker.leases import Reaper
+from worker.maintenance import start_maintenance
 from worker.runtime import WorkerRuntime, build_runtime
 
 log = logging.getLogger("worker")
@@ -22,7 +23,7 @@ log = logging.getLogger("worker")
 
 def main() -> None:
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, payloads=settings.log_payloads)
     holder: dict[str, WorkerRuntime] = {}
     container = build(settings, runtime=lambda: holder["runtime"])
     runtime = holder["runtime"] = build_runtime(container)
@@ -35,6 +36,7 @@ def main() -> None:
                     max_seconds=settings.max_execution_seconds, requeue_after=max(60.0, settings.lease_seconds * 2))
     runtime.keeper.start()
     reaper.start()
+    maintenance = start_maintenance(container)  # slots gauge, queue-depth metrics, audit retention purge
     host = os.environ.get("WORKER_HEALTH_HOST", "0.0.0.0")
     health = start_health_server(host, settings.worker_health_port,
                                  lambda: {"database": container.database_ok(), "queue": container.queue.ping()})
@@ -49,6 +51,7 @@ def main() -> None:
     try:
         consumer.run()
     finally:
+        maintenance.stop()
         reaper.stop()
         runtime.keeper.stop()
         # Whatever did not finish within the drain window goes back to the queue for another worker now,

@@ -19,6 +19,12 @@ class HueyTaskQueue:
         except Exception as exc:  # redis.ConnectionError, sqlite3.OperationalError...: both mean "not queued"
             raise ServiceUnavailable("The task queue is unavailable; retry later.") from exc
 
+    def enqueue_index(self, document_id: str) -> None:
+        try:
+            self._tasks.index_document(document_id)
+        except Exception as exc:
+            raise ServiceUnavailable("The task queue is unavailable; retry later.") from exc
+
     def ping(self) -> bool:
         try:
             self._huey.pending_count()

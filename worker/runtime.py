@@ -7,6 +7,7 @@ import socket
 import uuid
 from dataclasses import dataclass
 
+from app.services.chat_runs import ChatRunHooks
 from app.services.execution import RunExecutor
 from app.services.leases import Leases
 from app.wiring import Container
@@ -32,5 +33,7 @@ def build_runtime(container: Container) -> WorkerRuntime:
     return WorkerRuntime(
         container=container, worker_id=new_worker_id(), leases=leases,
         keeper=LeaseKeeper(leases, interval=settings.lease_seconds / 3),
-        executor=RunExecutor(container.sessions, container.apps, container.events, container.llm, container.limits),
+        executor=RunExecutor(container.sessions, container.apps, container.events, container.llm, container.limits,
+                             recorder=container.ops.recorder if container.ops else None,
+                             chat=ChatRunHooks(container.sessions), services=container.node_services),
     )

@@ -25,3 +25,9 @@ def run_workflow(runtime: WorkerRuntime, run_id: str) -> None:
         raise
     finally:
         runtime.keeper.untrack(lease)
+
+
+def index_document(runtime: WorkerRuntime, document_id: str) -> None:
+    """Claim and index one document; a duplicate message finds it claimed or done and returns."""
+    status = runtime.container.knowledge.indexer.index(document_id, runtime.worker_id)
+    log.info("document indexing ended", extra={"document_id": document_id, "status": status or "not claimed"})

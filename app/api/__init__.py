@@ -14,12 +14,20 @@ def container() -> Container:
 
 
 def register_api(app: Flask) -> None:
+    from app.api.chat import chat
+    from app.api.console import console
+    from app.api.datasets import datasets
     from app.api.errors import register_error_handlers
+    from app.api.files import files
     from app.api.manage import manage
+    from app.api.manage_datasets import manage_datasets
+    from app.api.observability import register_observability
+    from app.api.operations import operations
     from app.api.ops import ops
     from app.api.service import service
 
     register_error_handlers(app)
+    register_observability(app)  # first: request id, metrics, audit and the budget gate wrap everything below
 
     @app.before_request
     def _reject_oversized_bodies() -> None:
@@ -30,4 +38,10 @@ def register_api(app: Flask) -> None:
 
     app.register_blueprint(ops)
     app.register_blueprint(service, url_prefix="/v1")
+    app.register_blueprint(chat, url_prefix="/v1")
+    app.register_blueprint(datasets, url_prefix="/v1")
+    app.register_blueprint(files, url_prefix="/v1")
     app.register_blueprint(manage, url_prefix="/manage/v1")
+    app.register_blueprint(manage_datasets, url_prefix="/manage/v1")
+    app.register_blueprint(operations, url_prefix="/manage/v1")
+    app.register_blueprint(console, url_prefix="/manage/console")

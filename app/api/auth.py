@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from flask import request
+import math
+
+from flask import g, request
 
 from app.api import container
-from app.errors import Unauthorized
+from app.errors import TooManyRequests, Unauthorized
 from app.services.accounts import AdminPrincipal, AppPrincipal
 
 
@@ -18,8 +20,17 @@ def bearer_token() -> str:
 
 
 def app_principal() -> AppPrincipal:
-    return container().accounts.authenticate_app_key(bearer_token())
+    """The app behind the request's `app-` key, after its rate limit. Raises Unauthorized / TooManyRequests."""
+    who = container().accounts.authenticate_app_key(bearer_token())
+    wait = container().rate_limiter.acquire(who.key_id)
+    if wait > 0:
+        raise TooManyRequests(f"Rate limit exceeded for this API key; retry in {wait:.1f}s",
+                              retry_after=max(1, math.ceil(wait)))
+    g.principal = who  # for the audit record (app/api/observability.py)
+    return who
 
 
 def admin_principal() -> AdminPrincipal:
-    return container().accounts.authenticate_admin(bearer_token())
+    who = container().accounts.authenticate_admin(bearer_token())
+    g.principal = who  # for the audit record (app/api/observability.py)
+    return who

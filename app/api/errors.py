@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify, request
+from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
 from werkzeug.exceptions import HTTPException
 
 from app.errors import TrellisError
@@ -30,7 +32,20 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(TrellisError)
     def _domain(exc: TrellisError) -> Response:
         body = exc.to_dict()
-        return render(body.pop("code"), body.pop("message"), body.pop("status"), **body)
+        retry_after = body.pop("retry_after", None)
+        response = render(body.pop("code"), body.pop("message"), body.pop("status"), **body)
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
+
+    @app.errorhandler(SQLAlchemyOperationalError)
+    @app.errorhandler(RedisConnectionError)
+    def _backend_down(exc: Exception) -> Response:
+        # The database or Redis is unreachable: a retryable 503, never a 500 with a driver message.
+        log.warning("backend unavailable", extra={"path": request.path, "error": type(exc).__name__})
+        response = render("service_unavailable", "A backing service is temporarily unavailable; retry later.", 503)
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:

@@ -3,12 +3,11 @@ Prometheus `/metrics` (multi-process aware under gunicorn)."""
 
 from __future__ import annotations
 
-import os
-
 from flask import Blueprint, Response, jsonify
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from app.api import container
+from app.metrics import exposition
 
 ops = Blueprint("ops", __name__)
 
@@ -31,11 +30,7 @@ def ready() -> tuple[Response, int]:
 
 @ops.get("/metrics")
 def metrics() -> Response:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        # Under gunicorn every worker process writes its own files; aggregate them per scrape.
-        from prometheus_client import multiprocess
-
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
-    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+    # Aggregates every gunicorn worker's samples in multi-process mode; queue depth is read at scrape time.
+    ops_services = container().ops
+    probe = ops_services.console.probe if ops_services else None
+    return Response(exposition(probe), mimetype=CONTENT_TYPE_LATEST)

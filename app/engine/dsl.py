@@ -1,6 +1,8 @@
 """The Dify DSL document model: parse an exported YAML file into typed specs.
 
 Real exports carry many UI-only keys (positions, sizes, selection flags); they are ignored, not rejected.
+Environment and conversation variables are parsed here too, so the graph can seed `env.*` and
+`conversation.*` and knows which environment values are secret.
 """
 
 from __future__ import annotations
@@ -8,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app.errors import InvalidParam
 
@@ -32,6 +34,18 @@ class NodeSpec(BaseModel):
     def title(self) -> str:
         return str(self.data.get("title") or self.id)
 
+    @property
+    def container_id(self) -> str | None:
+        """The iteration or loop this node belongs to, or None at top level. Exports mark children with
+        `parentId` and, on most children, `data.isInIteration`/`iteration_id` (or the loop equivalents)."""
+        if self.parent_id:
+            return self.parent_id
+        if self.data.get("isInIteration") and self.data.get("iteration_id"):
+            return str(self.data["iteration_id"])
+        if self.data.get("isInLoop") and self.data.get("loop_id"):
+            return str(self.data["loop_id"])
+        return None
+
 
 class EdgeSpec(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
@@ -41,10 +55,11 @@ class EdgeSpec(BaseModel):
     target: str
     source_handle: str = Field(default="source", alias="sourceHandle")
 
-    def model_post_init(self, _context: Any) -> None:
-        # Older exports leave the handle null for plain edges.
-        if not self.source_handle:
-            self.source_handle = "source"
+    @field_validator("source_handle", mode="before")
+    @classmethod
+    def _plain_handle(cls, value: Any) -> Any:
+        # Older exports leave the handle null (or empty) for plain edges.
+        return value or "source"
 
 
 class GraphSpec(BaseModel):
@@ -54,13 +69,36 @@ class GraphSpec(BaseModel):
     edges: list[EdgeSpec] = Field(default_factory=list)
 
 
+class EnvVariable(BaseModel):
+    """`workflow.environment_variables[]`; `value_type` is string, number or secret (exports blank secrets).
+    Other keys (`id`, `description`, ...) are kept so the stored workflow round-trips."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    value: Any = None
+    value_type: str = "string"
+
+    @property
+    def is_secret(self) -> bool:
+        return self.value_type == "secret"
+
+
+class ConversationVariable(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    value: Any = None
+    value_type: str = "string"
+
+
 class WorkflowSpec(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     graph: GraphSpec
     features: dict[str, Any] = Field(default_factory=dict)
-    environment_variables: list[dict[str, Any]] = Field(default_factory=list)
-    conversation_variables: list[dict[str, Any]] = Field(default_factory=list)
+    environment_variables: list[EnvVariable] = Field(default_factory=list)
+    conversation_variables: list[ConversationVariable] = Field(default_factory=list)
 
 
 class AppSpec(BaseModel):

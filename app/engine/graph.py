@@ -1,12 +1,18 @@
 """Build a runnable graph from a workflow spec and reject, at import, everything that would fail at run time:
-unknown node types, dangling edges, bad edge handles, cycles, no reachable end and selectors to missing nodes."""
+unknown node types, dangling edges, bad edge handles, cycles, no reachable end and selectors to missing nodes.
+
+Nodes inside an iteration or a loop are not part of the top-level graph: each container gets its own body
+graph (started at its `iteration-start`/`loop-start` node), validated with the same rules except that a body
+needs no end node. Loops are containers, so any cycle in the edges is an error.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
-from app.engine.dsl import EdgeSpec, WorkflowSpec
+from app.engine.dsl import EdgeSpec, NodeSpec, WorkflowSpec
 from app.engine.nodes import IGNORED_TYPES, NODE_TYPES, Node
 from app.engine.nodes.start import StartNode
 from app.errors import InvalidParam
@@ -14,6 +20,8 @@ from app.errors import InvalidParam
 # Selector roots that are not node ids.
 SYSTEM_ROOTS = frozenset({"sys", "env", "conversation"})
 TERMINAL_TYPES = {"workflow": ("end",), "advanced-chat": ("answer", "end")}
+CONTAINER_TYPES = {"iteration": "iteration-start", "loop": "loop-start"}
+FAIL_BRANCH = "fail-branch"
 
 
 @dataclass
@@ -22,6 +30,9 @@ class Graph:
     start_id: str
     out_edges: dict[str, list[EdgeSpec]] = field(default_factory=dict)
     in_edges: dict[str, list[EdgeSpec]] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    secret_names: frozenset[str] = frozenset()
+    conversation: dict[str, Any] = field(default_factory=dict)
 
     @property
     def start(self) -> StartNode:
@@ -30,44 +41,71 @@ class Graph:
         return node
 
 
-def _instantiate(spec: WorkflowSpec) -> dict[str, Node]:
+def _instantiate(spec: WorkflowSpec) -> tuple[dict[str, Node], dict[str, NodeSpec]]:
     unknown = [f"{n.id} ({n.type})" for n in spec.graph.nodes
                if n.type not in NODE_TYPES and n.type not in IGNORED_TYPES]
     if unknown:
         raise InvalidParam(f"unsupported node types: {', '.join(unknown)}", params=[u.split(" ")[0] for u in unknown])
     nodes: dict[str, Node] = {}
+    specs: dict[str, NodeSpec] = {}
     for node_spec in spec.graph.nodes:
         if node_spec.type in IGNORED_TYPES:
             continue
         if node_spec.id in nodes:
             raise InvalidParam(f"duplicate node id {node_spec.id}", params=node_spec.id)
         nodes[node_spec.id] = NODE_TYPES[node_spec.type](node_spec)
-    return nodes
+        specs[node_spec.id] = node_spec
+    return nodes, specs
 
 
-def _edges(spec: WorkflowSpec, nodes: dict[str, Node]) -> tuple[dict[str, list[EdgeSpec]], dict[str, list[EdgeSpec]]]:
-    out_edges: dict[str, list[EdgeSpec]] = defaultdict(list)
-    in_edges: dict[str, list[EdgeSpec]] = defaultdict(list)
+def _scopes(nodes: dict[str, Node], specs: dict[str, NodeSpec]) -> dict[str | None, set[str]]:
+    """Node ids per container id (None = top level). Raises for children of a node that is no container."""
+    scopes: dict[str | None, set[str]] = defaultdict(set)
+    for node_id, node_spec in specs.items():
+        parent = node_spec.container_id
+        if parent is not None and (parent not in nodes or nodes[parent].type not in CONTAINER_TYPES):
+            raise InvalidParam(f"node {node_id} is inside {parent}, which is not an iteration or loop node",
+                               params=node_id)
+        scopes[parent].add(node_id)
+    return scopes
+
+
+def _allowed_handles(node: Node) -> list[str]:
+    handles = node.source_handles() or ["source"]
+    if getattr(node.data, "error_strategy", None) == FAIL_BRANCH:
+        return handles + [FAIL_BRANCH]
+    return handles
+
+
+def _edges(edges: list[EdgeSpec], nodes: dict[str, Node], scope_of: dict[str, str | None]
+           ) -> dict[str | None, tuple[dict[str, list[EdgeSpec]], dict[str, list[EdgeSpec]]]]:
+    """Edges grouped by the scope they live in; an edge across a container boundary is an error."""
+    grouped: dict[str | None, tuple[dict[str, list[EdgeSpec]], dict[str, list[EdgeSpec]]]] = defaultdict(
+        lambda: (defaultdict(list), defaultdict(list)))
     seen: set[tuple[str, str, str]] = set()
-    for edge in spec.graph.edges:
+    for edge in edges:
         missing = [end for end in (edge.source, edge.target) if end not in nodes]
         if missing:
             raise InvalidParam(f"edge {edge.id or edge.source + '->' + edge.target} points to missing nodes: "
                                f"{', '.join(missing)}", params=missing)
-        handles = nodes[edge.source].source_handles()
-        if handles is not None and edge.source_handle not in handles:
+        if scope_of[edge.source] != scope_of[edge.target]:
+            raise InvalidParam(f"edge {edge.source}->{edge.target} crosses an iteration or loop boundary",
+                               params=[edge.source, edge.target])
+        handles = _allowed_handles(nodes[edge.source])
+        if edge.source_handle not in handles:
             raise InvalidParam(f"edge from node {edge.source} uses unknown handle {edge.source_handle!r}",
                                params=edge.source)
         key = (edge.source, edge.target, edge.source_handle)
         if key in seen:  # some exports repeat an edge; running it twice would be wrong
             continue
         seen.add(key)
+        out_edges, in_edges = grouped[scope_of[edge.source]]
         out_edges[edge.source].append(edge)
         in_edges[edge.target].append(edge)
-    return dict(out_edges), dict(in_edges)
+    return grouped
 
 
-def _check_acyclic(nodes: dict[str, Node], out_edges: dict[str, list[EdgeSpec]]) -> None:
+def _check_acyclic(nodes: set[str], out_edges: dict[str, list[EdgeSpec]]) -> None:
     state: dict[str, int] = {}  # 1 = on the current path, 2 = finished
 
     def visit(node_id: str, path: list[str]) -> None:
@@ -75,12 +113,13 @@ def _check_acyclic(nodes: dict[str, Node], out_edges: dict[str, list[EdgeSpec]])
         for edge in out_edges.get(node_id, []):
             if state.get(edge.target) == 1:
                 cycle = path[path.index(edge.target):] + [edge.target]
-                raise InvalidParam(f"graph has a cycle: {' -> '.join(cycle)}", params=cycle)
+                raise InvalidParam(f"graph has a cycle (only loop nodes may repeat): {' -> '.join(cycle)}",
+                                   params=cycle)
             if edge.target not in state:
                 visit(edge.target, path + [edge.target])
         state[node_id] = 2
 
-    for node_id in nodes:
+    for node_id in sorted(nodes):
         if node_id not in state:
             visit(node_id, [node_id])
 
@@ -95,21 +134,59 @@ def _reachable(start_id: str, out_edges: dict[str, list[EdgeSpec]]) -> set[str]:
     return seen
 
 
-def build_graph(spec: WorkflowSpec, mode: str = "workflow") -> Graph:
-    """Instantiate and validate. Raises InvalidParam (400) naming the offending node ids."""
-    nodes = _instantiate(spec)
-    starts = [n.id for n in nodes.values() if isinstance(n, StartNode)]
+def _body_start(container: Node, members: set[str], nodes: dict[str, Node]) -> str:
+    declared = str(getattr(container.data, "start_node_id", "") or "")
+    if declared in members:
+        return declared
+    marker = CONTAINER_TYPES[container.type]
+    starts = sorted(n for n in members if nodes[n].type == marker)
     if len(starts) != 1:
-        raise InvalidParam(f"a workflow needs exactly one start node, found {len(starts)}", params=starts)
-    out_edges, in_edges = _edges(spec, nodes)
-    _check_acyclic(nodes, out_edges)
-    reachable = _reachable(starts[0], out_edges)
-    terminals = TERMINAL_TYPES.get(mode, ("end",))
-    if not any(nodes[n].type in terminals for n in reachable):
-        raise InvalidParam(f"no {' or '.join(terminals)} node is reachable from the start node", params=starts)
+        raise InvalidParam(f"{container.type} node {container.id} needs exactly one {marker} node inside",
+                           params=container.id)
+    return starts[0]
+
+
+def _check_selectors(nodes: dict[str, Node]) -> None:
+    # Selectors may point anywhere in the workflow: into a container (its output), at a container from inside
+    # (`[iteration_id, "item"]`, loop variables) or at a sibling; only ids that exist nowhere are errors.
     bad = sorted({f"{node.id}->{'.'.join(sel)}" for node in nodes.values() for sel in node.selectors()
                   if sel and sel[0] not in SYSTEM_ROOTS and sel[0] not in nodes})
     if bad:
         raise InvalidParam(f"variable selectors refer to missing nodes: {', '.join(bad)}",
-                           params=[b.split("->")[0] for b in bad])
-    return Graph(nodes=nodes, start_id=starts[0], out_edges=out_edges, in_edges=in_edges)
+                           params=sorted({b.split("->")[0] for b in bad}))
+
+
+def build_graph(spec: WorkflowSpec, mode: str = "workflow") -> Graph:
+    """Instantiate and validate. Raises InvalidParam (400) naming the offending node ids."""
+    nodes, specs = _instantiate(spec)
+    scopes = _scopes(nodes, specs)
+    scope_of = {node_id: scope for scope, members in scopes.items() for node_id in members}
+    grouped = _edges(spec.graph.edges, nodes, scope_of)
+    top = scopes.get(None, set())
+    starts = sorted(n for n in top if isinstance(nodes[n], StartNode))
+    if len(starts) != 1:
+        raise InvalidParam(f"a workflow needs exactly one start node, found {len(starts)}", params=starts)
+    for scope, members in scopes.items():
+        _check_acyclic(members, grouped[scope][0])
+    out_edges, in_edges = grouped[None]
+    terminals = TERMINAL_TYPES.get(mode, ("end",))
+    if not any(nodes[n].type in terminals for n in _reachable(starts[0], out_edges)):
+        raise InvalidParam(f"no {' or '.join(terminals)} node is reachable from the start node", params=starts)
+    _check_selectors(nodes)
+    for scope, members in scopes.items():
+        if scope is None:
+            continue
+        container = nodes[scope]
+        body_out, body_in = grouped[scope]
+        body = Graph(nodes={n: nodes[n] for n in members}, start_id=_body_start(container, members, nodes),
+                     out_edges=dict(body_out), in_edges=dict(body_in))
+        container.attach_body(body)  # type: ignore[attr-defined]
+    missing_bodies = [n.id for n in nodes.values() if n.type in CONTAINER_TYPES and n.id not in scopes]
+    if missing_bodies:
+        raise InvalidParam(f"iteration or loop nodes without a body: {', '.join(missing_bodies)}",
+                           params=missing_bodies)
+    return Graph(nodes={n: nodes[n] for n in top}, start_id=starts[0], out_edges=dict(out_edges),
+                 in_edges=dict(in_edges),
+                 environment={v.name: v.value for v in spec.environment_variables},
+                 secret_names=frozenset(v.name for v in spec.environment_variables if v.is_secret),
+                 conversation={v.name: v.value for v in spec.conversation_variables})

@@ -78,6 +78,16 @@ class NodeServices:
     sandbox: Any = None
     sql: Any = None
     files: Any = None
+    # The conversation's earlier turns, oldest first; empty outside chatflows.
+    history: tuple[ChatTurn, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChatTurn:
+    """One earlier exchange of a chatflow conversation, for LLM memory."""
+
+    query: str
+    answer: str
 
 
 class EventSink(Protocol):

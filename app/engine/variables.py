@@ -47,6 +47,17 @@ class VariablePool:
     def has_node(self, node_id: str) -> bool:
         return node_id in self._values
 
+    def node_values(self, node_id: str) -> dict[str, Any]:
+        """A copy of every value stored under `node_id` (e.g. all `conversation` variables)."""
+        return dict(self._values.get(node_id, {}))
+
+    def fork(self) -> VariablePool:
+        """A child pool for an iteration or loop body: reads what the parent holds now, writes only to itself."""
+        child = VariablePool()
+        # list() snapshots the items in one C call, so a branch thread writing meanwhile cannot break the copy.
+        child._values = {node_id: dict(values) for node_id, values in list(self._values.items())}
+        return child
+
     def render(self, template: str) -> str:
         """Replace every `{{#a.b#}}` with the referenced value as text (JSON for objects, empty if missing)."""
         return REFERENCE.sub(lambda m: to_text(self.get(m.group(1).split("."))), template)

@@ -1,7 +1,10 @@
 """SQLAlchemy models. Models hold columns and relationships only: no queries, no request context."""
 
 from app.models.apps import ApiKey, App, WorkflowVersion
+from app.models.audit import AppBudget, AuditRecord, LlmCall
 from app.models.base import Base
+from app.models.chat import Conversation, ConversationVariable, Message
+from app.models.datasets import Dataset, Document, DocumentSegment, UploadFile
 from app.models.runs import EndUser, NodeExecution, RunEvent, WorkflowRun
 from app.models.tenancy import AdminToken, Workspace
 
@@ -9,10 +12,20 @@ __all__ = [
     "AdminToken",
     "ApiKey",
     "App",
+    "AppBudget",
+    "AuditRecord",
     "Base",
+    "Dataset",
+    "Document",
+    "DocumentSegment",
+    "Conversation",
+    "ConversationVariable",
     "EndUser",
+    "LlmCall",
+    "Message",
     "NodeExecution",
     "RunEvent",
+    "UploadFile",
     "WorkflowRun",
     "WorkflowVersion",
     "Workspace",

@@ -21,6 +21,8 @@ class App(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     icon: Mapped[str] = mapped_column(String(255), default="")
     published_version_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    # Concurrency cap on queued + running runs of this app; 0 = only the global cap applies (migration 0005).
+    max_active_runs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

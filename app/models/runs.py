@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, id_column, utcnow
@@ -32,6 +32,8 @@ class WorkflowRun(Base):
     __table_args__ = (
         Index("ix_workflow_runs_app_created", "app_id", "created_at"),
         Index("ix_workflow_runs_status_lease", "status", "lease_expires_at"),
+        Index("ix_workflow_runs_app_status", "app_id", "status"),
+        Index("uq_workflow_runs_app_idempotency", "app_id", "idempotency_key", unique=True),
     )
 
     id: Mapped[str] = id_column()
@@ -59,6 +61,12 @@ class WorkflowRun(Base):
     epoch: Mapped[int] = mapped_column(Integer, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     enqueued_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Idempotency-Key of the request that created the run, and the hash of its body (migration 0005).
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), default=None)
+    request_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    # Cost of the run's LLM calls in 1e-9 currency units (migration 0003; see app/services/pricing.py).
+    total_price_nanos: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    price_currency: Mapped[str] = mapped_column(String(8), default="USD", server_default="USD")
 
 
 class NodeExecution(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -39,8 +40,11 @@ class KeyInfo:
 
 
 class Accounts:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], bootstrap_admin_token: str | None = None) -> None:
         self._sessions = sessions
+        # ADMIN_TOKEN from the environment: registered on first use, so no process writes at start-up
+        # (the schema may not exist yet when a CLI command imports the app).
+        self._bootstrap = bootstrap_admin_token
 
     def default_workspace_id(self) -> str:
         """The first workspace, created on first use. Idempotent."""
@@ -71,9 +75,11 @@ class Accounts:
         with transaction(self._sessions) as session:
             row = session.scalars(select(AdminToken).where(AdminToken.token_hash == tokens.digest(token),
                                                            AdminToken.revoked_at.is_(None))).first()
-            if row is None:
-                raise Unauthorized("Admin token is invalid")
-            return AdminPrincipal(workspace_id=row.workspace_id, token_id=row.id)
+            if row is not None:
+                return AdminPrincipal(workspace_id=row.workspace_id, token_id=row.id)
+        if self._bootstrap and hmac.compare_digest(token.encode(), self._bootstrap.encode()):
+            return self.ensure_admin_token(token)
+        raise Unauthorized("Admin token is invalid")
 
     def create_app_key(self, workspace_id: str, app_id: str) -> tuple[str, str]:
         """A new `app-` key for an app of this workspace; returns (key id, token). The token is shown once."""

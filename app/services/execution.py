@@ -13,15 +13,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import transaction
 from app.engine.events import EngineEvent
-from app.engine.ports import EnginePorts, LLMGateway
+from app.engine.ports import EnginePorts, LLMGateway, NodeServices
 from app.engine.runner import GraphRunner, Limits
 from app.engine.state import NodeRecord, NodeStatus, RunOutcome, RunStatus
 from app.models import NodeExecution, WorkflowRun
 from app.models.base import as_utc, utcnow
 from app.providers.events import EventLog
-from app.services import run_views
+from app.services import run_metrics, run_views
 from app.services.apps import Apps
+from app.services.chat_runs import ChatRunHooks
 from app.services.leases import Lease
+from app.services.metering import MeteredLLM, UsageRecorder, price_node
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +36,19 @@ class LeaseLost(Exception):
 
 class RunExecutor:
     def __init__(self, sessions: sessionmaker[Session], apps: Apps, events: EventLog, llm: LLMGateway,
-                 limits: Limits) -> None:
+                 limits: Limits, recorder: UsageRecorder | None = None,
+                 chat: ChatRunHooks | None = None, services: NodeServices | None = None) -> None:
         self._sessions = sessions
         self._apps = apps
         self._events = events
         self._llm = llm
         self._limits = limits
+        # Meters LLM calls and prices nodes (issue 7); None in engine-only tests.
+        self._recorder = recorder
+        # Chatflow turns: sys.query & co, conversation variables, memory, answer streaming, message writes.
+        self._chat = chat
+        # Side-effect ports of nodes (sandbox, egress HTTP, SQL), shared by every run of this worker.
+        self._services = services or NodeServices()
 
     def execute(self, lease: Lease) -> RunStatus | None:
         """Run the leased run to its end. Idempotent across attempts: finished nodes are restored, not re-run.
@@ -54,18 +63,27 @@ class RunExecutor:
         if run.started_at is None:
             self._fenced(lease, started_at=utcnow())
             self._events.append(run.id, run_views.workflow_started(run))
-        ports = EnginePorts(llm=self._llm, emit=lambda event: self._emit(run, lease, event),
+        llm = self._llm if self._recorder is None else MeteredLLM(
+            self._llm, self._recorder, workspace_id=run.workspace_id, app_id=run.app_id, run_id=run.id)
+        ports = EnginePorts(llm=llm, emit=lambda event: self._emit(run, lease, event),
                             checkpoint=lambda record: self._checkpoint(lease, record),
-                            should_stop=self._stop_checker(lease))
+                            should_stop=self._stop_checker(lease), services=self._services,
+                            workspace_id=run.workspace_id)
         system = {"user_id": run.end_user_id, "app_id": run.app_id, "workflow_id": run.workflow_version_id,
                   "workflow_run_id": run.id, "files": []}
         try:
-            outcome = GraphRunner(workflow.graph, ports, self._limits).run(run.inputs, system, {}, restored)
+            with run_metrics.tracking(run):
+                runner = GraphRunner(workflow.graph, ports, self._limits)
+                chat = self._chat.attach(run, workflow, runner, ports, system) if self._chat else None
+                outcome = runner.run(run.inputs, system, {}, restored,
+                                     conversation=chat.conversation_values() if chat else None)
         except LeaseLost:
             log.warning("lease lost, abandoning attempt", extra={"run_id": run.id, "epoch": lease.epoch})
             return None
         if outcome.status == RunStatus.stopped and self._lease_lost(lease):
             return None
+        if chat is not None and self._chat is not None:
+            self._chat.finish(chat, run, outcome)
         return self._finish(lease, run, outcome)
 
     def _emit(self, run: WorkflowRun, lease: Lease, event: EngineEvent) -> None:
@@ -103,10 +121,13 @@ class RunExecutor:
 
     def _checkpoint(self, lease: Lease, record: NodeRecord) -> None:
         """Persist a finished node in the same transaction that proves we still hold the lease."""
+        nanos = price_node(record, self._recorder.pricing) if self._recorder else 0
+        run_metrics.node_finished(record)
         with transaction(self._sessions) as session:
             result = session.execute(update(WorkflowRun).where(
                 WorkflowRun.id == lease.run_id, WorkflowRun.epoch == lease.epoch, WorkflowRun.status == "running")
-                .values(total_tokens=WorkflowRun.total_tokens + record.total_tokens))
+                .values(total_tokens=WorkflowRun.total_tokens + record.total_tokens,
+                        total_price_nanos=WorkflowRun.total_price_nanos + nanos))
             if result.rowcount == 0:
                 raise LeaseLost(lease.run_id)
             session.add(NodeExecution(
@@ -124,13 +145,15 @@ class RunExecutor:
             self._fenced(lease, status=str(outcome.status), outputs=outcome.outputs, error=outcome.error,
                          total_steps=outcome.total_steps, total_tokens=outcome.total_tokens,
                          exceptions_count=outcome.exceptions_count, finished_at=now,
-                         elapsed_time=(now - created).total_seconds(), lease_owner=None, lease_expires_at=None)
+                         elapsed_time=(now - created).total_seconds(), lease_owner=None, lease_expires_at=None,
+                         price_currency=self._recorder.pricing.currency if self._recorder else "USD")
         except LeaseLost:
             return None
         with self._sessions() as session:
             final = session.get(WorkflowRun, run.id)
         assert final is not None
         self._events.append(run.id, run_views.workflow_finished(final))
+        run_metrics.run_finished(final)
         return outcome.status
 
 

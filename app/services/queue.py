@@ -10,6 +10,10 @@ class TaskQueue(Protocol):
         """Queue the execution of a run. Raises ServiceUnavailable when the queue cannot accept it."""
         ...
 
+    def enqueue_index(self, document_id: str) -> None:
+        """Queue the indexing of a document. Raises ServiceUnavailable when the queue cannot accept it."""
+        ...
+
     def ping(self) -> bool:
         """True when the queue backend is reachable."""
         ...

@@ -8,6 +8,7 @@ from typing import Any
 from app.engine.events import EngineEvent, NodeFinished, NodeStarted, TextChunk
 from app.models import WorkflowRun
 from app.models.base import as_utc
+from app.services.pricing import to_display
 
 
 def ts(value: datetime | None) -> int | None:
@@ -28,7 +29,14 @@ def run_data(run: WorkflowRun) -> dict[str, Any]:
         "total_steps": run.total_steps,
         "created_at": ts(run.created_at),
         "finished_at": ts(run.finished_at),
+        "execution_metadata": run_price(run),
     }
+
+
+def run_price(run: WorkflowRun) -> dict[str, Any]:
+    """Dify's `execution_metadata` totals for a run: tokens and the priced cost of its LLM calls."""
+    return {"total_tokens": run.total_tokens, "total_price": to_display(run.total_price_nanos or 0),
+            "currency": run.price_currency or "USD"}
 
 
 def run_detail(run: WorkflowRun) -> dict[str, Any]:
@@ -68,7 +76,8 @@ def engine_event(run: WorkflowRun, event: EngineEvent) -> dict[str, Any]:
     data.update({
         "inputs": record.inputs, "process_data": record.process_data, "outputs": record.outputs,
         "status": str(record.status), "error": record.error, "elapsed_time": round(record.elapsed_time, 6),
-        "execution_metadata": {"total_tokens": record.total_tokens, "total_price": "0", "currency": "USD",
+        # total_price/currency come from the price table via the executor (app/services/metering.py).
+        "execution_metadata": {"total_tokens": record.total_tokens, "total_price": "0.0000000", "currency": "USD",
                                **{k: v for k, v in record.metadata.items() if k != "total_tokens"}},
         "finished_at": int(record.finished_at),
     })

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +21,7 @@ from app.models.base import utcnow
 from app.providers.events import EventLog
 from app.services import run_views
 from app.services.accounts import AppPrincipal
+from app.services.admission import Admission, request_hash
 from app.services.apps import Apps
 from app.services.queue import TaskQueue
 
@@ -31,6 +32,7 @@ FINAL_STATUSES = ("succeeded", "failed", "stopped", "partial-succeeded")
 class Ticket:
     run_id: str
     task_id: str
+    replayed: bool = False
 
 
 @dataclass(frozen=True)
@@ -43,27 +45,58 @@ class LogFilter:
 
 
 class Runs:
-    def __init__(self, sessions: sessionmaker[Session], apps: Apps, events: EventLog, queue: TaskQueue) -> None:
+    def __init__(self, sessions: sessionmaker[Session], apps: Apps, events: EventLog, queue: TaskQueue,
+                 admission: Admission | None = None) -> None:
         self._sessions = sessions
         self._apps = apps
         self._events = events
         self._queue = queue
+        self._admission = admission or Admission()
 
     # -- submit ---------------------------------------------------------------------------------------------
 
-    def submit(self, who: AppPrincipal, inputs: dict[str, Any], user: str, response_mode: str) -> Ticket:
+    def submit(self, who: AppPrincipal, inputs: dict[str, Any], user: str, response_mode: str,
+               idempotency_key: str | None = None) -> Ticket:
         """Validate inputs against the start node, write the run (`queued`), then queue it. If the queue refuses,
-        the run is marked failed and ServiceUnavailable (503) raised: nothing is accepted that cannot run."""
+        the run is marked failed and ServiceUnavailable (503) raised: nothing is accepted that cannot run.
+        With `idempotency_key`, a repeat of the same request returns the run the first one created."""
         workflow = self._apps.published(who.workspace_id, who.app_id)
         if workflow.app.mode != "workflow":
             raise NotWorkflowApp()
         clean = workflow.graph.start.validate_inputs(inputs)
-        end_user_id = self._end_user(who, user)
+        end_user_id = self.end_user(who, user)
         run = WorkflowRun(id=str(uuid.uuid4()), task_id=str(uuid.uuid4()), workspace_id=who.workspace_id,
                           app_id=who.app_id, workflow_version_id=workflow.version_id, end_user_id=end_user_id,
                           status="queued", response_mode=response_mode, inputs=clean, enqueued_at=utcnow())
-        with transaction(self._sessions) as session:
-            session.add(run)
+        if idempotency_key:
+            run.idempotency_key = idempotency_key
+            run.request_hash = request_hash({"inputs": inputs, "user": user})
+        return self.enqueue(run)
+
+    def enqueue(self, run: WorkflowRun, write: Callable[[Session], None] | None = None) -> Ticket:
+        """Write `run` (and, in the same transaction, whatever `write` adds: a chat turn's message), then queue
+        it. If the queue refuses, the run is marked failed and ServiceUnavailable (503) raised. A run carrying an
+        `idempotency_key` already used returns the earlier run's ticket (`replayed`) and writes nothing; past the
+        app's concurrency cap it raises TooManyRequests (429)."""
+        try:
+            with transaction(self._sessions) as session:
+                if run.idempotency_key:
+                    earlier = self._admission.replay(session, run.app_id, run.idempotency_key, run.request_hash)
+                    if earlier is not None:
+                        return Ticket(earlier.id, earlier.task_id, replayed=True)
+                self._admission.check_capacity(session, run.app_id)
+                session.add(run)
+                if write is not None:
+                    write(session)
+        except IntegrityError:
+            if not run.idempotency_key:
+                raise
+            # Two requests with the same key raced; the other one won and its run is the answer.
+            with transaction(self._sessions) as session:
+                earlier = self._admission.replay(session, run.app_id, run.idempotency_key, run.request_hash)
+            if earlier is None:
+                raise
+            return Ticket(earlier.id, earlier.task_id, replayed=True)
         try:
             self._queue.enqueue_run(run.id)
         except ServiceUnavailable:
@@ -73,7 +106,8 @@ class Runs:
             raise
         return Ticket(run.id, run.task_id)
 
-    def _end_user(self, who: AppPrincipal, session_id: str) -> str:
+    def end_user(self, who: AppPrincipal, session_id: str) -> str:
+        """The id of the app's end user named `session_id` (Dify's `user`), created on first use."""
         lookup = select(EndUser.id).where(EndUser.app_id == who.app_id, EndUser.session_id == session_id)
         with self._sessions() as session:
             found = session.scalars(lookup).first()

@@ -5,9 +5,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app.engine.dsl import NodeSpec
 from app.engine.ports import LLMGateway, NodeServices
@@ -15,12 +15,65 @@ from app.engine.variables import VariablePool
 from app.errors import InvalidParam
 
 
+class RetryConfig(BaseModel):
+    """`retry_config`: retry a failed node `max_retries` times, `retry_interval` milliseconds apart."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    retry_enabled: bool = False
+    max_retries: int = Field(default=0, ge=0, le=10)
+    retry_interval: int = Field(default=0, ge=0, le=5000)
+
+
+class DefaultOutput(BaseModel):
+    """One entry of `default_value`: the output `key` a failed node yields under `error_strategy: default-value`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    key: str
+    type: str = "string"
+    value: Any = None
+
+
 class NodeData(BaseModel):
-    """Base of every node's typed `data`; unknown keys from real exports are ignored."""
+    """Base of every node's typed `data`; unknown keys from real exports are ignored. The error-handling keys
+    (`error_strategy`, `default_value`, `retry_config`) are common to every node type and applied by the runner."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     title: str = ""
+    error_strategy: str | None = None  # fail-branch | default-value | None
+    default_value: list[DefaultOutput] = Field(default_factory=list)
+    retry_config: RetryConfig = Field(default_factory=RetryConfig)
+
+    @field_validator("error_strategy", mode="before")
+    @classmethod
+    def _known_strategy(cls, value: Any) -> Any:
+        # The editor writes "none" (or leaves junk) when no strategy is chosen.
+        return value if value in ("fail-branch", "default-value") else None
+
+
+@dataclass
+class BodyResult:
+    """What one run of a container's body left behind: its pool (to read outputs and loop variables), whether
+    it failed and why, its tokens, and whether a `loop-end` node ran."""
+
+    pool: VariablePool
+    failed: bool
+    error: str | None
+    total_tokens: int
+    reached_loop_end: bool = False
+
+
+class BodyRunner(Protocol):
+    """Runs a container's body graph on a fork of the run's pool; provided by the runner."""
+
+    max_loop_count: int
+
+    def run(self, body: Any, values: dict[tuple[str, str], Any], meta: dict[str, Any]) -> BodyResult:
+        """Run `body` once with `values` set in the forked pool; `meta` annotates the children's records
+        (`iteration_id`/`iteration_index` or `loop_id`/`loop_index`)."""
+        ...
 
 
 @dataclass
@@ -32,6 +85,7 @@ class NodeContext:
     run_inputs: dict[str, Any] = field(default_factory=dict)
     services: NodeServices = field(default_factory=NodeServices)
     workspace_id: str = ""
+    body: BodyRunner | None = None
 
 
 @dataclass

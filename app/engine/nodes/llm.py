@@ -7,9 +7,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.engine.nodes.base import Node, NodeContext, NodeData, NodeResult
-from app.engine.ports import ChatMessage, LLMRequest
+from app.engine.ports import ChatMessage, ChatTurn, LLMRequest
 from app.engine.templating import render_jinja
-from app.engine.variables import references
+from app.engine.variables import REFERENCE, VariablePool, references, to_text
 from app.errors import RunStopped
 
 
@@ -51,11 +51,50 @@ class PromptConfig(BaseModel):
     jinja2_variables: list[VariableRef] = Field(default_factory=list)
 
 
+class MemoryWindow(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    enabled: bool = False
+    size: int | None = None
+
+
+class RolePrefix(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    user: str = "Human"
+    assistant: str = "Assistant"
+
+
+class Memory(BaseModel):
+    """Chatflow memory: earlier turns of the conversation (the last `window.size` when enabled, else all the
+    worker loaded) go before the current query, which `query_prompt_template` renders (`sys.query` if empty)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    window: MemoryWindow = Field(default_factory=MemoryWindow)
+    query_prompt_template: str | None = None
+    role_prefix: RolePrefix = Field(default_factory=RolePrefix)
+
+    def turns(self, history: tuple[ChatTurn, ...]) -> list[ChatTurn]:
+        if self.window.enabled and self.window.size and self.window.size > 0:
+            return list(history[-self.window.size:])
+        return list(history)
+
+    def query(self, pool: VariablePool) -> str:
+        # Missing references and empty file lists render as nothing (Dify's default template names files).
+        def value(match: Any) -> str:
+            found = pool.get(match.group(1).split("."))
+            return "" if found in (None, []) else to_text(found)
+
+        return REFERENCE.sub(value, self.query_prompt_template or "{{#sys.query#}}").strip()
+
+
 class LLMData(NodeData):
     model: ModelConfig
     prompt_template: list[PromptMessage] | PromptMessage = Field(default_factory=list)
     prompt_config: PromptConfig = Field(default_factory=PromptConfig)
     context: Toggle = Field(default_factory=Toggle)
+    memory: Memory | None = None
 
     def messages(self) -> list[PromptMessage]:
         return self.prompt_template if isinstance(self.prompt_template, list) else [self.prompt_template]
@@ -83,6 +122,22 @@ class LLMNode(Node):
             return render_jinja(message.jinja2_text or message.text, values)
         return ctx.pool.render(message.text.replace("{{#context#}}", context_text))
 
+    def _with_memory(self, ctx: NodeContext, memory: Memory,
+                     messages: tuple[ChatMessage, ...]) -> tuple[ChatMessage, ...]:
+        """Dify's memory: history after the prompt and the query last (chat); in completion mode the
+        `#histories#` and `#sys.query#` placeholders of the single prompt are filled instead."""
+        turns, query = memory.turns(ctx.services.history), memory.query(ctx.pool)
+        if self.data.model.mode == "completion" and messages:
+            prefix = memory.role_prefix
+            histories = "\n".join(f"{prefix.user}: {t.query}\n{prefix.assistant}: {t.answer}" for t in turns)
+            text = messages[0].content
+            text = text.replace("#histories#", histories) if "#histories#" in text else (
+                f"{histories}\n{text}" if histories else text)
+            return (ChatMessage(messages[0].role, text.replace("#sys.query#", query)), *messages[1:])
+        history = [m for t in turns for m in (ChatMessage("user", t.query), ChatMessage("assistant", t.answer))
+                   if m.content]
+        return (*messages, *history, *([ChatMessage("user", query)] if query else []))
+
     def run(self, ctx: NodeContext) -> NodeResult:
         context_text = ""
         if self.data.context.enabled and self.data.context.variable_selector:
@@ -90,6 +145,8 @@ class LLMNode(Node):
             context_text = value if isinstance(value, str) else ("" if value is None else str(value))
         messages = tuple(ChatMessage(role=m.role, content=self._render(ctx, m, context_text))
                          for m in self.data.messages())
+        if self.data.memory is not None:
+            messages = self._with_memory(ctx, self.data.memory, messages)
         params = {k: v for k, v in self.data.model.completion_params.items() if k in PASSTHROUGH_PARAMS}
         request = LLMRequest(provider=self.data.model.provider, model=self.data.model.name, messages=messages,
                              mode=self.data.model.mode, params=params)

@@ -1,0 +1,48 @@
+"""The knowledge-base use-cases bundled for the container: datasets, documents, segments, files, indexing and
+retrieval, all sharing one object store, vector store and embeddings resolver."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.providers.embeddings import Embeddings
+from app.providers.objects import ObjectStore
+from app.providers.vectors import VectorStore
+from app.rag.fulltext import FullTextSearch
+from app.rag.retrieval import Searcher
+from app.services.datasets import Datasets
+from app.services.documents import Documents
+from app.services.files import Files
+from app.services.indexing import Indexer
+from app.services.knowledge import Knowledge, KnowledgeRetrieverAdapter
+from app.services.segments import Segments
+
+
+@dataclass
+class KnowledgeBase:
+    datasets: Datasets
+    documents: Documents
+    segments: Segments
+    files: Files
+    knowledge: Knowledge
+    indexer: Indexer
+    retriever: KnowledgeRetrieverAdapter
+    objects: ObjectStore
+    vectors: VectorStore
+    embeddings: Embeddings
+
+
+def build_knowledge_base(engine: Engine, sessions: sessionmaker[Session], objects: ObjectStore,
+                         vectors: VectorStore, embeddings: Embeddings, enqueue: Callable[[str], None],
+                         upload_max_bytes: int, lease_seconds: float) -> KnowledgeBase:
+    files = Files(sessions, objects, upload_max_bytes)
+    knowledge = Knowledge(sessions, Searcher(vectors, FullTextSearch(engine)), embeddings)
+    return KnowledgeBase(
+        datasets=Datasets(sessions, embeddings.default, vectors.drop_namespace),
+        documents=Documents(sessions, files, vectors, enqueue), segments=Segments(sessions, vectors, embeddings),
+        files=files, knowledge=knowledge, indexer=Indexer(sessions, objects, vectors, embeddings, lease_seconds),
+        retriever=KnowledgeRetrieverAdapter(knowledge), objects=objects, vectors=vectors, embeddings=embeddings)

@@ -1,0 +1,100 @@
+"""Load drivers: sequential and concurrent clients against a running API, blocking and streaming."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+
+@dataclass
+class Sample:
+    latencies: list[float] = field(default_factory=list)
+    first_chunk: list[float] = field(default_factory=list)
+    errors: int = 0
+    wall: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.wall if self.wall else 0.0
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def one_run(client: httpx.Client, headers: dict[str, str], inputs: dict[str, Any], mode: str,
+            sample: Sample, lock: threading.Lock) -> None:
+    body = {"inputs": inputs, "response_mode": mode, "user": "bench"}
+    started = time.perf_counter()
+    first: float | None = None
+    ok = False
+    try:
+        if mode == "blocking":
+            response = client.post("/v1/workflows/run", json=body, headers=headers)
+            ok = response.status_code == 200 and response.json()["data"]["status"] == "succeeded"
+        else:
+            with client.stream("POST", "/v1/workflows/run", json=body, headers=headers) as response:
+                for line in response.iter_lines():
+                    if not line.startswith("data: "):
+                        continue
+                    event = json.loads(line[6:])
+                    if event["event"] == "text_chunk" and first is None:
+                        first = time.perf_counter() - started
+                    if event["event"] == "workflow_finished":
+                        ok = event["data"]["status"] == "succeeded"
+    except httpx.HTTPError:
+        ok = False
+    elapsed = time.perf_counter() - started
+    with lock:
+        if ok:
+            sample.latencies.append(elapsed)
+            if first is not None:
+                sample.first_chunk.append(first)
+        else:
+            sample.errors += 1
+
+
+def sequential(base_url: str, headers: dict[str, str], inputs: dict[str, Any], runs: int,
+               mode: str = "blocking") -> Sample:
+    sample, lock = Sample(), threading.Lock()
+    with httpx.Client(base_url=base_url, timeout=60) as client:
+        one_run(client, headers, inputs, mode, Sample(), lock)  # warm-up: connection, caches
+        started = time.perf_counter()
+        for _ in range(runs):
+            one_run(client, headers, inputs, mode, sample, lock)
+        sample.wall = time.perf_counter() - started
+    return sample
+
+
+def concurrent(base_url: str, headers: dict[str, str], inputs: dict[str, Any], clients: int, runs_each: int,
+               mode: str) -> Sample:
+    """`clients` threads, each with its own connection, each doing `runs_each` runs back to back."""
+    sample, lock = Sample(), threading.Lock()
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+
+    def client_loop() -> None:
+        with httpx.Client(base_url=base_url, timeout=120, limits=limits) as client:
+            for _ in range(runs_each):
+                one_run(client, headers, inputs, mode, sample, lock)
+
+    threads = [threading.Thread(target=client_loop) for _ in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    sample.wall = time.perf_counter() - started
+    return sample

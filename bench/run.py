@@ -1,0 +1,213 @@
+"""`make bench`: start the production path (gunicorn API, Huey workers, the machine's Postgres and Redis, the
+local OpenAI-protocol server as its own process), measure, and write `docs/benchmarks.md`.
+
+`--quick` runs a tiny version on the embedded defaults (the smoke test in `make test` uses it)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import flows
+from bench.engine_overhead import engine_overhead
+from bench.measure import Sample, concurrent, median, pct, sequential
+from bench.stack import ROOT, Stack, free_port, running_stack, wait_http
+
+ADMIN = "adm-bench"
+
+
+@contextmanager
+def llm_process(latency: float, words: int, tps: float = 0.0) -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "bench.llm_server", "--port", str(port), "--latency",
+                             str(latency), "--words", str(words), "--tps", str(tps)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/v1/models")
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def provision(base_url: str, dsl: str) -> dict[str, str]:
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        app_id = client.post("/manage/v1/apps", content=dsl,
+                             headers={**admin, "Content-Type": "application/yaml"}).json()["id"]
+        token = client.post(f"/manage/v1/apps/{app_id}/api-keys", headers=admin).json()["token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def production_env(quick: bool) -> dict[str, str]:
+    if quick:
+        return {}
+    import psycopg
+
+    name = f"trellis_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return {"DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{name}", "REDIS_URL": "redis://127.0.0.1:6379/0",
+            "HUEY_NAME": f"bench-{uuid.uuid4().hex[:6]}"}
+
+
+def row(label: str, sample: Sample, extra: str = "") -> str:
+    ms = [v * 1000 for v in sample.latencies]
+    return (f"| {label} | {len(ms)} | {median(ms):.1f} | {pct(ms, 0.95):.1f} | {sample.rate:.1f} | "
+            f"{sample.errors} |{extra}")
+
+
+def queue_latency(stack: Stack) -> tuple[float, float, int]:
+    """Enqueue-to-start of every run so far, from the run rows (ms)."""
+    from sqlalchemy import create_engine, text
+
+    from app.settings import Settings
+
+    settings = Settings(database_url=stack.env.get("DATABASE_URL"), trellis_home=Path(stack.env["TRELLIS_HOME"]))
+    engine = create_engine(settings.sqlalchemy_url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT enqueued_at, started_at FROM workflow_runs WHERE started_at IS NOT NULL"))
+        waits = [(_aware(r[1]) - _aware(r[0])).total_seconds() * 1000 for r in rows]
+    engine.dispose()
+    return median(waits), pct(waits, 0.95), len(waits)
+
+
+def _aware(value: Any) -> Any:
+    from datetime import UTC, datetime
+
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal"))) / 1024 / 1024
+    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, Python {platform.python_version()}, {platform.system()}"
+
+
+def orchestration(stack: Stack, runs: int) -> list[str]:
+    lines = ["| flow | runs | median ms | p95 ms | runs/s | errors |", "|---|---|---|---|---|---|"]
+    for label, dsl in [("start -> template -> end", flows.template_flow()), ("10-node linear", flows.linear_flow()),
+                       ("3-way parallel", flows.parallel_flow())]:
+        headers = provision(stack.base_url, dsl)
+        lines.append(row(label, sequential(stack.base_url, headers, {"q": "hi"}, runs)))
+    return lines
+
+
+def llm_concurrency(stack: Stack, levels: list[int], total: int, llm_latency: float) -> list[str]:
+    headers = provision(stack.base_url, flows.llm_flow())
+    seq = sequential(stack.base_url, headers, {"q": "hi"}, max(5, total // 20))
+    overhead = (median(seq.latencies) - llm_latency) * 1000
+    lines = [f"One blocking LLM run, sequential: median {median(seq.latencies) * 1000:.1f} ms, of which "
+             f"{overhead:.1f} ms is Trellis's overhead above the LLM server's {llm_latency * 1000:.0f} ms.", "",
+             "| clients | mode | runs | median ms | p95 ms | runs/s | errors | first text_chunk p50 ms |",
+             "|---|---|---|---|---|---|---|---|"]
+    for clients in levels:
+        for mode in ("blocking", "streaming"):
+            sample = concurrent(stack.base_url, headers, {"q": "hi"}, clients, max(1, total // clients), mode)
+            ttft = f" {median(sample.first_chunk) * 1000:.1f} |" if sample.first_chunk else " - |"
+            lines.append(row(f"{clients} | {mode}", sample, ttft))
+    return lines
+
+
+def worker_capacity(home: Path, env: dict[str, str], in_flight: int) -> list[str]:
+    """One worker with `in_flight` threads holding LLM-bound runs (5 s LLM): how many run at once, its RSS."""
+    with llm_process(latency=5.0, words=20) as llm_url, running_stack(home, {
+            **env, "OPENAI_BASE_URL": llm_url, "WORKER_THREADS": str(in_flight), "GUNICORN_THREADS": "128"},
+            workers=1) as stack:
+        headers = provision(stack.base_url, flows.llm_flow())
+        idle = rss_mb(stack.workers[0].pid)
+        import threading
+
+        def submit() -> None:
+            body = {"inputs": {"q": "hi"}, "response_mode": "streaming", "user": "bench"}
+            try:
+                with httpx.Client(base_url=stack.base_url, timeout=30) as client, client.stream(
+                        "POST", "/v1/workflows/run", json=body, headers=headers) as response:
+                    next(response.iter_lines())  # accepted; hanging up does not stop the run
+            except httpx.HTTPError:
+                pass
+
+        threads = [threading.Thread(target=submit) for _ in range(in_flight)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        time.sleep(2.0)
+        peak = rss_mb(stack.workers[0].pid)
+        running = _count_running(stack)
+    per_run = (peak - idle) / max(1, running) * 1024
+    return [f"| {in_flight} | {running} | {idle:.0f} | {peak:.0f} | {per_run:.0f} |"]
+
+
+def _count_running(stack: Stack) -> int:
+    from sqlalchemy import create_engine, text
+
+    from app.settings import Settings
+
+    settings = Settings(database_url=stack.env.get("DATABASE_URL"), trellis_home=Path(stack.env["TRELLIS_HOME"]))
+    engine = create_engine(settings.sqlalchemy_url)
+    with engine.connect() as conn:
+        count = conn.execute(text("SELECT count(*) FROM workflow_runs WHERE status = 'running'")).scalar()
+    engine.dispose()
+    return int(count or 0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny run on embedded defaults (smoke test)")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    args = parser.parse_args()
+    quick = args.quick
+    env = {"ADMIN_TOKEN": ADMIN, "OPENAI_API_KEY": "sk-bench", "LOG_LEVEL": "WARNING",
+           "WORKER_THREADS": "64", "GUNICORN_THREADS": "64", **production_env(quick)}
+    llm_latency = 0.2
+    report = [f"# Benchmarks\n\nMachine: {machine()}. Backends: "
+              f"{'embedded SQLite' if quick else 'Postgres + Redis (the machine’s), gunicorn gthread 2x64, '}"
+              f"{'' if quick else '2 worker processes x 64 threads, local OpenAI-protocol server as its own process'}."
+              f" Medians and p95 over the runs shown; the machine is shared, so read ratios, not absolutes.\n"]
+    report += ["## Engine overhead in process (no I/O)\n", *engine_overhead(50 if quick else 500), ""]
+    with tempfile.TemporaryDirectory(prefix="trellis-bench-") as tmp, \
+            llm_process(latency=llm_latency, words=50) as llm_url:
+        with running_stack(Path(tmp) / "home", {**env, "OPENAI_BASE_URL": llm_url},
+                           workers=1 if quick else 2) as stack:
+            report += ["## Orchestration overhead end to end (blocking, sequential)\n",
+                       *orchestration(stack, 10 if quick else 200), ""]
+            report += ["## LLM-bound runs under concurrency (200 ms LLM, 50 tokens)\n",
+                       *llm_concurrency(stack, [1, 4] if quick else [1, 8, 32, 128], 8 if quick else 640,
+                                        llm_latency), ""]
+            p50, p95, n = queue_latency(stack)
+            report += ["## Queue\n", f"Enqueue-to-start over {n} runs: p50 {p50:.1f} ms, p95 {p95:.1f} ms.\n"]
+        if not quick:
+            report += ["## Capacity of one worker process (LLM of 5 s)\n",
+                       "| threads | runs in flight | idle RSS MB | loaded RSS MB | KB per run |",
+                       "|---|---|---|---|---|",
+                       *worker_capacity(Path(tmp) / "cap", {**env, **production_env(False)}, 500), ""]
+    Path(args.out).write_text("\n".join(report) + "\n")
+    print("\n".join(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""Import-time validation of graphs, including container bodies, and tolerance for real exports."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.engine.dsl import parse_dsl
+from app.engine.graph import build_graph
+from app.errors import InvalidParam
+from tests.app.engine.harness import edge, end, graph, node, start
+
+
+def test_cycle_outside_a_loop_is_rejected_naming_nodes():
+    nodes = [start(), node("a", "template-transform", template=""), node("b", "template-transform", template=""),
+             end()]
+    with pytest.raises(InvalidParam) as info:
+        graph(nodes, [edge("start", "a"), edge("a", "b"), edge("b", "a"), edge("b", "end")])
+    assert "cycle" in info.value.message and set(info.value.extra["params"]) >= {"a", "b"}
+
+
+def test_selectors_to_missing_nodes_are_rejected_but_container_selectors_pass():
+    with pytest.raises(InvalidParam) as info:
+        graph([start(), end(x=["ghost", "output"])], [edge("start", "end")])
+    assert info.value.extra["params"] == ["end"]
+    it = node("it", "iteration", iterator_selector=["start", "items"], output_selector=["tt", "output"])
+    tt = node("tt", "template-transform", parent="it", template="{{ a }}{{ b }}",
+              variables=[{"variable": "a", "value_selector": ["it", "item"]},
+                         {"variable": "b", "value_selector": ["it", "index"]}])
+    g = graph([start(), it, node("its", "iteration-start", parent="it"), tt, end(out=["it", "output"])],
+              [edge("start", "it"), edge("it", "end"), edge("its", "tt")])
+    assert set(g.nodes) == {"start", "it", "end"}
+    assert set(g.nodes["it"].body.nodes) == {"its", "tt"} and g.nodes["it"].body.start_id == "its"
+
+
+def test_children_of_a_non_container_and_unknown_types_are_rejected():
+    with pytest.raises(InvalidParam, match="not an iteration or loop"):
+        graph([start(), node("x", "template-transform", parent="start", template=""), end()], [edge("start", "end")])
+    with pytest.raises(InvalidParam, match="unsupported node types") as info:
+        graph([start(), node("w", "tool"), end()], [edge("start", "end")])
+    assert info.value.extra["params"] == ["w"]
+
+
+def test_real_export_quirks_are_tolerated():
+    text = """
+app: {name: quirks, mode: workflow, use_icon_as_answer_icon: false, some_new_key: 1}
+kind: app
+version: 0.1.0
+unknown_top_level: true
+workflow:
+  environment_variables: [{name: K, value: v, value_type: string, id: x, description: ''}]
+  conversation_variables: []
+  graph:
+    viewport: {x: 0, y: 0, zoom: 1}
+    edges:
+    - {source: s, target: agg, sourceHandle: null, data: {isInIteration: false}, zIndex: 0}
+    - {source: agg, target: e}
+    nodes:
+    - {id: s, type: custom, position: {x: 0, y: 0}, data: {type: start, title: S, variables: [], selected: true}}
+    - {id: agg, data: {type: variable-assigner, output_type: string, variables: [[s, q]], desc: ''}}
+    - {id: e, data: {type: end, outputs: [{variable: o, value_selector: [agg, output]}]}}
+    - {id: note, type: custom-note, data: {type: '', text: hi}}
+"""
+    doc = parse_dsl(text)
+    g = build_graph(doc.workflow)
+    assert set(g.nodes) == {"s", "agg", "e"} and g.environment == {"K": "v"}

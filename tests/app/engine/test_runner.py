@@ -1,0 +1,161 @@
+"""The runner: concurrency of parallel branches, error strategies, retries, limits, env/sys variables and
+masking of secret environment values."""
+
+from __future__ import annotations
+
+import time
+
+from app.engine.events import NodeFinished, NodeStarted, TextChunk
+from app.engine.ports import LLMRequest, LLMResult, LLMUsage
+from app.engine.runner import Limits
+from app.engine.state import NodeStatus, RunStatus
+from app.errors import ProviderRequestError
+from tests.app.engine.harness import MODEL, ScriptedLLM, chain, edge, end, graph, node, run, start
+
+
+def llm_node(node_id: str, text: str, **data):
+    return node(node_id, "llm", model=MODEL, prompt_template=[{"role": "user", "text": text}], **data)
+
+
+def test_three_parallel_branches_run_concurrently():
+    llm = ScriptedLLM(lambda request: request.messages[-1].content, delay=0.3)
+    nodes = [start("q"), llm_node("a", "A {{#start.q#}}"), llm_node("b", "B"), llm_node("c", "C"),
+             end(a=["a", "text"], b=["b", "text"], c=["c", "text"])]
+    edges = [edge("start", x) for x in "abc"] + [edge(x, "end") for x in "abc"]
+    began = time.perf_counter()
+    result = run(graph(nodes, edges), {"q": "q"}, llm=llm)
+    elapsed = time.perf_counter() - began
+    assert result.outcome.outputs == {"a": "A q", "b": "B", "c": "C"}
+    assert elapsed < 0.6, f"3 x 0.3 s branches took {elapsed:.2f} s"
+    assert result.outcome.total_steps == 5 and result.outcome.total_tokens == 15
+
+
+def failing_list(node_id: str, **data):
+    # A list-operator over a string fails at run time: a real node failure, no fakes.
+    return node(node_id, "list-operator", variable=["start", "q"], **data)
+
+
+def test_fail_branch_takes_the_fail_handle_and_run_is_partial():
+    nodes = [start("q"), failing_list("lo", error_strategy="fail-branch"),
+             node("ok", "template-transform", template="fine"),
+             node("bad", "template-transform", template="{{ m }}",
+                  variables=[{"variable": "m", "value_selector": ["lo", "error_message"]}]),
+             node("agg", "variable-aggregator", variables=[["ok", "output"], ["bad", "output"]]),
+             end(out=["agg", "output"], kind=["lo", "error_type"])]
+    edges = [edge("start", "lo"), edge("lo", "ok"), edge("lo", "bad", "fail-branch"), edge("ok", "agg"),
+             edge("bad", "agg"), edge("agg", "end")]
+    result = run(graph(nodes, edges), {"q": "text"})
+    assert result.outcome.status == RunStatus.partial_succeeded
+    assert result.outcome.exceptions_count == 1
+    assert result.outcome.outputs == {"out": "Variable start.q is not an array", "kind": "WorkflowError"}
+    record = result.record("lo")
+    assert record.status == NodeStatus.exception and record.edge_handle == "fail-branch"
+    assert "ok" not in result.runner.records
+
+
+def test_default_value_continues_on_the_normal_edge_with_typed_defaults():
+    lo = failing_list("lo", error_strategy="default-value", default_value=[
+        {"key": "result", "type": "array[string]", "value": '["fallback"]'},
+        {"key": "first_record", "type": "string", "value": "none"}])
+    g = graph([start("q"), lo, end(result=["lo", "result"], first=["lo", "first_record"])], chain("start", "lo", "end"))
+    result = run(g, {"q": "x"})
+    assert result.outcome.status == RunStatus.partial_succeeded
+    assert result.outcome.outputs == {"result": ["fallback"], "first": "none"}
+    assert result.record("lo").outputs["error_type"] == "WorkflowError"
+
+
+def test_fail_branch_handle_needs_the_strategy():
+    import pytest
+
+    from app.errors import InvalidParam
+
+    with pytest.raises(InvalidParam, match="fail-branch"):
+        graph([start("q"), failing_list("lo"), end()], [edge("start", "lo"), edge("lo", "end", "fail-branch")])
+
+
+class FlakyLLM:
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls = 0
+
+    def complete(self, request: LLMRequest, on_delta) -> LLMResult:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise ProviderRequestError("upstream 502")
+        return LLMResult("recovered", LLMUsage(1, 1))
+
+
+def test_retry_config_retries_then_succeeds_or_fails():
+    retry = {"retry_enabled": True, "max_retries": 2, "retry_interval": 20}
+    g = graph([start(), llm_node("l", "hi", retry_config=retry), end(t=["l", "text"])], chain("start", "l", "end"))
+    flaky = FlakyLLM(failures=2)
+    began = time.perf_counter()
+    result = run(g, llm=flaky)
+    assert result.outcome.outputs == {"t": "recovered"} and flaky.calls == 3
+    assert result.record("l").metadata["retry_count"] == 2
+    assert time.perf_counter() - began >= 0.04
+    exhausted = run(g, llm=FlakyLLM(failures=3))
+    assert exhausted.outcome.status == RunStatus.failed and "upstream 502" in exhausted.outcome.error
+
+
+def test_limits_steps_and_variable_size():
+    g = graph([start("q"), node("t", "template-transform", template="{{ q * 300 }}",
+                                variables=[{"variable": "q", "value_selector": ["start", "q"]}]),
+               end(out=["t", "output"])], chain("start", "t", "end"))
+    big = run(g, {"q": "x" * 10}, limits=Limits(max_variable_bytes=1000)).outcome
+    assert big.status == RunStatus.failed and "variable size limit" in big.error
+    assert run(g, {"q": "x"}, limits=Limits(max_variable_bytes=1000)).outcome.status == RunStatus.succeeded
+    steps = run(g, {"q": "x"}, limits=Limits(max_steps=2)).outcome
+    assert steps.status == RunStatus.failed and steps.error == "Max steps 2 reached."
+    late = run(g, {"q": "x"}, limits=Limits(max_seconds=-1)).outcome
+    assert late.status == RunStatus.failed and "Max execution time" in late.error
+
+
+def test_env_and_sys_variables_and_secret_masking():
+    env = [{"name": "API_KEY", "value": "sk-live-123456", "value_type": "secret"},
+           {"name": "REGION", "value": "eu", "value_type": "string"}]
+    nodes = [start(), llm_node("l", "key={{#env.API_KEY#}} region={{#env.REGION#}} user={{#sys.user_id#}}"),
+             end(text=["l", "text"])]
+    llm = ScriptedLLM(lambda request: request.messages[-1].content)
+    result = run(graph(nodes, chain("start", "l", "end"), environment_variables=env), llm=llm,
+                 system={"user_id": "u-7"})
+    assert llm.requests[0].messages[-1].content == "key=sk-live-123456 region=eu user=u-7"  # nodes see the value
+    published = repr([e for e in result.events if isinstance(e, NodeFinished | NodeStarted | TextChunk)])
+    assert "sk-live-123456" not in published and "******" in published and "region=eu" in published
+    assert result.outcome.outputs == {"text": "key=****** region=eu user=u-7"}
+    overridden = run(graph(nodes, chain("start", "l", "end"), environment_variables=env), llm=llm,
+                     env={"REGION": "us"})
+    assert overridden.outcome.outputs["text"].endswith("region=us user=")
+
+
+def test_restored_assigner_checkpoint_reapplies_its_writes():
+    conversation = [{"name": "n", "value": 0, "value_type": "number"}]
+    assign = node("as", "assigner", version="2", items=[
+        {"variable_selector": ["conversation", "n"], "input_type": "constant", "operation": "+=", "value": 5}])
+    g = graph([start(), assign, end(n=["conversation", "n"])], chain("start", "as", "end"),
+              conversation_variables=conversation)
+    first = run(g)
+    assert first.outcome.outputs == {"n": 5}
+    resumed = run(g, restored=[first.record("start"), first.record("as")])
+    assert resumed.outcome.outputs == {"n": 5}
+    assert [e.record.node_id for e in resumed.events if isinstance(e, NodeStarted)] == ["end"]
+
+
+def test_stop_inside_a_parallel_iteration_stops_the_run():
+    from app.engine.ports import EnginePorts
+    from app.engine.runner import GraphRunner
+
+    calls = []
+
+    def stop_after_two() -> bool:
+        return len(calls) >= 2
+
+    llm = ScriptedLLM(lambda request: calls.append(1) or "x", delay=0.05)
+    it = node("it", "iteration", iterator_selector=["start", "items"], output_selector=["l", "text"],
+              is_parallel=True, parallel_nums=2)
+    g = graph([start(), it, node("s", "iteration-start", parent="it"), llm_node("l", "hi", parent="it"),
+               end(out=["it", "output"])], [edge("start", "it"), edge("it", "end"), edge("s", "l")])
+    ports = EnginePorts(llm=llm, emit=lambda e: None, should_stop=stop_after_two)
+    outcome = GraphRunner(g, ports).run({"items": list(range(20))})
+    assert outcome.status == RunStatus.stopped
+    assert len(calls) < 20

@@ -1,0 +1,88 @@
+"""Idempotency keys, concurrency caps and per-key rate limits, through the Service API."""
+
+from __future__ import annotations
+
+import pytest
+
+from app import create_app
+from tests.conftest import ADMIN, SAMPLES, app_key, build_test_container, import_app
+
+HELLO = (SAMPLES / "hello.yml").read_text()
+BODY = {"inputs": {"name": "Ada"}, "response_mode": "blocking", "user": "u1"}
+
+
+def test_same_idempotency_key_and_body_returns_the_same_run(client, app_with_key):
+    headers = app_with_key(HELLO)
+    keyed = {**headers, "Idempotency-Key": "order-42"}
+    first = client.post("/v1/workflows/run", headers=keyed, json=BODY).get_json()
+    again = client.post("/v1/workflows/run", headers=keyed, json=BODY).get_json()
+    assert again["workflow_run_id"] == first["workflow_run_id"]
+    assert again["data"]["outputs"] == first["data"]["outputs"] == {"greeting": "Hello, Ada!"}
+    assert client.get("/v1/workflows/logs", headers=headers).get_json()["total"] == 1
+    # A different key is a different run.
+    other = client.post("/v1/workflows/run", headers={**headers, "Idempotency-Key": "order-43"}, json=BODY)
+    assert other.get_json()["workflow_run_id"] != first["workflow_run_id"]
+
+
+def test_reused_idempotency_key_with_another_body_is_409(client, app_with_key):
+    headers = {**app_with_key(HELLO), "Idempotency-Key": "k1"}
+    client.post("/v1/workflows/run", headers=headers, json=BODY)
+    response = client.post("/v1/workflows/run", headers=headers, json={**BODY, "inputs": {"name": "Bob"}})
+    assert response.status_code == 409
+    assert response.get_json()["code"] == "conflict"
+
+
+def _queued_client(make_settings, **overrides):
+    """An app whose runs stay queued: Huey is not in immediate mode and no consumer runs."""
+    container = build_test_container(make_settings(**overrides))
+    container.huey.immediate = False
+    app = create_app(container.settings, container)
+    container.accounts.ensure_admin_token(ADMIN)
+    client = app.test_client()
+    return client, app_key(client, import_app(client, HELLO)), container
+
+
+def test_concurrency_cap_answers_429_with_retry_after(make_settings):
+    client, headers, container = _queued_client(make_settings, max_active_runs_per_app=2)
+    streaming = {**BODY, "response_mode": "streaming"}
+    for _ in range(2):
+        assert client.post("/v1/workflows/run", headers=headers, json=streaming).status_code == 200
+    refused = client.post("/v1/workflows/run", headers=headers, json=streaming)
+    assert refused.status_code == 429
+    assert refused.get_json()["code"] == "too_many_requests"
+    assert int(refused.headers["Retry-After"]) >= 1
+    # Stopping a queued run frees its slot at once (the cap counts rows, so nothing leaks).
+    run_id = client.get("/v1/workflows/logs", headers=headers).get_json()["data"][0]["id"]
+    task_id = container.runs.load(run_id).task_id
+    client.post(f"/v1/workflows/tasks/{task_id}/stop", headers=headers, json={"user": "u1"})
+    assert client.post("/v1/workflows/run", headers=headers, json=streaming).status_code == 200
+    container.close()
+
+
+def test_rate_limit_per_key(make_settings):
+    client, headers, container = _queued_client(make_settings, rate_limit_per_second=0.5, rate_limit_burst=2)
+    assert client.get("/v1/info", headers=headers).status_code == 200
+    assert client.get("/v1/info", headers=headers).status_code == 200
+    limited = client.get("/v1/info", headers=headers)
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+    container.close()
+
+
+def test_queue_down_means_503_and_nothing_left_queued(make_settings):
+    client, headers, container = _queued_client(make_settings)
+
+    def refuse(run_id: str) -> None:
+        raise OSError("queue gone")
+
+    container.queue._tasks = type("T", (), {"run_workflow": staticmethod(refuse)})()  # the queue's own edge
+    response = client.post("/v1/workflows/run", headers=headers, json=BODY)
+    assert response.status_code == 503 and response.headers["Retry-After"]
+    logs = client.get("/v1/workflows/logs", headers=headers).get_json()
+    assert [entry["workflow_run"]["status"] for entry in logs["data"]] == ["failed"]
+    container.close()
+
+
+@pytest.mark.parametrize("key", ["x" * 256])
+def test_overlong_idempotency_key_is_400(client, app_with_key, key):
+    headers = {**app_with_key(HELLO), "Idempotency-Key": key}
+    assert client.post("/v1/workflows/run", headers=headers, json=BODY).status_code == 400

