@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt $(wildcard requirements-infra.txt) | cksum | cut -d' ' -f1)
 
-.PHONY: venv run api worker migrate test test-fast lint bench clean
+.PHONY: venv run api worker migrate test test-fast lint bench cluster chaos clean
 
 venv: $(STAMP)
 
@@ -37,6 +37,13 @@ lint: venv
 
 bench: venv        ## benchmarks; results in docs/benchmarks.md
 	$(PY) -m bench.run
+
+cluster: venv      ## 2 APIs (behind nginx+TLS if installed), 3 workers, Postgres, a private Redis; foreground
+	@command -v nginx >/dev/null || [ "$$(id -u)" != 0 ] || (apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null) || true
+	$(PY) -m bench.cluster
+
+chaos: venv        ## 500 runs under worker kills, a Redis restart, an API restart; writes docs/reliability.md
+	$(PY) -m bench.chaos
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -11,7 +11,10 @@ from app.db import upgrade_schema
 
 
 def register_cli(app: Flask) -> None:
+    from app.cli_datasets import register_dataset_cli
+
     container = app.extensions["trellis"]
+    register_dataset_cli(app, container)
 
     @app.cli.command("db-upgrade")
     def db_upgrade() -> None:

@@ -65,9 +65,12 @@ class Settings(BaseSettings):
     lease_seconds: float = 30.0
     reaper_interval_seconds: float = 10.0
     max_run_attempts: int = 3
+    # A queued run older than this while the queue is empty lost its message (e.g. Redis restarted empty).
+    queue_lost_seconds: float = 5.0
     max_execution_seconds: float = 1200.0
     max_steps: int = 500
-    # Dify's engine limits: nesting of iterations/loops, bytes of one node output variable, rounds of a loop.
+    # Dify's engine limits: nesting of iterations/loops, bytes of one variable (a node output, or one input of a
+    # run request: 400 invalid_param), rounds of a loop.
     max_call_depth: int = 5
     max_variable_bytes: int = 200 * 1024
     max_loop_count: int = 100
@@ -77,6 +80,11 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: float = 86400.0
     rate_limit_per_second: float = 0.0
     rate_limit_burst: int = 50
+    # Failed authentications (bad app/dataset key or admin token) per client IP per minute before that client is
+    # refused with 429 until the minute ends (0 = off). TRUSTED_PROXY_HOPS: how many proxies in front of the API
+    # append to X-Forwarded-For (0: the client is the TCP peer; the ingress sets 1).
+    auth_failures_per_minute: int = 20
+    trusted_proxy_hops: int = 0
 
     # Guards for user-directed side effects (docs/security.md). EGRESS_ALLOW: comma-separated CIDRs, addresses or
     # host names the http-request node may reach besides the public internet (e.g. an intranet API).

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db import make_engine, make_session_factory
 from app.engine.ports import LLMGateway, NodeServices
 from app.engine.runner import Limits
+from app.providers.auth_failures import AuthFailures, MemoryAuthFailures, NoAuthLimit, RedisAuthFailures
 from app.providers.events import EventLog
 from app.providers.llm import LLMRouter, UnconfiguredLLM, build_openai_gateway
 from app.providers.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter, Unlimited
@@ -54,6 +55,7 @@ class Container:
     runs: Runs
     redis: Any = None
     rate_limiter: RateLimiter = field(default_factory=Unlimited)
+    auth_failures: AuthFailures = field(default_factory=NoAuthLimit)  # failed logins per client IP
     ops: Operations | None = None  # metering, audit, usage, budgets, task console (always set by build)
 
     @cached_property
@@ -189,6 +191,15 @@ def build_knowledge(settings: Settings, engine: Engine, sessions: sessionmaker[S
                                 settings.lease_seconds)
 
 
+def build_auth_failures(settings: Settings, redis_client: Any) -> AuthFailures:
+    """AUTH_FAILURES_PER_MINUTE per client IP: counted in Redis when there is one, else in process memory."""
+    if settings.auth_failures_per_minute <= 0:
+        return NoAuthLimit()
+    if redis_client is not None:
+        return RedisAuthFailures(redis_client, settings.auth_failures_per_minute)
+    return MemoryAuthFailures(settings.auth_failures_per_minute)
+
+
 def build(settings: Settings, runtime: Callable[[], WorkerRuntime] = _no_runtime) -> Container:
     """Construct every backend from settings. Opens no connection until first use."""
     from worker import create_huey, register_tasks
@@ -223,5 +234,5 @@ def build(settings: Settings, runtime: Callable[[], WorkerRuntime] = _no_runtime
     return Container(settings=settings, engine=engine, sessions=sessions, events=events, llm=build_llm(settings),
                      huey=huey, queue=queue, accounts=Accounts(sessions, bootstrap), apps=apps,
                      runs=Runs(sessions, apps, events, queue, admission), redis=redis_client,
-                     rate_limiter=limiter,
+                     rate_limiter=limiter, auth_failures=build_auth_failures(settings, redis_client),
                      ops=build_operations(settings, sessions, huey, queue, events))

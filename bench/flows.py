@@ -56,3 +56,17 @@ def llm_flow() -> str:
                                   "model": {"provider": "openai", "name": "bench", "mode": "chat"},
                                   "prompt_template": [{"role": "user", "text": "{{#start.q#}}"}]}}
     return _doc("bench-llm", [_start(), llm, _end(["llm1"])], [("start", "llm1"), ("llm1", "end")])
+
+
+def two_llm_flow() -> str:
+    """start -> LLM -> LLM -> end: the second node sees the first's answer, so a resume is observable."""
+    def llm(node_id: str, prompt: str) -> dict[str, Any]:
+        return {"id": node_id, "data": {"type": "llm", "title": node_id,
+                                        "model": {"provider": "openai", "name": "stub", "mode": "chat"},
+                                        "prompt_template": [{"role": "user", "text": prompt}]}}
+
+    return _doc("two-llms", [_start(), llm("first", "first step: {{#start.q#}}"),
+                             llm("second", "second step: {{#first.text#}}"),
+                             {"id": "end", "data": {"type": "end", "title": "End", "outputs": [
+                                 {"variable": "answer", "value_selector": ["second", "text"]}]}}],
+                [("start", "first"), ("first", "second"), ("second", "end")])

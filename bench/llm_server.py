@@ -69,6 +69,13 @@ class StubHandler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self) -> None:  # noqa: N802
+        if self.path.endswith("/stats"):
+            # For the chaos harness in another process: every chat prompt seen, in order.
+            with self.config.lock:
+                prompts = [str((r.get("messages") or [{}])[-1].get("content", "")) for r in self.config.requests
+                           if r["path"].endswith("/chat/completions")]
+            self._json(200, {"prompts": prompts})
+            return
         self._json(200, {"object": "list", "data": [{"id": "stub-model", "object": "model"}]})
 
     def do_POST(self) -> None:  # noqa: N802

@@ -66,8 +66,14 @@ class Reaper:
     """Every `interval` seconds: re-queue runs with expired leases or lost queue messages, fail hopeless ones."""
 
     def __init__(self, leases: Leases, enqueue: Callable[[str], None], failed: Callable[[str], None],
-                 interval: float, max_attempts: int, max_seconds: float, requeue_after: float) -> None:
+                 interval: float, max_attempts: int, max_seconds: float, requeue_after: float,
+                 pending: Callable[[], int] | None = None, requeue_after_when_empty: float = 5.0,
+                 documents: Callable[[], object] | None = None) -> None:
         self._leases = leases
+        # Knowledge-base indexing leases: a callable that re-queues documents whose worker died (issue 4).
+        self._documents = documents
+        self._pending = pending
+        self._requeue_after_when_empty = requeue_after_when_empty
         self._enqueue = enqueue
         self._failed = failed
         self._interval = interval
@@ -76,8 +82,18 @@ class Reaper:
         self._requeue_after = requeue_after
         self._stop = threading.Event()
 
+    def _lost_after(self) -> float:
+        # An empty queue cannot hold the message of a queued run: it was lost (Redis restarted empty, or the
+        # enqueue never arrived), so re-queue after a short grace instead of the long default.
+        try:
+            if self._pending is not None and self._pending() == 0:
+                return self._requeue_after_when_empty
+        except Exception:  # queue unreachable: keep the long, safe threshold
+            pass
+        return self._requeue_after
+
     def sweep(self) -> list[str]:
-        report = self._leases.reap(self._max_attempts, self._max_seconds, self._requeue_after)
+        report = self._leases.reap(self._max_attempts, self._max_seconds, self._lost_after())
         metrics().runs_reaped.labels("requeued").inc(len(report.requeued))
         metrics().runs_reaped.labels("failed").inc(len(report.failed))
         for run_id in report.requeued:
@@ -86,6 +102,8 @@ class Reaper:
             self._failed(run_id)
         if report.requeued or report.failed:
             log.warning("reaper swept runs", extra={"requeued": len(report.requeued), "failed": len(report.failed)})
+        if self._documents is not None:
+            self._documents()
         return report.requeued
 
     def start(self) -> None:

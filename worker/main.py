@@ -33,7 +33,11 @@ def main() -> None:
 
     reaper = Reaper(runtime.leases, container.queue.enqueue_run, announce_failed,
                     interval=settings.reaper_interval_seconds, max_attempts=settings.max_run_attempts,
-                    max_seconds=settings.max_execution_seconds, requeue_after=max(60.0, settings.lease_seconds * 2))
+                    max_seconds=settings.max_execution_seconds, requeue_after=max(60.0, settings.lease_seconds * 2),
+                    pending=container.queue.pending, requeue_after_when_empty=settings.queue_lost_seconds,
+                    documents=lambda: [container.queue.enqueue_index(document_id) for document_id in
+                                       container.knowledge.indexer.reap(settings.max_run_attempts,
+                                                                        max(60.0, settings.lease_seconds * 2))])
     runtime.keeper.start()
     reaper.start()
     maintenance = start_maintenance(container)  # slots gauge, queue-depth metrics, audit retention purge

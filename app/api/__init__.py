@@ -14,6 +14,7 @@ def container() -> Container:
 
 
 def register_api(app: Flask) -> None:
+    from app.api.auth import register_auth_guard
     from app.api.chat import chat
     from app.api.console import console
     from app.api.datasets import datasets
@@ -22,12 +23,14 @@ def register_api(app: Flask) -> None:
     from app.api.manage import manage
     from app.api.manage_datasets import manage_datasets
     from app.api.observability import register_observability
+    from app.api.openapi import openapi
     from app.api.operations import operations
     from app.api.ops import ops
     from app.api.service import service
 
     register_error_handlers(app)
     register_observability(app)  # first: request id, metrics, audit and the budget gate wrap everything below
+    register_auth_guard(app)  # failed-authentication counting per client IP (429 after too many)
 
     @app.before_request
     def _reject_oversized_bodies() -> None:
@@ -41,6 +44,7 @@ def register_api(app: Flask) -> None:
     app.register_blueprint(chat, url_prefix="/v1")
     app.register_blueprint(datasets, url_prefix="/v1")
     app.register_blueprint(files, url_prefix="/v1")
+    app.register_blueprint(openapi, url_prefix="/v1")
     app.register_blueprint(manage, url_prefix="/manage/v1")
     app.register_blueprint(manage_datasets, url_prefix="/manage/v1")
     app.register_blueprint(operations, url_prefix="/manage/v1")

@@ -1,13 +1,16 @@
-"""Bearer-token authentication for the Service API (`app-` keys) and the management API (admin tokens)."""
+"""Bearer-token authentication for the Service API (`app-` keys) and the management API (admin tokens), and
+the guard against guessing them: a client (IP) with AUTH_FAILURES_PER_MINUTE rejected tokens is refused with
+429 and Retry-After until its window ends, before any token it sends is looked at."""
 
 from __future__ import annotations
 
 import math
 
-from flask import g, request
+from flask import Flask, Response, g, request
 
 from app.api import container
 from app.errors import TooManyRequests, Unauthorized
+from app.providers.auth_failures import retry_after
 from app.services.accounts import AdminPrincipal, AppPrincipal
 
 
@@ -16,7 +19,40 @@ def bearer_token() -> str:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Authorization header must be provided and start with 'Bearer'")
+    refuse_blocked_client()
+    g.auth_token_presented = True  # a 401 from here on is a rejected token: counted by the guard below
     return token.strip()
+
+
+def client_ip() -> str:
+    """The client's address: the TCP peer, or with TRUSTED_PROXY_HOPS = n the n-th X-Forwarded-For entry from
+    the right (the one the outermost trusted proxy saw); entries further left are client-controlled."""
+    hops = container().settings.trusted_proxy_hops
+    forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
+    if hops > 0 and forwarded:
+        return forwarded[-min(hops, len(forwarded))]
+    return request.remote_addr or "unknown"
+
+
+def refuse_blocked_client() -> None:
+    """Raise TooManyRequests (429, Retry-After) while this client is blocked for failed authentications."""
+    wait = container().auth_failures.blocked_for(client_ip())
+    if wait > 0:
+        raise TooManyRequests("Too many failed authentication attempts; retry later",
+                              retry_after=retry_after(wait))
+
+
+def note_auth_failure() -> None:
+    """Count this request as a failed authentication (for paths that answer without a 401, e.g. a login form)."""
+    g.auth_failed = True
+
+
+def register_auth_guard(app: Flask) -> None:
+    @app.after_request
+    def _count_failures(response: Response) -> Response:
+        if g.get("auth_failed") or (response.status_code == 401 and g.get("auth_token_presented")):
+            container().auth_failures.record(client_ip())
+        return response
 
 
 def app_principal() -> AppPrincipal:

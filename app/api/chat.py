@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.api import container
 from app.api.auth import app_principal
-from app.api.schemas import StopRequest, parse_json
+from app.api.schemas import StopRequest, check_input_sizes, parse_json
 from app.api.service import sse
 from app.errors import InvalidParam
 from app.services.chat import ChatRequest
@@ -57,6 +57,7 @@ def create_chat_message() -> Response:
     who = app_principal()
     body = parse_json(ChatMessageRequest)
     chats, settings = container().chats, container().settings
+    check_input_sizes(body.inputs, settings.max_variable_bytes)
     ticket = chats.submit(who, ChatRequest(
         query=body.query, user=body.user, inputs=body.inputs, conversation_id=body.conversation_id or None,
         files=body.files or [], response_mode=body.response_mode, auto_generate_name=body.auto_generate_name))

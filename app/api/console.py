@@ -13,6 +13,7 @@ from flask import Blueprint, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from app.api import container
+from app.api.auth import note_auth_failure, refuse_blocked_client
 from app.api.operations import ops
 from app.errors import Forbidden, TrellisError, Unauthorized
 from app.services.accounts import AdminPrincipal
@@ -29,9 +30,11 @@ def _principal() -> AdminPrincipal | None:
     token = header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get(COOKIE, "")
     if not token:
         return None
+    refuse_blocked_client()
     try:
         who = container().accounts.authenticate_admin(token)
     except Unauthorized:
+        note_auth_failure()
         return None
     g.principal = who
     return who
@@ -73,9 +76,11 @@ def run_page(run_id: str) -> str | BaseResponse:
 def login() -> BaseResponse:
     _same_origin()
     token = (request.form.get("token") or "").strip()
+    refuse_blocked_client()
     try:
         container().accounts.authenticate_admin(token)
     except Unauthorized:
+        note_auth_failure()
         return redirect(url_for("console.index", error="invalid token"))
     response = redirect(url_for("console.index"))
     response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", secure=request.is_secure,

@@ -257,11 +257,17 @@ def delete_segment(dataset_id: str, document_id: str, segment_id: str) -> tuple[
     return "", 204
 
 
+class RetrieveBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    query: str = Field(min_length=1)
+    retrieval_model: dict[str, Any] | None = None
+
+
 @datasets.post("/datasets/<dataset_id>/retrieve")
 @datasets.post("/datasets/<dataset_id>/hit-testing")
 def retrieve(dataset_id: str) -> Response:
     who = principal()
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise InvalidParam("Request body must be a JSON object")
-    return jsonify(container().knowledge.knowledge.retrieve(who.workspace_id, dataset_id, body))
+    body = parse_json(RetrieveBody)
+    return jsonify(container().knowledge.knowledge.retrieve(who.workspace_id, dataset_id,
+                                                            body.model_dump(exclude_none=True)))

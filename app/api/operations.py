@@ -151,6 +151,8 @@ def retry_run(run_id: str) -> Response:
     """Body (optional): `{"from_scratch": true}` to discard the run's checkpoints."""
     who = admin_principal()
     body = request.get_json(silent=True) or {}
+    if not isinstance(body, dict):  # e.g. a bare JSON string: was an AttributeError (500), found by fuzzing
+        raise InvalidParam("body must be a JSON object")
     return jsonify(ops().console.retry(who.workspace_id, run_id, from_scratch=bool(body.get("from_scratch"))))
 
 

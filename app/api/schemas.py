@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal, TypeVar
 
 from flask import request
@@ -25,6 +26,16 @@ class StopRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     user: str | None = None
+
+
+def check_input_sizes(inputs: dict[str, Any], limit: int) -> None:
+    """Refuse (400 `invalid_param`, naming the variable) any input larger than `limit` bytes: UTF-8 bytes of a
+    string, bytes of the JSON of anything else. MAX_VARIABLE_BYTES, the engine's cap on one variable."""
+    for name, value in inputs.items():
+        size = len(value.encode("utf-8", "surrogatepass")) if isinstance(value, str) else \
+            len(json.dumps(value, ensure_ascii=False, default=str).encode("utf-8", "surrogatepass"))
+        if size > limit:
+            raise InvalidParam(f"{name} in input form is {size} bytes, more than the limit of {limit}", params=name)
 
 
 def parse_json(model: type[Model]) -> Model:

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, jsonify, request, stream_with_context
 from app import __version__
 from app.api import container
 from app.api.auth import app_principal
-from app.api.schemas import StopRequest, WorkflowRunRequest, parse_json
+from app.api.schemas import StopRequest, WorkflowRunRequest, check_input_sizes, parse_json
 from app.errors import InvalidParam
 from app.services import run_views
 from app.services.runs import LogFilter, parse_page
@@ -32,6 +32,7 @@ def index() -> Response:
 def run_workflow() -> Response:
     who = app_principal()
     body = parse_json(WorkflowRunRequest)
+    check_input_sizes(body.inputs, container().settings.max_variable_bytes)
     runs = container().runs
     key = request.headers.get("Idempotency-Key") or None
     if key is not None and len(key) > 255:

@@ -26,9 +26,9 @@ from typing import Any
 from app.engine import failure
 from app.engine.events import EngineEvent, NodeFinished, NodeStarted, TextChunk
 from app.engine.graph import Graph
+from app.engine.masking import Masker
 from app.engine.nodes.base import BodyResult, Node, NodeContext, NodeResult
 from app.engine.ports import EnginePorts
-from app.engine.secrets import Masker
 from app.engine.state import NodeRecord, NodeStatus, RunOutcome, RunStatus
 from app.engine.variables import VariablePool
 from app.errors import RunStopped, TrellisError, WorkflowError
@@ -102,6 +102,8 @@ class _Body:
 
 class GraphRunner:
     """Runs one graph once. Not reusable across runs; create one per execution."""
+
+    shared: _Shared  # set when execution starts (by `run`, or by the parent of a body)
 
     def __init__(self, graph: Graph, ports: EnginePorts, limits: Limits | None = None) -> None:
         self.graph = graph

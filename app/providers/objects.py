@@ -77,14 +77,16 @@ class S3ObjectStore:
         return f"{self.prefix}/{_checked(key)}" if self.prefix else _checked(key)
 
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        full = self._key(key)
         try:
-            self._client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type)
+            self._client.put_object(Bucket=self.bucket, Key=full, Body=data, ContentType=content_type)
         except Exception as exc:  # botocore's ClientError / EndpointConnectionError: the store is unreachable
             raise ServiceUnavailable("The object store is unavailable; retry later.") from exc
 
     def get(self, key: str) -> bytes:
+        full = self._key(key)
         try:
-            response = self._client.get_object(Bucket=self.bucket, Key=self._key(key))
+            response = self._client.get_object(Bucket=self.bucket, Key=full)
             return bytes(response["Body"].read())
         except Exception as exc:
             code = getattr(exc, "response", {}).get("Error", {}).get("Code")
@@ -93,8 +95,9 @@ class S3ObjectStore:
             raise ServiceUnavailable("The object store is unavailable; retry later.") from exc
 
     def delete(self, key: str) -> None:
+        full = self._key(key)
         try:
-            self._client.delete_object(Bucket=self.bucket, Key=self._key(key))
+            self._client.delete_object(Bucket=self.bucket, Key=full)
         except Exception as exc:
             raise ServiceUnavailable("The object store is unavailable; retry later.") from exc
 

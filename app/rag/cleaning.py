@@ -17,10 +17,10 @@ def clean(text: str, enabled_rules: Iterable[str] = ("remove_extra_spaces",)) ->
     rules = set(enabled_rules)
     # Dify strips its own prompt markers so a document cannot smuggle special tokens into a prompt.
     text = INVALID.sub("", text.replace("<|", "<").replace("|>", ">"))
+    if "remove_urls_emails" in rules:  # first, so the spaces they leave behind are collapsed too
+        text = EMAIL.sub("", text)
+        text = URL.sub("", text)
     if "remove_extra_spaces" in rules:
         text = BLANK_LINES.sub("\n\n", text)
         text = SPACES.sub(" ", text)
-    if "remove_urls_emails" in rules:
-        text = EMAIL.sub("", text)
-        text = URL.sub("", text)
     return text.strip()

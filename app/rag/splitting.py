@@ -45,6 +45,14 @@ class Segmentation(BaseModel):
     max_tokens: int = Field(default=500, ge=50, le=MAX_SEGMENT_TOKENS)
     chunk_overlap: int = Field(default=50, ge=0)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_overlap(cls, data: Any) -> Any:
+        # An omitted overlap is 10% of max_tokens, at most Dify's 50, so a small max_tokens alone stays valid.
+        if isinstance(data, dict) and data.get("chunk_overlap") is None and data.get("max_tokens") is not None:
+            data = {**data, "chunk_overlap": min(50, int(data["max_tokens"]) // 10)}
+        return data
+
     @field_validator("separator")
     @classmethod
     def _unescape(cls, value: str) -> str:

@@ -95,7 +95,11 @@ class Accounts:
             return key.id, token
 
     def list_app_keys(self, workspace_id: str, app_id: str) -> list[KeyInfo]:
+        """The live keys of an app of this workspace (NotFound for another workspace's app, as elsewhere)."""
         with self._sessions() as session:
+            owned = select(App.id).where(App.id == app_id, App.workspace_id == workspace_id)
+            if session.scalars(owned).first() is None:
+                raise NotFound("App not found")
             rows = session.scalars(select(ApiKey).where(ApiKey.workspace_id == workspace_id, ApiKey.app_id == app_id,
                                                         ApiKey.revoked_at.is_(None)).order_by(ApiKey.created_at))
             return [KeyInfo(r.id, r.prefix, as_utc(r.created_at), as_utc(r.last_used_at)) for r in rows]

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
+from bench import flows
 from bench.llm_server import StubLLMServer
 from bench.stack import Stack, running_stack
 from tests.integration.test_stack import ADMIN, provision
@@ -23,24 +23,7 @@ pytestmark = pytest.mark.integration
 
 
 def two_llm_dsl() -> str:
-    def llm(node_id: str, prompt: str) -> dict:
-        return {"id": node_id, "data": {"type": "llm", "title": node_id,
-                                        "model": {"provider": "openai", "name": "stub", "mode": "chat"},
-                                        "prompt_template": [{"role": "user", "text": prompt}]}}
-
-    return yaml.safe_dump({
-        "app": {"name": "two-llms", "mode": "workflow"}, "version": "0.3.1",
-        "workflow": {"graph": {
-            "nodes": [
-                {"id": "start", "data": {"type": "start", "title": "Start",
-                                         "variables": [{"variable": "q", "type": "text-input", "required": True}]}},
-                llm("first", "first step: {{#start.q#}}"),
-                llm("second", "second step: {{#first.text#}}"),
-                {"id": "end", "data": {"type": "end", "title": "End",
-                                       "outputs": [{"variable": "answer", "value_selector": ["second", "text"]}]}},
-            ],
-            "edges": [{"source": "start", "target": "first"}, {"source": "first", "target": "second"},
-                      {"source": "second", "target": "end"}]}}})
+    return flows.two_llm_flow()
 
 
 @pytest.fixture(params=["embedded", "postgres+redis"])

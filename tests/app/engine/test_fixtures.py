@@ -140,3 +140,13 @@ def test_svcvit_translation_both_branches(country):
     titles = {r.title for r in result.runner.records.values()}
     assert ("EXPERT_SUGGESTIONS" in titles) == (country == "")
     assert {m.model for m in llm.requests} == {"deepseek-chat"}
+
+
+@pytest.mark.skipif("answer" not in __import__("app.engine.nodes", fromlist=["NODE_TYPES"]).NODE_TYPES,
+                    reason="the answer node (chatflow engineer) is not registered yet")
+def test_basic_chatflow_answers_with_the_model_text():
+    llm = ScriptedLLM(lambda request: "answer to " + request.messages[-1].content)
+    result = run(load("langgenius_dify_basic_chatflow.yml"), {}, llm=llm, system={"query": "ping"})
+    assert result.outcome.status == RunStatus.succeeded, result.outcome.error
+    answer = next(r for r in result.runner.records.values() if r.node_type == "answer")
+    assert answer.outputs["answer"] == "answer to ping"

@@ -1,0 +1,22 @@
+"""A reduced `make chaos`: runs through 2 APIs and 3 workers while workers are SIGKILLed and SIGTERMed, Redis
+restarts empty and an API restarts. Nothing accepted may be lost, stuck or executed twice."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from bench.chaos import run_chaos
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server for a private, restartable Redis")
+def test_no_run_lost_stuck_or_duplicated_under_faults(services, tmp_path):
+    report = run_chaos(runs=40, kills=2, every=1.5, rate=4.0, llm_latency=0.3, home=tmp_path / "cluster")
+    assert report.worker_kills == 2 and report.redis_restarts == 1 and report.api_restarts == 1
+    assert report.submitted == 40
+    assert (report.lost, report.stuck, report.duplicated) == (0, 0, 0), report.table()
+    assert report.failed == 0, report.table()
+    assert report.max_nodes_recalled <= 1, report.table()
