@@ -7,11 +7,11 @@ import json
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.api import container
 from app.api.auth import bearer_token
-from app.api.schemas import parse_json
+from app.api.schemas import parse_json, validate
 from app.errors import InvalidParam, NoFileUploaded, TooManyFiles
 from app.rag.splitting import ProcessRule
 from app.services.datasets import DatasetPrincipal
@@ -58,13 +58,6 @@ class TextDocument(BaseModel):
     process_rule: ProcessRule | None = None
 
 
-def _validated(model: type[BaseModel], payload: Any) -> Any:
-    try:
-        return model.model_validate(payload)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "body"
-        raise InvalidParam(f"{field}: {first['msg']}", params=field) from exc
 
 
 def _page(rows: list[dict[str, Any]], total: int, page: int, limit: int) -> Response:
@@ -147,7 +140,7 @@ def create_by_text(dataset_id: str) -> Response:
 def create_by_file(dataset_id: str) -> Response:
     who = principal()
     stored, data = _file_form()
-    body = _validated(TextDocument, data)
+    body = validate(TextDocument, data)
     return jsonify(container().knowledge.documents.create(who.workspace_id, dataset_id, body.name or stored.name,
                                                           stored, _rule(body),
                                                           body.model_dump(exclude={"process_rule"})))
@@ -170,7 +163,7 @@ def update_by_text(dataset_id: str, document_id: str) -> Response:
 def update_by_file(dataset_id: str, document_id: str) -> Response:
     who = principal()
     stored, data = _file_form()
-    body = _validated(TextDocument, data)
+    body = validate(TextDocument, data)
     return jsonify(container().knowledge.documents.update(who.workspace_id, dataset_id, document_id,
                                                           body.name or stored.name, stored, body.process_rule))
 

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from app.api import container
 from app.api.auth import admin_principal
+from app.api.schemas import parse_time
 from app.errors import InvalidParam
 from app.services.audit import AuditFilter
 from app.services.budgets import UNSET, month_start, parse_cost
@@ -27,19 +28,6 @@ def ops() -> Operations:
     return found
 
 
-def parse_time(name: str, *, end: bool = False) -> datetime | None:
-    """An ISO 8601 timestamp or a date; as an end bound a bare date includes that whole day (UTC)."""
-    value = request.args.get(name)
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InvalidParam(f"{name} must be an ISO 8601 date or timestamp", params=name) from exc
-    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    if end and len(value) == 10:
-        parsed += timedelta(days=1)
-    return parsed
 
 
 def _int_arg(name: str) -> int | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 from flask import request
@@ -50,9 +51,30 @@ def parse_json(model: type[Model]) -> Model:
             raise BadRequest("Request body is not valid JSON")
     if not isinstance(payload, dict):
         raise InvalidParam("Request body must be a JSON object")
+    return validate(model, payload)
+
+
+def validate(model: type[Model], payload: Any) -> Model:
+    """`model` from `payload`; a mismatch is 400 `invalid_param` naming the first bad field."""
     try:
         return model.model_validate(payload)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "body"
         raise InvalidParam(f"{field}: {first['msg']}", params=field) from exc
+
+
+def parse_time(name: str, *, end: bool = False) -> datetime | None:
+    """Query parameter `name` as an ISO 8601 timestamp or date (UTC when naive); as an `end` bound a bare date
+    includes that whole day. 400 `invalid_param` when it does not parse."""
+    value = request.args.get(name)
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidParam(f"{name} must be an ISO 8601 date or timestamp", params=name) from exc
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if end and len(value) == 10:
+        parsed += timedelta(days=1)
+    return parsed

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, stream_with_context
@@ -12,7 +11,7 @@ from flask import Blueprint, Response, jsonify, request, stream_with_context
 from app import __version__
 from app.api import container
 from app.api.auth import app_principal
-from app.api.schemas import StopRequest, WorkflowRunRequest, check_input_sizes, parse_json
+from app.api.schemas import StopRequest, WorkflowRunRequest, check_input_sizes, parse_json, parse_time
 from app.errors import InvalidParam
 from app.services import run_views
 from app.services.runs import LogFilter, parse_page
@@ -71,15 +70,6 @@ def stop_task(task_id: str) -> Response:
     return jsonify({"result": "success"})
 
 
-def _timestamp(name: str) -> datetime | None:
-    value = request.args.get(name)
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InvalidParam(f"{name} must be an ISO 8601 timestamp", params=name) from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @service.get("/workflows/logs")
@@ -92,7 +82,7 @@ def workflow_logs() -> Response:
                            params="status")
     flt = LogFilter(keyword=request.args.get("keyword") or None, status=status,
                     session_id=request.args.get("created_by_end_user_session_id") or None,
-                    created_before=_timestamp("created_at__before"), created_after=_timestamp("created_at__after"))
+                    created_before=parse_time("created_at__before"), created_after=parse_time("created_at__after"))
     rows, total = container().runs.logs(who, flt, page, limit)
     data = [{
         "id": run.id,
