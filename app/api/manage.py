@@ -33,11 +33,31 @@ def _dsl_body() -> str:
         raise InvalidParam("DSL must be UTF-8 text") from exc
 
 
+def _dataset_map() -> dict[str, str]:
+    """Old -> new dataset ids for an import: `?dataset_map=old:new` (repeatable) or, with a JSON body,
+    `{"dataset_id_map": {...}}`."""
+    mapping: dict[str, str] = {}
+    for pair in request.args.getlist("dataset_map"):
+        old, sep, new = pair.partition(":")
+        if not sep or not old or not new:
+            raise InvalidParam("dataset_map must be old_id:new_id", params="dataset_map")
+        mapping[old] = new
+    if request.mimetype == "application/json":
+        given = (request.get_json(silent=True) or {}).get("dataset_id_map") or {}
+        if not isinstance(given, dict):
+            raise InvalidParam("dataset_id_map must be an object of old id -> new id", params="dataset_id_map")
+        mapping.update({str(k): str(v) for k, v in given.items()})
+    return mapping
+
+
 @manage.post("/apps")
 def import_app() -> tuple[Response, int]:
     who = admin_principal()
-    app = container().apps.import_dsl(who.workspace_id, _dsl_body())
-    return jsonify({"id": app.id, "name": app.name, "mode": app.mode}), 201
+    app = container().apps.import_dsl(who.workspace_id, _dsl_body(), dataset_map=_dataset_map())
+    body = {"id": app.id, "name": app.name, "mode": app.mode}
+    if app.warnings:
+        body["warnings"] = list(app.warnings)
+    return jsonify(body), 201
 
 
 @manage.get("/apps")

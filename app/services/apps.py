@@ -3,7 +3,7 @@ update, delete. Every read is scoped by workspace."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -28,6 +28,7 @@ class AppView:
     published_version_id: str | None
     created_at: datetime | None
     updated_at: datetime | None
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "mode": self.mode, "description": self.description,
@@ -55,16 +56,37 @@ def _graph_for(version_id: str, workflow_json: str, mode: str) -> Graph:
     return build_graph(WorkflowSpec.model_validate_json(workflow_json), mode)
 
 
+def _remap_datasets(session: Session, workspace_id: str, workflow: WorkflowSpec, mapping: dict[str, str]) -> list[str]:
+    from app.models.datasets import Dataset
+
+    warnings: list[str] = []
+    for node in workflow.graph.nodes:
+        ids = node.data.get("dataset_ids") if node.type == "knowledge-retrieval" else None
+        if not isinstance(ids, list) or not ids:
+            continue
+        wanted = [mapping.get(str(i), str(i)) for i in ids]
+        owned = set(session.scalars(select(Dataset.id).where(Dataset.workspace_id == workspace_id,
+                                                             Dataset.id.in_(wanted))))
+        for dataset_id in wanted:
+            if dataset_id not in owned:
+                warnings.append(f"node {node.id}: dataset {dataset_id} does not exist in this workspace; removed")
+        node.data["dataset_ids"] = [i for i in wanted if i in owned]
+    return warnings
+
+
 class Apps:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
-    def import_dsl(self, workspace_id: str, text: str, app_id: str | None = None) -> AppView:
+    def import_dsl(self, workspace_id: str, text: str, app_id: str | None = None,
+                   dataset_map: dict[str, str] | None = None) -> AppView:
         """Parse and validate DSL (InvalidParam on any problem, nothing written), then create the app (or a new
-        version of `app_id`) and publish the version."""
+        version of `app_id`) and publish the version. Knowledge-retrieval dataset ids are first renamed through
+        `dataset_map`; ids the workspace does not have are dropped, each with a warning (as Dify does)."""
         doc = parse_dsl(text)
         build_graph(doc.workflow, doc.app.mode)
         with transaction(self._sessions) as session:
+            warnings = _remap_datasets(session, workspace_id, doc.workflow, dataset_map or {})
             if app_id:
                 app = self._get(session, workspace_id, app_id)
                 app.name, app.description = doc.app.name, doc.app.description
@@ -81,7 +103,7 @@ class Apps:
             session.flush()
             app.published_version_id = version.id
             session.flush()
-            return _view(app)
+            return replace(_view(app), warnings=tuple(warnings))
 
     @staticmethod
     def _get(session: Session, workspace_id: str, app_id: str) -> App:

@@ -25,6 +25,8 @@ class MultipleConfig(BaseModel):
     top_k: int = DEFAULT_TOP_K
     score_threshold: float | None = None
     score_threshold_enabled: bool | None = None
+    reranking_mode: str | None = None  # weighted_score | reranking_model
+    weights: dict[str, Any] | None = None  # {vector_setting: {vector_weight}, keyword_setting: {keyword_weight}}
 
 
 class RetrievalData(NodeData):
@@ -62,14 +64,28 @@ class KnowledgeRetrievalNode(Node):
         threshold = config.score_threshold if config.score_threshold_enabled is not False else None
         return max(1, config.top_k), threshold
 
+    def _search(self) -> tuple[str, dict[str, Any] | None]:
+        """Dify's multiple mode with `weighted_score` reranking is a hybrid search with those weights; every
+        other configuration searches semantically (rerank models are not run: fusion is rerank-free)."""
+        config = self.data.multiple_retrieval_config
+        if self.data.retrieval_mode == "multiple" and config and config.weights and \
+                config.reranking_mode in (None, "weighted_score"):
+            return "hybrid_search", config.weights
+        return SEARCH_METHOD, None
+
     def run(self, ctx: NodeContext) -> NodeResult:
         query = ctx.pool.get(self.data.query_variable_selector)
         if query is None or query == "":
             raise WorkflowError("Query is required.")
         query_text = query if isinstance(query, str) else str(query)
         top_k, threshold = self._limits()
-        chunks = ctx.services.retriever.retrieve(ctx.workspace_id, list(self.data.dataset_ids), query_text, top_k,
-                                                 threshold, SEARCH_METHOD) if self.data.dataset_ids else []
+        method, weights = self._search()
+        chunks: list[dict[str, Any]] = []
+        if self.data.dataset_ids:
+            args = (ctx.workspace_id, list(self.data.dataset_ids), query_text, top_k, threshold, method)
+            # Weighted (hybrid) fusion only when the node asks for it; the base port has no weights argument.
+            chunks = (ctx.services.retriever.retrieve(*args, weights=weights) if weights
+                      else ctx.services.retriever.retrieve(*args))
         result = [_shape(chunk, i + 1) for i, chunk in enumerate(chunks[:top_k])]
         return NodeResult(inputs={"query": query_text},
                           process_data={"dataset_ids": list(self.data.dataset_ids), "top_k": top_k,

@@ -141,8 +141,7 @@ class LLMNode(Node):
     def run(self, ctx: NodeContext) -> NodeResult:
         context_text = ""
         if self.data.context.enabled and self.data.context.variable_selector:
-            value = ctx.pool.get(self.data.context.variable_selector)
-            context_text = value if isinstance(value, str) else ("" if value is None else str(value))
+            context_text = context_as_text(ctx.pool.get(self.data.context.variable_selector))
         messages = tuple(ChatMessage(role=m.role, content=self._render(ctx, m, context_text))
                          for m in self.data.messages())
         if self.data.memory is not None:
@@ -169,3 +168,16 @@ class LLMNode(Node):
             metadata={"total_tokens": result.usage.total_tokens, "prompt_tokens": result.usage.prompt_tokens,
                       "completion_tokens": result.usage.completion_tokens},
         )
+
+
+def context_as_text(value: Any) -> str:
+    """The `{{#context#}}` text: retrieval results (a list of chunks) join their contents, one per paragraph,
+    as Dify does; strings pass through; anything else is shown as text."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        parts = [str(item.get("content", "")) if isinstance(item, dict) else to_text(item) for item in value]
+        return "\n".join(p for p in parts if p)
+    return to_text(value)

@@ -51,8 +51,11 @@ def test_redis_counts_across_instances_and_expires(services):
 
 def test_redis_outage_fails_open():
     import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
-    client = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, socket_timeout=0.2)
+    client = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, socket_timeout=0.2,
+                         retry=Retry(NoBackoff(), 0))
     counter = RedisAuthFailures(client, limit=1)
     counter.record("1.1.1.1")
     assert counter.blocked_for("1.1.1.1") == 0

@@ -10,8 +10,8 @@ class RecordingRetriever:
     def __init__(self) -> None:
         self.calls: list[tuple] = []
 
-    def retrieve(self, workspace_id, dataset_ids, query, top_k, score_threshold, search_method):
-        self.calls.append((workspace_id, dataset_ids, query, top_k, score_threshold, search_method))
+    def retrieve(self, workspace_id, dataset_ids, query, top_k, score_threshold, search_method, **extra):
+        self.calls.append((workspace_id, dataset_ids, query, top_k, score_threshold, search_method, *extra.values()))
         return [{"content": f"chunk {i} about {query}", "title": "doc.md",
                  "metadata": {"score": 0.9 - i / 10, "dataset_id": dataset_ids[0], "document_id": "d1"}}
                 for i in range(5)]
@@ -41,3 +41,12 @@ def test_unknown_datasets_find_nothing_and_empty_query_fails():
     assert run(g, {"q": "x"}, services=NodeServices(retriever=NoRetriever())).outcome.outputs == {"result": []}
     failed = run(g, {"q": ""}, services=NodeServices(retriever=RecordingRetriever()))
     assert failed.outcome.status == "failed" and failed.outcome.error == "Query is required."
+
+
+def test_weighted_score_reranking_is_a_hybrid_search_with_the_node_weights():
+    retriever = RecordingRetriever()
+    weights = {"vector_setting": {"vector_weight": 0.4}, "keyword_setting": {"keyword_weight": 0.6}}
+    g = kr_graph(retrieval_mode="multiple", multiple_retrieval_config={
+        "top_k": 3, "reranking_mode": "weighted_score", "weights": weights})
+    run(g, {"q": "late parcel"}, services=NodeServices(retriever=retriever))
+    assert retriever.calls[0][5:] == ("hybrid_search", weights)
