@@ -205,9 +205,10 @@ def main() -> None:
                        "| threads | runs in flight | idle RSS MB | loaded RSS MB | KB per run |",
                        "|---|---|---|---|---|",
                        *worker_capacity(Path(tmp) / "cap", {**env, **production_env(False)}, 500), ""]
-    knowledge = ROOT / "docs" / "benchmarks-knowledge.md"  # measured by bench.rag; kept as written
-    if not quick and knowledge.exists():
-        report += [knowledge.read_text()]
+    # Hand-written analysis of these numbers, and bench.rag's knowledge-base results, kept as written.
+    for extra in ("benchmarks-analysis.md", "benchmarks-knowledge.md"):
+        if not quick and (ROOT / "docs" / extra).exists():
+            report += [(ROOT / "docs" / extra).read_text()]
     Path(args.out).write_text("\n".join(report) + "\n")
     print("\n".join(report))
 

@@ -43,36 +43,55 @@ def _redis_ok(url: str) -> bool:
         return False
 
 
+class PrivatePostgres:
+    """A throwaway PostgreSQL server from the installed binaries, on a free port; stop and start it at will
+    (the data folder survives `stop`)."""
+
+    def __init__(self) -> None:
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        if not bins:
+            pytest.skip("no initdb binary installed for a private PostgreSQL")
+        self.bindir = os.path.dirname(bins[-1])
+        self.data = tempfile.mkdtemp(prefix="trellis-pg-")
+        self.port = free_port()
+        self.user = [] if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--"]
+        if self.user:
+            shutil.chown(self.data, "postgres")
+        subprocess.run(self.user + [f"{self.bindir}/initdb", "-D", self.data, "-U", "postgres", "-A", "trust"],
+                       check=True, capture_output=True)
+        self.running = False
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _ctl(self, *args: str) -> None:
+        subprocess.run(self.user + [f"{self.bindir}/pg_ctl", "-D", self.data, *args], check=True,
+                       capture_output=True, timeout=60)
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1"
+        self._ctl("-o", options, "-l", os.path.join(self.data, "server.log"), "-w", "start")
+        self.running = True
+
+    def stop(self) -> None:
+        if self.running:
+            self._ctl("-m", "fast", "-w", "stop")  # fast: the server closes every client connection
+            self.running = False
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.data, ignore_errors=True)
+
+
 @contextmanager
 def start_postgres() -> Iterator[str]:
     if _pg_ok(PG_URL):
         yield PG_URL
         return
-    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not bins:
-        pytest.skip("no PostgreSQL server reachable and no initdb binary installed")
-    bindir = os.path.dirname(bins[-1])
-    data = tempfile.mkdtemp(prefix="trellis-pg-")
-    port = free_port()
-    user = [] if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--"]
-    if user:
-        shutil.chown(data, "postgres")
-    subprocess.run(user + [f"{bindir}/initdb", "-D", data, "-U", "postgres", "-A", "trust"], check=True,
-                   capture_output=True)
-    proc = subprocess.Popen(user + [f"{bindir}/postgres", "-D", data, "-p", str(port), "-k", data,
-                                    "-c", "listen_addresses=127.0.0.1"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    for _ in range(100):
-        if _pg_ok(url):
-            break
-        time.sleep(0.1)
+    server = PrivatePostgres()
+    server.start()
     try:
-        yield url
+        yield server.url
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        shutil.rmtree(data, ignore_errors=True)
+        server.remove()
 
 
 @contextmanager
