@@ -138,12 +138,23 @@ class StubHandler(BaseHTTPRequestHandler):
 
 
 
+class QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that hangs up mid-stream (a killed worker, a stopped run) is normal here.
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class StubLLMServer:
     """Start with `with StubLLMServer() as server:`; `server.base_url` ends in `/v1`."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, config: StubConfig | None = None) -> None:
         self.config = config or StubConfig()
-        self._server = ThreadingHTTPServer((host, port), type("Handler", (StubHandler,), {"config": self.config}))
+        self._server = QuietServer((host, port), type("Handler", (StubHandler,), {"config": self.config}))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

@@ -118,7 +118,7 @@ def orchestration(stack: Stack, runs: int) -> list[str]:
 
 def llm_concurrency(stack: Stack, levels: list[int], total: int, llm_latency: float) -> list[str]:
     headers = provision(stack.base_url, flows.llm_flow())
-    seq = sequential(stack.base_url, headers, {"q": "hi"}, max(5, total // 20))
+    seq = sequential(stack.base_url, headers, {"q": "hi"}, 5 if total < 100 else 50)
     overhead = (median(seq.latencies) - llm_latency) * 1000
     lines = [f"One blocking LLM run, sequential: median {median(seq.latencies) * 1000:.1f} ms, of which "
              f"{overhead:.1f} ms is Trellis's overhead above the LLM server's {llm_latency * 1000:.0f} ms.", "",

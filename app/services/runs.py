@@ -101,9 +101,11 @@ class Runs:
         try:
             self._queue.enqueue_run(run.id)
         except ServiceUnavailable:
+            # The request was refused (503), so its Idempotency-Key is released: a retry starts afresh.
             with transaction(self._sessions) as session:
                 session.execute(update(WorkflowRun).where(WorkflowRun.id == run.id, WorkflowRun.status == "queued")
-                                .values(status="failed", error="queue unavailable", finished_at=utcnow()))
+                                .values(status="failed", error="queue unavailable", finished_at=utcnow(),
+                                        idempotency_key=None))
             raise
         return Ticket(run.id, run.task_id)
 

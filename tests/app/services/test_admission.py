@@ -74,11 +74,19 @@ def test_queue_down_means_503_and_nothing_left_queued(make_settings):
     def refuse(run_id: str) -> None:
         raise OSError("queue gone")
 
+    working = container.queue._tasks
     container.queue._tasks = type("T", (), {"run_workflow": staticmethod(refuse)})()  # the queue's own edge
-    response = client.post("/v1/workflows/run", headers=headers, json=BODY)
+    keyed = {**headers, "Idempotency-Key": "retry-me"}
+    response = client.post("/v1/workflows/run", headers=keyed, json=BODY)
     assert response.status_code == 503 and response.headers["Retry-After"]
     logs = client.get("/v1/workflows/logs", headers=headers).get_json()
     assert [entry["workflow_run"]["status"] for entry in logs["data"]] == ["failed"]
+    # The refused request did not consume its key: the client's retry, once the queue is back, runs.
+    container.queue._tasks = working
+    container.huey.immediate = True
+    retried = client.post("/v1/workflows/run", headers=keyed, json=BODY).get_json()
+    assert retried["data"]["status"] == "succeeded"
+    assert retried["workflow_run_id"] != logs["data"][0]["id"]
     container.close()
 
 
