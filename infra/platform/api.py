@@ -17,10 +17,9 @@ import pulumi_kubernetes as k8s
 from infra.platform.pods import (
     SERVICE_ACCOUNT,
     container,
+    deployment_spec,
     http_probe,
-    pod_security,
     scratch_volumes,
-    topology_spread,
 )
 from infra.platform.spec import API_PORT, PlatformArgs, labels, selector
 
@@ -49,25 +48,10 @@ def create_api(name: str, args: PlatformArgs, config_hash: pulumi.Input[str], af
     deployment = k8s.apps.v1.Deployment(
         f"{name}-api",
         metadata={"name": API_NAME, "namespace": cfg.namespace, "labels": labels(cfg.environment, "api")},
-        spec={
-            "replicas": cfg.api.replicas,
-            "revisionHistoryLimit": 5,
-            "selector": {"matchLabels": match},
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
-            "template": {
-                "metadata": {"labels": labels(cfg.environment, "api"),
-                             "annotations": {"trellis.io/config-hash": config_hash}},
-                "spec": {
-                    "serviceAccountName": SERVICE_ACCOUNT,
-                    "automountServiceAccountToken": False,
-                    "securityContext": pod_security(),
-                    "terminationGracePeriodSeconds": cfg.api.grace_seconds,
-                    "topologySpreadConstraints": topology_spread(match, strict=cfg.is_prod),
-                    "containers": [api],
-                    "volumes": volumes,
-                },
-            },
-        },
+        spec=deployment_spec(replicas=cfg.api.replicas, match=match, pod_labels=labels(cfg.environment, "api"),
+                             config_hash=config_hash, service_account=SERVICE_ACCOUNT,
+                             grace_seconds=cfg.api.grace_seconds, spread_strictly=cfg.is_prod,
+                             main=api, volumes=volumes),
         # The HPA owns the replica count once running; Pulumi sets only the initial value.
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(after),
                                                                        ignore_changes=["spec.replicas"])),

@@ -81,3 +81,29 @@ def topology_spread(match: Mapping[str, str], strict: bool) -> list[dict[str, An
 def checksum(data: Mapping[str, Any]) -> str:
     """Stable hash of non-secret config, put on pod templates so a config change rolls the pods."""
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def deployment_spec(*, replicas: int, match: Mapping[str, str], pod_labels: Mapping[str, str], config_hash: str,
+                    service_account: str, grace_seconds: int, spread_strictly: bool,
+                    main: Mapping[str, Any], volumes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The Deployment spec both processes share: surge-only rolling updates (never below the replica count),
+    non-root pods without a service-account token mount, zone spread, and a config hash annotation so a
+    change of configuration rolls the pods."""
+    return {
+        "replicas": replicas,
+        "revisionHistoryLimit": 5,
+        "selector": {"matchLabels": dict(match)},
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+        "template": {
+            "metadata": {"labels": dict(pod_labels), "annotations": {"trellis.io/config-hash": config_hash}},
+            "spec": {
+                "serviceAccountName": service_account,
+                "automountServiceAccountToken": False,
+                "securityContext": pod_security(),
+                "terminationGracePeriodSeconds": grace_seconds,
+                "topologySpreadConstraints": topology_spread(match, strict=spread_strictly),
+                "containers": [main],
+                "volumes": list(volumes),
+            },
+        },
+    }

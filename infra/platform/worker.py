@@ -17,10 +17,9 @@ import pulumi_kubernetes as k8s
 from infra.platform.pods import (
     SERVICE_ACCOUNT,
     container,
+    deployment_spec,
     http_probe,
-    pod_security,
     scratch_volumes,
-    topology_spread,
 )
 from infra.platform.spec import WORKER_HEALTH_PORT, PlatformArgs, labels, selector
 
@@ -53,25 +52,10 @@ def create_worker(name: str, args: PlatformArgs, config_hash: pulumi.Input[str],
     deployment = k8s.apps.v1.Deployment(
         f"{name}-worker",
         metadata={"name": WORKER_NAME, "namespace": cfg.namespace, "labels": labels(cfg.environment, "worker")},
-        spec={
-            "replicas": cfg.worker.replicas,
-            "revisionHistoryLimit": 5,
-            "selector": {"matchLabels": match},
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
-            "template": {
-                "metadata": {"labels": labels(cfg.environment, "worker"),
-                             "annotations": {"trellis.io/config-hash": config_hash}},
-                "spec": {
-                    "serviceAccountName": SERVICE_ACCOUNT,
-                    "automountServiceAccountToken": False,
-                    "securityContext": pod_security(),
-                    "terminationGracePeriodSeconds": grace_period(cfg.worker.drain_seconds),
-                    "topologySpreadConstraints": topology_spread(match, strict=cfg.is_prod),
-                    "containers": [worker],
-                    "volumes": volumes,
-                },
-            },
-        },
+        spec=deployment_spec(replicas=cfg.worker.replicas, match=match, pod_labels=labels(cfg.environment, "worker"),
+                             config_hash=config_hash, service_account=SERVICE_ACCOUNT,
+                             grace_seconds=grace_period(cfg.worker.drain_seconds), spread_strictly=cfg.is_prod,
+                             main=worker, volumes=volumes),
         # KEDA or the HPA owns the replica count once running.
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(after),
                                                                        ignore_changes=["spec.replicas"])),
