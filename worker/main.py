@@ -55,6 +55,7 @@ def main() -> None:
     try:
         consumer.run()
     finally:
+        runtime.draining.set()
         maintenance.stop()
         reaper.stop()
         runtime.keeper.stop()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.services.chat_runs import ChatRunHooks
 from app.services.execution import RunExecutor
@@ -21,6 +22,8 @@ class WorkerRuntime:
     leases: Leases
     keeper: LeaseKeeper
     executor: RunExecutor
+    # Set when the process shuts down: consumer threads still alive must not start new runs.
+    draining: threading.Event = field(default_factory=threading.Event)
 
 
 def new_worker_id() -> str:

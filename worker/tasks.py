@@ -12,6 +12,11 @@ log = logging.getLogger(__name__)
 
 
 def run_workflow(runtime: WorkerRuntime, run_id: str) -> None:
+    if runtime.draining.is_set():
+        # Huey's thread workers outlive the consumer loop by a moment and may still pop a message while the
+        # process exits; hand it straight back rather than start a run this process cannot finish.
+        runtime.container.queue.enqueue_run(run_id)
+        return
     lease = runtime.leases.acquire(run_id, runtime.worker_id)
     if lease is None:
         log.info("run not claimable (running elsewhere, stopped or finished)", extra={"run_id": run_id})
