@@ -12,9 +12,11 @@ from app.db import upgrade_schema
 
 def register_cli(app: Flask) -> None:
     from app.cli_datasets import register_dataset_cli
+    from app.cli_tasks import register_tasks_cli
 
     container = app.extensions["trellis"]
     register_dataset_cli(app, container)
+    register_tasks_cli(app, container)
 
     @app.cli.command("db-upgrade")
     def db_upgrade() -> None:
