@@ -71,16 +71,8 @@ def row(label: str, sample: Sample, extra: str = "") -> str:
 
 def queue_latency(stack: Stack) -> tuple[float, float, int]:
     """Enqueue-to-start of every run so far, from the run rows (ms)."""
-    from sqlalchemy import create_engine, text
-
-    from app.settings import Settings
-
-    settings = Settings(database_url=stack.env.get("DATABASE_URL"), trellis_home=Path(stack.env["TRELLIS_HOME"]))
-    engine = create_engine(settings.sqlalchemy_url)
-    with engine.connect() as conn:
-        rows = conn.execute(text("SELECT enqueued_at, started_at FROM workflow_runs WHERE started_at IS NOT NULL"))
-        waits = [(_aware(r[1]) - _aware(r[0])).total_seconds() * 1000 for r in rows]
-    engine.dispose()
+    rows = stack.query("SELECT enqueued_at, started_at FROM workflow_runs WHERE started_at IS NOT NULL")
+    waits = [(_aware(r[1]) - _aware(r[0])).total_seconds() * 1000 for r in rows]
     return median(waits), pct(waits, 0.95), len(waits)
 
 
@@ -163,16 +155,7 @@ def worker_capacity(home: Path, env: dict[str, str], in_flight: int) -> list[str
 
 
 def _count_running(stack: Stack) -> int:
-    from sqlalchemy import create_engine, text
-
-    from app.settings import Settings
-
-    settings = Settings(database_url=stack.env.get("DATABASE_URL"), trellis_home=Path(stack.env["TRELLIS_HOME"]))
-    engine = create_engine(settings.sqlalchemy_url)
-    with engine.connect() as conn:
-        count = conn.execute(text("SELECT count(*) FROM workflow_runs WHERE status = 'running'")).scalar()
-    engine.dispose()
-    return int(count or 0)
+    return int(stack.query("SELECT count(*) FROM workflow_runs WHERE status = 'running'")[0][0] or 0)
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,6 +31,20 @@ class Stack:
     api: subprocess.Popen[bytes]
     workers: list[subprocess.Popen[bytes]]
     health_ports: list[int]
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
+        """Rows of `sql` against the stack's own database (Postgres or the embedded SQLite file)."""
+        from sqlalchemy import create_engine, text
+
+        from app.settings import Settings
+
+        settings = Settings(database_url=self.env.get("DATABASE_URL"), trellis_home=Path(self.env["TRELLIS_HOME"]))
+        engine = create_engine(settings.sqlalchemy_url)
+        try:
+            with engine.connect() as conn:
+                return list(conn.execute(text(sql), params or {}))
+        finally:
+            engine.dispose()
 
     def start_worker(self) -> subprocess.Popen[bytes]:
         port = free_port()

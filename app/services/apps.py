@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import func, select
@@ -50,10 +49,7 @@ def _view(app: App) -> AppView:
                    as_utc(app.created_at), as_utc(app.updated_at))
 
 
-@lru_cache(maxsize=256)
-def _graph_for(version_id: str, workflow_json: str, mode: str) -> Graph:
-    # Versions are immutable, so a parsed graph can be cached by id for the life of the process.
-    return build_graph(WorkflowSpec.model_validate_json(workflow_json), mode)
+GRAPH_CACHE_SIZE = 256
 
 
 def _remap_datasets(session: Session, workspace_id: str, workflow: WorkflowSpec, mapping: dict[str, str]) -> list[str]:
@@ -77,6 +73,8 @@ def _remap_datasets(session: Session, workspace_id: str, workflow: WorkflowSpec,
 class Apps:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
+        # Versions are immutable, so a parsed graph is cached by version id for the life of the process.
+        self._graphs: dict[str, Graph] = {}
 
     def import_dsl(self, workspace_id: str, text: str, app_id: str | None = None,
                    dataset_map: dict[str, str] | None = None) -> AppView:
@@ -162,10 +160,11 @@ class Apps:
             assert app is not None
             return self._published(app, version)
 
-    @staticmethod
-    def _published(app: App, version: WorkflowVersion) -> PublishedWorkflow:
-        import json
-
-        graph = _graph_for(version.id, json.dumps(version.workflow, sort_keys=True), app.mode)
+    def _published(self, app: App, version: WorkflowVersion) -> PublishedWorkflow:
+        graph = self._graphs.get(version.id)
+        if graph is None:
+            if len(self._graphs) >= GRAPH_CACHE_SIZE:
+                self._graphs.clear()  # rare: a process serving hundreds of versions re-parses on demand
+            graph = self._graphs[version.id] = build_graph(WorkflowSpec.model_validate(version.workflow), app.mode)
         return PublishedWorkflow(app=_view(app), version_id=version.id, graph=graph,
                                  features=dict(version.workflow.get("features") or {}))

@@ -108,14 +108,5 @@ def test_sigterm_hands_the_run_to_another_worker_at_once(durable_stack: Stack, l
 
 
 def _run_row(stack: Stack, run_id: str):  # type: ignore[no-untyped-def]
-    from sqlalchemy import create_engine, text
-
-    from app.settings import Settings
-
-    settings = Settings(database_url=stack.env.get("DATABASE_URL"), trellis_home=Path(stack.env["TRELLIS_HOME"]))
-    engine = create_engine(settings.sqlalchemy_url)
-    with engine.connect() as conn:
-        row = conn.execute(text("SELECT lease_owner, attempts, epoch FROM workflow_runs WHERE id = :id"),
-                           {"id": run_id}).one()
-    engine.dispose()
+    [row] = stack.query("SELECT lease_owner, attempts, epoch FROM workflow_runs WHERE id = :id", {"id": run_id})
     return row
