@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import String, cast, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -156,8 +156,6 @@ class Runs:
         if flt.created_after:
             query = query.where(WorkflowRun.created_at > flt.created_after)
         if flt.keyword:
-            from sqlalchemy import String, cast
-
             like = f"%{flt.keyword}%"
             query = query.where(or_(cast(WorkflowRun.inputs, String).like(like),
                                     cast(WorkflowRun.outputs, String).like(like), WorkflowRun.id == flt.keyword))
