@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt $(wildcard requirements-infra.txt) | cksum | cut -d' ' -f1)
 
-.PHONY: venv run api worker migrate test test-fast lint bench cluster chaos clean
+.PHONY: venv run api worker migrate test test-fast lint bench soak dashboard profile roundtrips cluster chaos clean
 
 venv: $(STAMP)
 
@@ -25,7 +25,8 @@ api: migrate       ## one API process (gunicorn), foreground
 worker: venv       ## one worker process (Huey consumer + heartbeat + reaper + health port), foreground
 	$(PY) -m worker.main
 
-test: venv         ## every test: unit, API, engine, infra, integration (real processes, Postgres, Redis)
+test: venv         ## every test: unit, API, engine, infra, integration (real processes, Postgres, Redis, Chromium)
+	@{ command -v chromium && command -v promtool; } >/dev/null || [ "$$(id -u)" != 0 ] || (apt-get update -qq && apt-get install -y -qq chromium prometheus >/dev/null) || true
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 
@@ -37,6 +38,18 @@ lint: venv
 
 bench: venv        ## benchmarks; results in docs/benchmarks.md
 	$(PY) -m bench.run
+
+soak: venv         ## 10 minutes of LLM-bound runs at 10/s, RSS of every process each minute (docs/benchmarks.md)
+	$(PY) -m bench.soak
+
+dashboard: venv    ## docs/img/dashboard.png: ops/grafana/trellis.json drawn from a real Prometheus over a load run
+	$(PY) -m bench.dashboard
+
+profile: venv      ## py-spy on the API and a worker under 32 clients: where the CPU goes, per function
+	$(PY) -m bench.profile
+
+roundtrips: venv   ## Postgres transactions and Redis commands per run, counted by the servers
+	$(PY) -m bench.roundtrips
 
 cluster: venv      ## 2 APIs (behind nginx+TLS if installed), 3 workers, Postgres, a private Redis; foreground
 	@command -v nginx >/dev/null || [ "$$(id -u)" != 0 ] || (apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null) || true

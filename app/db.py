@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10, pre_ping: bool = False) -> Engine:
     """Create an engine tuned for the dialect. SQLite gets WAL and a busy timeout so the API and worker
     processes can share one file."""
     if url.startswith("sqlite"):
@@ -38,8 +38,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     return create_engine(
         url,
         pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_pre_ping=True,
+        max_overflow=max_overflow,
+        pool_pre_ping=pre_ping,
         pool_timeout=10,
         connect_args={"connect_timeout": 5, "options": "-c statement_timeout=30000"},
     )

@@ -5,7 +5,7 @@ The metric objects live in one process-wide holder built on first use by `metric
 rule 1), and never per app: prometheus_client registers each metric in its global registry and, under
 multi-process gunicorn, names the per-process sample files after it, so a second instance would clash (every
 test builds an app). Labels are bounded: app ids, node types, model names, route templates and status codes;
-never run, task or user ids.
+never run, task, user, dataset or document ids.
 
 Gauges written by several processes declare a multi-process mode (`livesum` for in-flight counts, `max` for
 ratios) so `/metrics` aggregates them correctly when PROMETHEUS_MULTIPROC_DIR is set.
@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -55,11 +56,27 @@ class Metrics:
     budget_used_ratio: Gauge
     budget_exceeded: Counter
     audit_dropped: Counter
+    embedding_calls: Counter
+    embedding_tokens: Counter
+    embedding_cost: Counter
+    documents_indexed: Counter
+    segments_indexed: Counter
+    indexing_latency: Histogram
+
+
+_BUILD_LOCK = threading.Lock()
+
+
+def metrics() -> Metrics:
+    """The process's metric objects, registered in prometheus_client's default registry on first call.
+    Thread-safe: a gunicorn thread pool's first requests arrive together, and a second registration of a name
+    raises (in multi-process mode every construction writes files, so that race is all but certain)."""
+    with _BUILD_LOCK:
+        return _build()
 
 
 @functools.cache
-def metrics() -> Metrics:
-    """The process's metric objects, registered in prometheus_client's default registry on first call."""
+def _build() -> Metrics:
     return Metrics(
         http_requests=Counter("trellis_http_requests", "HTTP requests served", ["method", "route", "status"]),
         http_latency=Histogram("trellis_http_request_duration_seconds", "HTTP request latency until the response "
@@ -95,6 +112,16 @@ def metrics() -> Metrics:
         budget_exceeded=Counter("trellis_budget_rejections", "Runs refused because an app's budget is spent",
                                 ["app"]),
         audit_dropped=Counter("trellis_audit_dropped", "Audit records dropped (buffer full or write failed)"),
+        # Embeddings of an endpoint (indexing and retrieval queries); app is empty outside a run.
+        embedding_calls=Counter("trellis_embedding_calls", "Embedding endpoint calls", ["app", "model", "outcome"]),
+        embedding_tokens=Counter("trellis_embedding_tokens", "Embedded tokens", ["app", "model"]),
+        embedding_cost=Counter("trellis_embedding_cost", "Embedding cost from the price table",
+                               ["app", "model", "currency"]),
+        documents_indexed=Counter("trellis_documents_indexed", "Documents whose indexing attempt ended",
+                                  ["status"]),
+        segments_indexed=Counter("trellis_segments_indexed", "Segments (chunks) written by completed indexing"),
+        indexing_latency=Histogram("trellis_indexing_duration_seconds", "One document's indexing attempt, from "
+                                   "claim to its end", ["status"], buckets=RUN_BUCKETS),
     )
 
 

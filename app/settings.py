@@ -26,6 +26,16 @@ class Settings(BaseSettings):
 
     # Backends: unset means the embedded twin (SQLite database and queue, folder, embedded vectors).
     database_url: str | None = None
+    # Connections kept open per process. Size it to the threads that touch the database at once: a checkout
+    # beyond pool + overflow waits (up to 10 s), and overflow connections are closed when returned, so a pool
+    # that is too small makes Postgres fork a backend per request under load (seen in the profile, issue 9).
+    db_pool_size: int = 20
+    db_max_overflow: int = 10
+    # Test each pooled connection with a round trip before use. Off by default: it costs one round trip per
+    # transaction (a third of a short run's), and without it a connection killed by a database restart fails
+    # once, after which SQLAlchemy drops the whole pool (the API answers that request 503; a worker's run
+    # is resumed from its checkpoints once its lease expires).
+    db_pre_ping: bool = False
     redis_url: str | None = None
     object_store_url: str | None = None
     vector_store: VectorStoreKind = VectorStoreKind.embedded

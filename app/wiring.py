@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from app.providers.objects import ObjectStore
     from app.providers.vectors import VectorStore
     from app.services.knowledge_base import KnowledgeBase
+    from app.services.metering import UsageRecorder
     from worker.runtime import WorkerRuntime
 
 
@@ -77,7 +78,8 @@ class Container:
     @cached_property
     def knowledge(self) -> KnowledgeBase:
         """Datasets, documents, segments, uploads, indexing and retrieval on the configured stores."""
-        return build_knowledge(self.settings, self.engine, self.sessions, self.queue.enqueue_index)
+        return build_knowledge(self.settings, self.engine, self.sessions, self.queue.enqueue_index,
+                               self.ops.recorder if self.ops else None)
 
     @property
     def limits(self) -> Limits:
@@ -183,12 +185,12 @@ def build_objects(settings: Settings) -> ObjectStore:
 
 
 def build_knowledge(settings: Settings, engine: Engine, sessions: sessionmaker[Session],
-                    enqueue: Callable[[str], None]) -> KnowledgeBase:
+                    enqueue: Callable[[str], None], recorder: UsageRecorder | None = None) -> KnowledgeBase:
     from app.services.knowledge_base import build_knowledge_base
 
     return build_knowledge_base(engine, sessions, build_objects(settings), build_vectors(settings, engine),
                                 build_embeddings(settings), enqueue, settings.upload_max_bytes,
-                                settings.lease_seconds)
+                                settings.lease_seconds, recorder)
 
 
 def build_auth_failures(settings: Settings, redis_client: Any) -> AuthFailures:
@@ -205,7 +207,8 @@ def build(settings: Settings, runtime: Callable[[], WorkerRuntime] = _no_runtime
     from worker import create_huey, register_tasks
     from worker.queue import HueyTaskQueue
 
-    engine = make_engine(settings.sqlalchemy_url)
+    engine = make_engine(settings.sqlalchemy_url, pool_size=settings.db_pool_size,
+                         max_overflow=settings.db_max_overflow, pre_ping=settings.db_pre_ping)
     sessions = make_session_factory(engine)
     redis_client = None
     events: EventLog

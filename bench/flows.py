@@ -50,12 +50,33 @@ def parallel_flow(width: int = 3) -> str:
     return _doc("bench-parallel", [_start()] + [_template(n, "start") for n in ids] + [_end(ids)], edges)
 
 
-def llm_flow() -> str:
+def llm_flow(name: str = "bench-llm", provider: str = "openai", model: str = "bench") -> str:
     """start -> LLM -> end."""
     llm = {"id": "llm1", "data": {"type": "llm", "title": "LLM",
-                                  "model": {"provider": "openai", "name": "bench", "mode": "chat"},
+                                  "model": {"provider": provider, "name": model, "mode": "chat"},
                                   "prompt_template": [{"role": "user", "text": "{{#start.q#}}"}]}}
-    return _doc("bench-llm", [_start(), llm, _end(["llm1"])], [("start", "llm1"), ("llm1", "end")])
+    return _doc(name, [_start(), llm, _end(["llm1"])], [("start", "llm1"), ("llm1", "end")])
+
+
+def llm_template_flow(name: str, provider: str, model: str) -> str:
+    """start -> LLM -> template -> end: an answer post-processed by a template node."""
+    llm = {"id": "llm1", "data": {"type": "llm", "title": "LLM",
+                                  "model": {"provider": provider, "name": model, "mode": "chat"},
+                                  "prompt_template": [{"role": "user", "text": "{{#start.q#}}"}]}}
+    template = {"id": "t1", "data": {"type": "template-transform", "title": "t1", "template": "Report: {{ x }}",
+                                     "variables": [{"variable": "x", "value_selector": ["llm1", "text"]}]}}
+    return _doc(name, [_start(), llm, template, _end(["t1"])], [("start", "llm1"), ("llm1", "t1"), ("t1", "end")])
+
+
+def http_flow(name: str = "bench-http") -> str:
+    """start -> http-request (GET the URL given as input `url`) -> end: fails when that URL does not answer."""
+    start = {"id": "start", "data": {"type": "start", "title": "Start", "variables": [
+        {"variable": "url", "type": "text-input", "required": True}]}}
+    http = {"id": "http1", "data": {"type": "http-request", "title": "HTTP", "method": "GET",
+                                    "url": "{{#start.url#}}", "timeout": {"connect": 2, "read": 5}}}
+    end = {"id": "end", "data": {"type": "end", "title": "End", "outputs": [
+        {"variable": "status", "value_selector": ["http1", "status_code"]}]}}
+    return _doc(name, [start, http, end], [("start", "http1"), ("http1", "end")])
 
 
 def two_llm_flow() -> str:

@@ -11,6 +11,7 @@ import argparse
 import hashlib
 import json
 import math
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -48,7 +49,8 @@ class StubConfig:
     latency: float = 0.0  # seconds before the first token
     tokens_per_second: float = 0.0  # 0 = all at once
     responder: Responder = echo
-    fail_status: int | None = None  # answer every chat call with this HTTP status
+    fail_status: int | None = None  # answer chat calls with this HTTP status ...
+    fail_ratio: float = 1.0  # ... this share of them, at random
     requests: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -91,7 +93,7 @@ class StubHandler(BaseHTTPRequestHandler):
             self._json(200, {"object": "list", "data": data, "model": request.get("model", ""),
                              "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
             return
-        if self.config.fail_status:
+        if self.config.fail_status and random.random() < self.config.fail_ratio:
             self._json(self.config.fail_status, {"error": {"message": "stub failure", "type": "server_error"}})
             return
         self._chat(request)
@@ -140,6 +142,9 @@ class StubHandler(BaseHTTPRequestHandler):
 
 class QuietServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 resets connections when hundreds of runs reach their LLM node at once
+    # (the 500-in-flight capacity benchmark); the kernel caps this at net.core.somaxconn.
+    request_queue_size = 1024
 
     def handle_error(self, request: object, client_address: object) -> None:
         # A client that hangs up mid-stream (a killed worker, a stopped run) is normal here.
@@ -195,8 +200,11 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--tps", type=float, default=0.0, help="tokens per second (0 = all at once)")
     parser.add_argument("--words", type=int, default=0, help="answer with this many words instead of an echo")
+    parser.add_argument("--fail-status", type=int, default=None, help="answer chat calls with this HTTP status")
+    parser.add_argument("--fail-ratio", type=float, default=1.0, help="share of chat calls that fail")
     args = parser.parse_args()
-    config = StubConfig(latency=args.latency, tokens_per_second=args.tps)
+    config = StubConfig(latency=args.latency, tokens_per_second=args.tps, fail_status=args.fail_status,
+                        fail_ratio=args.fail_ratio)
     if args.words:
         config.responder = lambda request: " ".join(f"w{i}" for i in range(args.words))
     server = StubLLMServer(port=args.port, config=config)

@@ -6,6 +6,7 @@ import json
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,3 +99,61 @@ def concurrent(base_url: str, headers: dict[str, str], inputs: dict[str, Any], c
         t.join()
     sample.wall = time.perf_counter() - started
     return sample
+
+
+def _for_seconds(base_url: str, clients: int, seconds: float,
+                 body: Callable[[httpx.Client, Sample, threading.Lock], None]) -> Sample:
+    """`clients` threads calling `body(client, sample, lock)` back to back for `seconds`, each thread on its own
+    keep-alive connection; the rate counts what finished within the window."""
+    sample, lock = Sample(), threading.Lock()
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    clients_ready, go = threading.Barrier(clients + 1), threading.Event()
+    deadline = [0.0]
+
+    def client_loop() -> None:
+        with httpx.Client(base_url=base_url, timeout=120, limits=limits) as client:
+            clients_ready.wait()
+            go.wait()
+            while time.perf_counter() < deadline[0]:
+                body(client, sample, lock)
+
+    threads = [threading.Thread(target=client_loop) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    clients_ready.wait()  # the clients exist (creating one costs more than a request): start the clock now
+    started = time.perf_counter()
+    deadline[0] = started + seconds
+    go.set()
+    for t in threads:
+        t.join()
+    sample.wall = time.perf_counter() - started
+    return sample
+
+
+def requests_for(base_url: str, path: str, headers: dict[str, str], clients: int, seconds: float) -> Sample:
+    """GET `path` from `clients` keep-alive connections for `seconds`; a non-200 answer is an error."""
+
+    def get(client: httpx.Client, sample: Sample, lock: threading.Lock) -> None:
+        started = time.perf_counter()
+        try:
+            ok = client.get(path, headers=headers).status_code == 200
+        except httpx.HTTPError:
+            ok = False
+        elapsed = time.perf_counter() - started
+        with lock:
+            if ok:
+                sample.latencies.append(elapsed)
+            else:
+                sample.errors += 1
+
+    return _for_seconds(base_url, clients, seconds, get)
+
+
+def runs_for(base_url: str, headers: dict[str, str], inputs: dict[str, Any], clients: int, seconds: float,
+             mode: str = "blocking") -> Sample:
+    """Runs from `clients` keep-alive connections, back to back, for `seconds`."""
+
+    def run(client: httpx.Client, sample: Sample, lock: threading.Lock) -> None:
+        one_run(client, headers, inputs, mode, sample, lock)
+
+    return _for_seconds(base_url, clients, seconds, run)

@@ -11,7 +11,6 @@ import platform
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,10 +28,11 @@ ADMIN = "adm-bench"
 
 
 @contextmanager
-def llm_process(latency: float, words: int, tps: float = 0.0) -> Iterator[str]:
+def llm_process(latency: float, words: int, tps: float = 0.0, extra: tuple[str, ...] = ()) -> Iterator[str]:
+    """The local OpenAI-protocol server as its own process; `extra` are more bench.llm_server options."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "bench.llm_server", "--port", str(port), "--latency",
-                             str(latency), "--words", str(words), "--tps", str(tps)], cwd=ROOT,
+                             str(latency), "--words", str(words), "--tps", str(tps), *extra], cwd=ROOT,
                             stdout=subprocess.DEVNULL)
     try:
         wait_http(f"http://127.0.0.1:{port}/v1/models")
@@ -84,13 +84,6 @@ def _aware(value: Any) -> Any:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def machine() -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
@@ -124,38 +117,22 @@ def llm_concurrency(stack: Stack, levels: list[int], total: int, llm_latency: fl
     return lines
 
 
-def worker_capacity(home: Path, env: dict[str, str], in_flight: int) -> list[str]:
-    """One worker with `in_flight` threads holding LLM-bound runs (5 s LLM): how many run at once, its RSS."""
-    with llm_process(latency=5.0, words=20) as llm_url, running_stack(home, {
-            **env, "OPENAI_BASE_URL": llm_url, "WORKER_THREADS": str(in_flight), "GUNICORN_THREADS": "128"},
-            workers=1) as stack:
-        headers = provision(stack.base_url, flows.llm_flow())
-        idle = rss_mb(stack.workers[0].pid)
-        import threading
+def operations_sections(quick: bool, previous: str) -> list[str]:
+    """Capacity at 500 in flight, the metrics overhead, the API and worker classes, and the soak, each on its own
+    stacks and scratch database. The soak takes 10 minutes: `make bench` keeps the section `make soak` last wrote
+    (found in `previous`, the document being replaced); quick runs a 12-second one."""
+    # Imported here, not at the top: these modules import this one for llm_process and provision.
+    from bench import capacity, metrics_overhead, soak, worker_classes
+    from bench.report import section
 
-        def submit() -> None:
-            body = {"inputs": {"q": "hi"}, "response_mode": "streaming", "user": "bench"}
-            try:
-                with httpx.Client(base_url=stack.base_url, timeout=30) as client, client.stream(
-                        "POST", "/v1/workflows/run", json=body, headers=headers) as response:
-                    next(response.iter_lines())  # accepted; hanging up does not stop the run
-            except httpx.HTTPError:
-                pass
-
-        threads = [threading.Thread(target=submit) for _ in range(in_flight)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        time.sleep(2.0)
-        peak = rss_mb(stack.workers[0].pid)
-        running = _count_running(stack)
-    per_run = (peak - idle) / max(1, running) * 1024
-    return [f"| {in_flight} | {running} | {idle:.0f} | {peak:.0f} | {per_run:.0f} |"]
-
-
-def _count_running(stack: Stack) -> int:
-    return int(stack.query("SELECT count(*) FROM workflow_runs WHERE status = 'running'")[0][0] or 0)
+    lines: list[str] = []
+    for module in (capacity, metrics_overhead, worker_classes):
+        lines += [f"## {module.TITLE}\n", *module.bench_section(quick), ""]
+    kept = None if quick else section(previous, soak.TITLE)
+    if kept:
+        return lines + [*kept, ""]
+    return lines + [f"## {soak.TITLE}\n", *(soak.bench_section(True) if quick else ["Not measured yet: `make soak`."]),
+                    ""]
 
 
 def main() -> None:
@@ -173,21 +150,17 @@ def main() -> None:
               f" Medians and p95 over the runs shown; the machine is shared, so read ratios, not absolutes.\n"]
     report += ["## Engine overhead in process (no I/O)\n", *engine_overhead(50 if quick else 500), ""]
     with tempfile.TemporaryDirectory(prefix="trellis-bench-") as tmp, \
-            llm_process(latency=llm_latency, words=50) as llm_url:
-        with running_stack(Path(tmp) / "home", {**env, "OPENAI_BASE_URL": llm_url},
-                           workers=1 if quick else 2) as stack:
-            report += ["## Orchestration overhead end to end (blocking, sequential)\n",
-                       *orchestration(stack, 10 if quick else 200), ""]
-            report += ["## LLM-bound runs under concurrency (200 ms LLM, 50 tokens)\n",
-                       *llm_concurrency(stack, [1, 4] if quick else [1, 8, 32, 128], 8 if quick else 640,
-                                        llm_latency), ""]
-            p50, p95, n = queue_latency(stack)
-            report += ["## Queue\n", f"Enqueue-to-start over {n} runs: p50 {p50:.1f} ms, p95 {p95:.1f} ms.\n"]
-        if not quick:
-            report += ["## Capacity of one worker process (LLM of 5 s)\n",
-                       "| threads | runs in flight | idle RSS MB | loaded RSS MB | KB per run |",
-                       "|---|---|---|---|---|",
-                       *worker_capacity(Path(tmp) / "cap", {**env, **production_env(False)}, 500), ""]
+            llm_process(latency=llm_latency, words=50) as llm_url, \
+            running_stack(Path(tmp) / "home", {**env, "OPENAI_BASE_URL": llm_url}, workers=1 if quick else 2) as stack:
+        report += ["## Orchestration overhead end to end (blocking, sequential)\n",
+                   *orchestration(stack, 10 if quick else 200), ""]
+        report += ["## LLM-bound runs under concurrency (200 ms LLM, 50 tokens)\n",
+                   *llm_concurrency(stack, [1, 4] if quick else [1, 8, 32, 128], 8 if quick else 640,
+                                    llm_latency), ""]
+        p50, p95, n = queue_latency(stack)
+        report += ["## Queue\n", f"Enqueue-to-start over {n} runs: p50 {p50:.1f} ms, p95 {p95:.1f} ms.\n"]
+    out = Path(args.out)
+    report += operations_sections(quick, out.read_text() if out.exists() else "")
     # Hand-written analysis of these numbers, and bench.rag's knowledge-base results, kept as written.
     for extra in ("benchmarks-analysis.md", "benchmarks-knowledge.md"):
         if not quick and (ROOT / "docs" / extra).exists():

@@ -62,14 +62,21 @@ class LeaseKeeper:
                 log.exception("lease heartbeat failed")
 
 
+# A paused queue's runs wait on purpose: none of them counts as a lost message (nor ages into a failure).
+PAUSED_LOST_AFTER = 10 * 365 * 86400.0
+
+
 class Reaper:
-    """Every `interval` seconds: re-queue runs with expired leases or lost queue messages, fail hopeless ones."""
+    """Every `interval` seconds: re-queue runs with expired leases or lost queue messages, fail hopeless ones.
+    While `paused("runs")`, queued runs are left alone; while `paused("indexing")`, documents are."""
 
     def __init__(self, leases: Leases, enqueue: Callable[[str], None], failed: Callable[[str], None],
                  interval: float, max_attempts: int, max_seconds: float, requeue_after: float,
                  pending: Callable[[], int] | None = None, requeue_after_when_empty: float = 5.0,
-                 documents: Callable[[], object] | None = None) -> None:
+                 documents: Callable[[], object] | None = None,
+                 paused: Callable[[str], bool] | None = None) -> None:
         self._leases = leases
+        self._paused = paused or (lambda _queue: False)
         # Knowledge-base indexing leases: a callable that re-queues documents whose worker died (issue 4).
         self._documents = documents
         self._pending = pending
@@ -93,7 +100,8 @@ class Reaper:
         return self._requeue_after
 
     def sweep(self) -> list[str]:
-        report = self._leases.reap(self._max_attempts, self._max_seconds, self._lost_after())
+        lost_after = PAUSED_LOST_AFTER if self._paused("runs") else self._lost_after()
+        report = self._leases.reap(self._max_attempts, self._max_seconds, lost_after)
         metrics().runs_reaped.labels("requeued").inc(len(report.requeued))
         metrics().runs_reaped.labels("failed").inc(len(report.failed))
         for run_id in report.requeued:
@@ -102,7 +110,7 @@ class Reaper:
             self._failed(run_id)
         if report.requeued or report.failed:
             log.warning("reaper swept runs", extra={"requeued": len(report.requeued), "failed": len(report.failed)})
-        if self._documents is not None:
+        if self._documents is not None and not self._paused("indexing"):
             self._documents()
         return report.requeued
 

@@ -15,7 +15,7 @@ from app.settings import Settings
 from app.wiring import build
 from worker.health import start_health_server
 from worker.leases import Reaper
-from worker.maintenance import start_maintenance
+from worker.maintenance import WorkerPresence, start_maintenance
 from worker.runtime import WorkerRuntime, build_runtime
 
 log = logging.getLogger("worker")
@@ -37,10 +37,14 @@ def main() -> None:
                     pending=container.queue.pending, requeue_after_when_empty=settings.queue_lost_seconds,
                     documents=lambda: [container.queue.enqueue_index(document_id) for document_id in
                                        container.knowledge.indexer.reap(settings.max_run_attempts,
-                                                                        max(60.0, settings.lease_seconds * 2))])
+                                                                        max(60.0, settings.lease_seconds * 2))],
+                    paused=container.ops.queues.is_paused if container.ops else None)
     runtime.keeper.start()
     reaper.start()
     maintenance = start_maintenance(container)  # slots gauge, queue-depth metrics, audit retention purge
+    presence = WorkerPresence(container, runtime.worker_id, lambda: len(runtime.keeper.held()),
+                              interval=settings.lease_seconds / 3)
+    presence.start()
     host = os.environ.get("WORKER_HEALTH_HOST", "0.0.0.0")
     health = start_health_server(host, settings.worker_health_port,
                                  lambda: {"database": container.database_ok(), "queue": container.queue.ping()})
@@ -57,6 +61,7 @@ def main() -> None:
     finally:
         runtime.draining.set()
         maintenance.stop()
+        presence.stop()
         reaper.stop()
         runtime.keeper.stop()
         # Whatever did not finish within the drain window goes back to the queue for another worker now,

@@ -1,5 +1,6 @@
 """Operations chores of a worker process: publishes its slot count, exposes queue depth on its `/metrics`,
-and purges audit records past the retention (AUDIT_RETENTION_DAYS) every AUDIT_PURGE_INTERVAL_SECONDS.
+purges audit records past the retention (AUDIT_RETENTION_DAYS) every AUDIT_PURGE_INTERVAL_SECONDS, and
+writes the worker's heartbeat row for the task console's worker list (`WorkerPresence`).
 
 The purge is one DELETE by age, idempotent, so every worker may run it; a thread rather than a Huey periodic
 task because the consumer runs with periodic tasks off and a chore must not take a run's slot."""
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from prometheus_client import REGISTRY
 
@@ -44,6 +46,47 @@ class AuditPurger:
                 self.purge_once()
             except Exception:  # a database blip skips one pass; the next one catches up
                 log.exception("audit purge failed")
+
+
+class WorkerPresence:
+    """Every `interval` seconds: this worker's heartbeat row (threads, runs held). `stop` removes the row."""
+
+    def __init__(self, container: Container, worker_id: str, busy: Callable[[], int], interval: float) -> None:
+        self._container = container
+        self._worker_id = worker_id
+        self._busy = busy
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def beat(self) -> None:
+        ops = self._container.ops
+        if ops is not None:
+            ops.workers.beat(self._worker_id, self._container.settings.worker_threads, self._busy())
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="worker-presence", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)  # a beat in flight must not write the row back after we delete it
+        ops = self._container.ops
+        try:
+            if ops is not None:
+                ops.workers.leave(self._worker_id)
+        except Exception:  # the process is exiting; a stale row ages out of the list
+            log.warning("could not remove the worker's heartbeat row", exc_info=True)
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                self.beat()
+            except Exception:  # a database blip skips one beat; the list shows the age
+                log.exception("worker heartbeat row not written")
+            if self._stop.wait(self._interval):
+                return
 
 
 def start_maintenance(container: Container) -> AuditPurger:

@@ -1,4 +1,6 @@
-"""Task bodies: thin, id-only, safe to repeat. A duplicate message finds the run leased or final and returns."""
+"""Task bodies: thin, id-only, safe to repeat. A duplicate message finds the run leased or final and returns.
+A message from a paused queue is dropped: the run or document stays queued in the database, and resuming the
+queue sends it again."""
 
 from __future__ import annotations
 
@@ -17,6 +19,9 @@ def run_workflow(runtime: WorkerRuntime, run_id: str) -> None:
         # process exits; hand it straight back rather than start a run this process cannot finish.
         runtime.container.queue.enqueue_run(run_id)
         return
+    if _paused(runtime, "runs"):
+        log.info("runs queue paused; the run stays queued", extra={"run_id": run_id})
+        return
     lease = runtime.leases.acquire(run_id, runtime.worker_id)
     if lease is None:
         log.info("run not claimable (running elsewhere, stopped or finished)", extra={"run_id": run_id})
@@ -34,5 +39,13 @@ def run_workflow(runtime: WorkerRuntime, run_id: str) -> None:
 
 def index_document(runtime: WorkerRuntime, document_id: str) -> None:
     """Claim and index one document; a duplicate message finds it claimed or done and returns."""
+    if _paused(runtime, "indexing"):
+        log.info("indexing queue paused; the document stays waiting", extra={"document_id": document_id})
+        return
     status = runtime.container.knowledge.indexer.index(document_id, runtime.worker_id)
     log.info("document indexing ended", extra={"document_id": document_id, "status": status or "not claimed"})
+
+
+def _paused(runtime: WorkerRuntime, queue: str) -> bool:
+    ops = runtime.container.ops
+    return ops is not None and ops.queues.is_paused(queue)

@@ -55,9 +55,18 @@ def register_auth_guard(app: Flask) -> None:
         return response
 
 
+def app_key() -> AppPrincipal:
+    """The app behind the request's `app-` key, looked up once per request (the budget gate and the view
+    both need it). Raises Unauthorized."""
+    who = g.get("app_key")
+    if who is None:
+        who = g.app_key = container().accounts.authenticate_app_key(bearer_token())
+    return who
+
+
 def app_principal() -> AppPrincipal:
     """The app behind the request's `app-` key, after its rate limit. Raises Unauthorized / TooManyRequests."""
-    who = container().accounts.authenticate_app_key(bearer_token())
+    who = app_key()
     wait = container().rate_limiter.acquire(who.key_id)
     if wait > 0:
         raise TooManyRequests(f"Rate limit exceeded for this API key; retry in {wait:.1f}s",

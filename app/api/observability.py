@@ -11,7 +11,7 @@ import uuid
 from flask import Flask, Response, g, request
 
 from app.api import container
-from app.api.auth import bearer_token
+from app.api.auth import app_key
 from app.logs import clear_context, set_context
 from app.metrics import metrics
 from app.services.accounts import AdminPrincipal, AppPrincipal
@@ -42,10 +42,9 @@ def register_observability(app: Flask) -> None:
         if request.endpoint in BUDGETED_ENDPOINTS and request.method == "POST":
             ops = container().ops
             if ops is not None:
-                # Authenticated here without the rate limiter: the view authenticates again and is the one
-                # that consumes the key's rate-limit token.
-                who = container().accounts.authenticate_app_key(bearer_token())
-                ops.budgets.check(who.app_id)
+                # Authenticated here without the rate limiter: the view is the one that consumes the key's
+                # rate-limit token (and reuses this lookup).
+                ops.budgets.check(app_key().app_id)
 
     @app.after_request
     def _finish(response: Response) -> Response:

@@ -1,6 +1,7 @@
 """Operations endpoints of the management API (`/manage/v1`, admin token): the audit trail and a run's call
-chain, usage and cost reports, per-app budgets (`PATCH /apps/{id}`), and the task console's JSON and actions.
-Every call here is itself audited (blueprint `operations`)."""
+chain, usage and cost reports, per-app budgets (`PATCH /apps/{id}`), and the task console's JSON and actions
+(on runs; on queues: pause, resume, purge; the worker list). Every call here is itself audited (blueprint
+`operations`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from app.errors import InvalidParam
 from app.services.audit import AuditFilter
 from app.services.budgets import UNSET, month_start, parse_cost
 from app.services.operations import Operations
+from app.services.queues import check_queue
 from app.services.runs import parse_page
 from app.services.usage import GroupBy, UsageQuery
 
@@ -147,3 +149,35 @@ def retry_run(run_id: str) -> Response:
 @operations.post("/tasks/runs/<run_id>/requeue")
 def requeue_run(run_id: str) -> Response:
     return jsonify(ops().console.requeue(admin_principal().workspace_id, run_id))
+
+
+@operations.post("/tasks/queues/<queue>/pause")
+def pause_queue(queue: str) -> Response:
+    """`queue` is `runs` or `indexing`: workers start nothing new from it; what waits stays queued."""
+    who = admin_principal()
+    return jsonify(ops().queues.pause(queue, actor=who.token_id))
+
+
+@operations.post("/tasks/queues/<queue>/resume")
+def resume_queue(queue: str) -> Response:
+    admin_principal()
+    return jsonify(ops().queues.resume(queue))
+
+
+@operations.post("/tasks/queues/<queue>/purge")
+def purge_queue(queue: str) -> Response:
+    """Stop this workspace's queued runs (body, optional: `{"app_id": ...}` for one app's). Only `runs`."""
+    who = admin_principal()
+    if check_queue(queue) != "runs":
+        raise InvalidParam("only the runs queue can be purged", params="queue")
+    body = request.get_json(silent=True) or {}
+    app_id = body.get("app_id") if isinstance(body, dict) else None
+    if not isinstance(body, dict) or not isinstance(app_id, str | None):
+        raise InvalidParam("body must be a JSON object with an optional string app_id")
+    return jsonify(ops().console.purge(who.workspace_id, app_id or None))
+
+
+@operations.get("/tasks/workers")
+def list_workers() -> Response:
+    admin_principal()
+    return jsonify({"data": ops().workers.list()})

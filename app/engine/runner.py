@@ -6,11 +6,14 @@ were all skipped is skipped, and so are its descendants that nothing else reache
 per its `retry_config`; if it still fails, its `error_strategy` may turn the failure into an `exception`
 status (the run then ends `partial-succeeded`). Iteration and loop bodies run as child runners on a fork of
 the pool, sharing the run's deadline, step budget and execution indexes. Secret environment values are
-masked in every published event.
+masked in every published event. Branch threads run in a copy of the scheduler's context, so the log context
+(run, app, request ids) follows them, and `node_id` is bound while each node runs. Imports no database, web or
+queue library (`app.logs` is the standard library's logging with a contextvar).
 """
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import itertools
 import json
@@ -32,6 +35,7 @@ from app.engine.ports import EnginePorts
 from app.engine.state import NodeRecord, NodeStatus, RunOutcome, RunStatus
 from app.engine.variables import VariablePool
 from app.errors import RunStopped, TrellisError, WorkflowError
+from app.logs import bind
 
 
 @dataclass(frozen=True)
@@ -170,7 +174,11 @@ class GraphRunner:
                     # The common linear case runs inline: no thread hop per node.
                     failure_ = self._finish(self._execute(node, predecessor))
                 else:
-                    in_flight[self._pool().submit(self._execute, node, predecessor)] = node_id
+                    # Pool threads do not inherit contextvars: each branch runs in its own copy of this
+                    # thread's context (a context can be entered by one thread at a time), so its log lines
+                    # carry the run's ids.
+                    context = contextvars.copy_context()
+                    in_flight[self._pool().submit(context.run, self._execute, node, predecessor)] = node_id
             if in_flight:
                 done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in done:
@@ -244,6 +252,10 @@ class GraphRunner:
         record = NodeRecord(execution_id=str(uuid.uuid4()), node_id=node.id, node_type=node.type, title=node.title,
                             index=next(self.shared.counter), predecessor_node_id=predecessor,
                             status=NodeStatus.running, started_at=time.time(), metadata=dict(self.meta))
+        with bind(node_id=node.id):
+            return self._run_node(node, record)
+
+    def _run_node(self, node: Node, record: NodeRecord) -> NodeRecord:
         self._emit(NodeStarted(record))
         ctx = NodeContext(pool=self.pool, llm=self.ports.llm, should_stop=self.ports.should_stop,
                           emit_chunk=lambda text, sel: self._emit(TextChunk(text, sel)),

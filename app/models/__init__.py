@@ -5,6 +5,7 @@ from app.models.audit import AppBudget, AuditRecord, LlmCall
 from app.models.base import Base
 from app.models.chat import Conversation, ConversationVariable, Message
 from app.models.datasets import Dataset, Document, DocumentSegment, UploadFile
+from app.models.queues import QueuePause, WorkerProcess
 from app.models.runs import EndUser, NodeExecution, RunEvent, WorkflowRun
 from app.models.tenancy import AdminToken, Workspace
 
@@ -24,8 +25,10 @@ __all__ = [
     "LlmCall",
     "Message",
     "NodeExecution",
+    "QueuePause",
     "RunEvent",
     "UploadFile",
+    "WorkerProcess",
     "WorkflowRun",
     "WorkflowVersion",
     "Workspace",

@@ -16,6 +16,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -30,6 +31,21 @@ _STOP_TEXT = ("a an and are as at be been but by can do does for from has have h
               "on or our so than that the their them then there these they this to was we were what when where "
               "which who why will with you your")
 STOP_WORDS = frozenset(_STOP_TEXT.split())
+
+
+@dataclass(frozen=True)
+class EmbeddingCall:
+    """One request to an embeddings endpoint, as billed: the tokens the endpoint reported (0 when it reports
+    none), the seconds it took including retries, and `success` or `error`."""
+
+    provider: str
+    model: str
+    tokens: int
+    latency: float
+    outcome: str
+
+
+OnCall = Callable[[EmbeddingCall], None]
 
 
 class Embedder(Protocol):
@@ -98,18 +114,20 @@ class HashingEmbedder:
 class OpenAIEmbedder:
     """Calls `client.embeddings.create` in batches of `batch_size`. Transient failures (connection, timeout,
     429, 5xx) are retried with exponential backoff and jitter, `attempts` times per batch; the client should be
-    built with `max_retries=0` so the retry policy lives here, and with a timeout."""
+    built with `max_retries=0` so the retry policy lives here, and with a timeout. `on_call`, when given, hears
+    of every batch request once it succeeded or finally failed (for metering); it must not raise."""
 
     provider = "openai"
 
     def __init__(self, client: Any, model: str, batch_size: int = 64, attempts: int = 4, base_delay: float = 0.5,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, on_call: OnCall | None = None) -> None:
         self._client = client
         self.model = model
         self._batch = max(1, batch_size)
         self._attempts = max(1, attempts)
         self._base = base_delay
         self._sleep = sleep
+        self._on_call = on_call
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         rows: list[list[float]] = []
@@ -120,16 +138,33 @@ class OpenAIEmbedder:
         return normalize(np.asarray(rows, dtype=np.float32))
 
     def _call(self, batch: list[str]) -> list[list[float]]:
+        started = time.perf_counter()
+        try:
+            response = self._request(batch)
+        except ProviderRequestError:
+            self._report(0, started, "error")
+            raise
+        usage = getattr(response, "usage", None)
+        self._report(int(getattr(usage, "prompt_tokens", None) or getattr(usage, "total_tokens", None) or 0),
+                     started, "success")
+        data = sorted(response.data, key=lambda item: item.index)
+        return [list(item.embedding) for item in data]
+
+    def _report(self, tokens: int, started: float, outcome: str) -> None:
+        if self._on_call is not None:
+            self._on_call(EmbeddingCall(self.provider, self.model, tokens, time.perf_counter() - started, outcome))
+
+    def _request(self, batch: list[str]) -> Any:
         import openai
 
         transient = (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError)
         for attempt in range(1, self._attempts + 1):
             try:
                 response = self._client.embeddings.create(model=self.model, input=batch)
-                data = sorted(response.data, key=lambda item: item.index)
-                if len(data) != len(batch):
-                    raise ProviderRequestError(f"embeddings endpoint returned {len(data)} rows for {len(batch)}")
-                return [list(item.embedding) for item in data]
+                if len(response.data) != len(batch):
+                    raise ProviderRequestError(f"embeddings endpoint returned {len(response.data)} rows for "
+                                               f"{len(batch)}")
+                return response
             except transient as exc:  # APITimeoutError is an APIConnectionError
                 if attempt == self._attempts:
                     raise ProviderRequestError(f"Embedding request failed after {attempt} attempts: "
@@ -151,7 +186,9 @@ class Embeddings:
         self._client: Any = None
         self.default = (("openai", default_model) if default_model else (HASHING_PROVIDER, self._hashing.model))
 
-    def for_model(self, provider: str | None, model: str | None) -> Embedder:
+    def for_model(self, provider: str | None, model: str | None, on_call: OnCall | None = None) -> Embedder:
+        """The embedder of (provider, model). `on_call` meters its endpoint requests; the offline hashing
+        embedder makes none, so it never calls it."""
         if not model or provider == HASHING_PROVIDER:
             dims = int(model.rsplit("-", 1)[1]) if model and model.startswith("hashing-") else 512
             return self._hashing if dims == self._hashing.dims else HashingEmbedder(dims)
@@ -159,7 +196,7 @@ class Embeddings:
             raise ProviderNotInitialize("No embeddings endpoint configured (EMBEDDING_BASE_URL / OPENAI_BASE_URL).")
         if self._client is None:
             self._client = self._client_factory()
-        return OpenAIEmbedder(self._client, model, self._batch)
+        return OpenAIEmbedder(self._client, model, self._batch, on_call=on_call)
 
 
 def build_openai_client(base_url: str | None, api_key: str | None, timeout: float = 60.0) -> Any:

@@ -44,9 +44,11 @@ class Admission:
                            params="Idempotency-Key")
         return run
 
-    def check_capacity(self, session: Session, app_id: str) -> None:
-        """Raise TooManyRequests (429) when the app already has its cap of queued + running runs."""
-        app_cap = session.scalar(select(App.max_active_runs).where(App.id == app_id)) or 0
+    def check_capacity(self, session: Session, app_id: str, app_cap: int | None = None) -> None:
+        """Raise TooManyRequests (429) when the app already has its cap of queued + running runs. `app_cap` is
+        the app's own cap when the caller has just read the app row (None: read it here)."""
+        if app_cap is None:
+            app_cap = session.scalar(select(App.max_active_runs).where(App.id == app_id)) or 0
         cap = app_cap or self._default_cap
         if cap <= 0:
             return

@@ -28,6 +28,7 @@ class AppView:
     created_at: datetime | None
     updated_at: datetime | None
     warnings: tuple[str, ...] = ()
+    max_active_runs: int = 0  # 0: the deployment's default cap applies
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "mode": self.mode, "description": self.description,
@@ -46,7 +47,7 @@ class PublishedWorkflow:
 
 def _view(app: App) -> AppView:
     return AppView(app.id, app.name, app.mode, app.description, app.published_version_id,
-                   as_utc(app.created_at), as_utc(app.updated_at))
+                   as_utc(app.created_at), as_utc(app.updated_at), max_active_runs=app.max_active_runs or 0)
 
 
 GRAPH_CACHE_SIZE = 256
@@ -75,6 +76,7 @@ class Apps:
         self._sessions = sessions
         # Versions are immutable, so a parsed graph is cached by version id for the life of the process.
         self._graphs: dict[str, Graph] = {}
+        self._versions: dict[str, PublishedWorkflow] = {}
 
     def import_dsl(self, workspace_id: str, text: str, app_id: str | None = None,
                    dataset_map: dict[str, str] | None = None) -> AppView:
@@ -142,23 +144,33 @@ class Apps:
             return version.dsl
 
     def published(self, workspace_id: str, app_id: str) -> PublishedWorkflow:
-        """The app's published graph, parsed once per version per process."""
+        """The app's published graph, parsed once per version per process. One query on the hot path."""
         with self._sessions() as session:
-            app = self._get(session, workspace_id, app_id)
-            version = session.get(WorkflowVersion, app.published_version_id) if app.published_version_id else None
-            if version is None:
+            row = session.execute(select(App, WorkflowVersion).join(
+                WorkflowVersion, WorkflowVersion.id == App.published_version_id)
+                .where(App.id == app_id, App.workspace_id == workspace_id)).first()
+            if row is None:
+                self._get(session, workspace_id, app_id)  # NotFound, else the app has no published version
                 raise AppUnavailable()
-            return self._published(app, version)
+            return self._published(row[0], row[1])
 
     def version(self, version_id: str) -> PublishedWorkflow:
-        """A specific version (the one a run was created with), for the worker."""
+        """A specific version (the one a run was created with), for the worker. Versions never change, so the
+        result is kept per process (an app's later renaming does not matter to a run)."""
+        cached = self._versions.get(version_id)
+        if cached is not None:
+            return cached
         with self._sessions() as session:
             version = session.get(WorkflowVersion, version_id)
             if version is None:
                 raise NotFound("Workflow version not found")
             app = session.get(App, version.app_id)
             assert app is not None
-            return self._published(app, version)
+            published = self._published(app, version)
+        if len(self._versions) >= GRAPH_CACHE_SIZE:
+            self._versions.clear()
+        self._versions[version_id] = published
+        return published
 
     def _published(self, app: App, version: WorkflowVersion) -> PublishedWorkflow:
         graph = self._graphs.get(version.id)

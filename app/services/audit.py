@@ -158,8 +158,9 @@ class AuditLog:
                                                             WorkflowRun.workspace_id == workspace_id)).first()
             if run is None:
                 raise NotFound("Workflow run not found")
+            # A retried run keeps its failed attempt's node rows: same index, earlier finish.
             nodes = session.scalars(select(NodeExecution).where(NodeExecution.run_id == run_id)
-                                    .order_by(NodeExecution.index)).all()
+                                    .order_by(NodeExecution.index, NodeExecution.finished_at)).all()
             calls = session.scalars(select(LlmCall).where(LlmCall.run_id == run_id)
                                     .order_by(LlmCall.created_at)).all()
         return {

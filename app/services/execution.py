@@ -6,13 +6,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import transaction
-from app.engine.events import EngineEvent
+from app.engine.events import EngineEvent, TextChunk
+from app.engine.nodes import is_quick
 from app.engine.ports import EnginePorts, LLMGateway, NodeServices
 from app.engine.runner import GraphRunner, Limits
 from app.engine.state import NodeRecord, NodeStatus, RunOutcome, RunStatus
@@ -22,12 +24,22 @@ from app.providers.events import EventLog
 from app.services import run_metrics, run_views
 from app.services.apps import Apps
 from app.services.chat_runs import ChatRunHooks
+from app.services.event_batcher import EventBatcher
+from app.services.knowledge import scoped_services
 from app.services.leases import Lease
 from app.services.metering import MeteredLLM, UsageRecorder, price_node
 
 log = logging.getLogger(__name__)
 
 STOP_CHECK_SECONDS = 0.25
+
+
+@dataclass
+class RunBatch:
+    """What one attempt holds back to write together: its events, and the rows of quick nodes (see `quick`)."""
+    events: EventBatcher
+    nodes: list[tuple[NodeExecution, int]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class LeaseLost(Exception):
@@ -53,21 +65,28 @@ class RunExecutor:
     def execute(self, lease: Lease) -> RunStatus | None:
         """Run the leased run to its end. Idempotent across attempts: finished nodes are restored, not re-run.
         Returns the final status, or None when the lease was lost midway (another worker owns the run)."""
-        with self._sessions() as session:
-            run = session.get(WorkflowRun, lease.run_id)
-            if run is None:
-                return None
-            restored = [_record(row) for row in session.scalars(
-                select(NodeExecution).where(NodeExecution.run_id == run.id, NodeExecution.status == "succeeded"))]
+        run, restored = lease.run, []
+        if run is None or not lease.started_now:  # a resumed run: read its checkpoints
+            with self._sessions() as session:
+                run = run or session.get(WorkflowRun, lease.run_id)
+                if run is None:
+                    return None
+                restored = [_record(row) for row in session.scalars(select(NodeExecution).where(
+                    NodeExecution.run_id == run.id, NodeExecution.status == "succeeded"))]
         workflow = self._apps.version(run.workflow_version_id)
-        if run.started_at is None:
+        batch = RunBatch(EventBatcher(self._events, run.id))
+        first_start = lease.started_now
+        if run.started_at is None:  # a lease made without the claim (tests)
             self._fenced(lease, started_at=utcnow())
-            self._events.append(run.id, run_views.workflow_started(run))
+            first_start = True
+        if first_start:
+            batch.events.add(run_views.workflow_started(run), urgent=False)
         llm = self._llm if self._recorder is None else MeteredLLM(
             self._llm, self._recorder, workspace_id=run.workspace_id, app_id=run.app_id, run_id=run.id)
-        ports = EnginePorts(llm=llm, emit=lambda event: self._emit(run, lease, event),
-                            checkpoint=lambda record: self._checkpoint(lease, record),
-                            should_stop=self._stop_checker(lease), services=self._services,
+        ports = EnginePorts(llm=llm, emit=lambda event: self._emit(run, batch, event),
+                            checkpoint=lambda record: self._checkpoint(lease, batch, record),
+                            should_stop=self._stop_checker(lease),
+                            services=scoped_services(self._services, run.app_id, run.id),
                             workspace_id=run.workspace_id)
         system = {"user_id": run.end_user_id, "app_id": run.app_id, "workflow_id": run.workflow_version_id,
                   "workflow_run_id": run.id, "files": []}
@@ -80,18 +99,25 @@ class RunExecutor:
         except LeaseLost:
             log.warning("lease lost, abandoning attempt", extra={"run_id": run.id, "epoch": lease.epoch})
             return None
+        finally:
+            batch.events.flush()
         if outcome.status == RunStatus.stopped and self._lease_lost(lease):
             return None
         if chat is not None and self._chat is not None:
             self._chat.finish(chat, run, outcome)
-        return self._finish(lease, run, outcome)
+        return self._finish(lease, batch, run, outcome)
 
-    def _emit(self, run: WorkflowRun, lease: Lease, event: EngineEvent) -> None:
-        self._events.append(run.id, run_views.engine_event(run, event))
+    def _emit(self, run: WorkflowRun, batch: RunBatch, event: EngineEvent) -> None:
+        payload = run_views.engine_event(run, event)
+        if isinstance(event, TextChunk):
+            batch.events.add_chunk(payload)
+        else:
+            batch.events.add(payload, urgent=not is_quick(event.record.node_type))
 
     def _stop_checker(self, lease: Lease) -> Any:
-        # Polled per streamed token: read the row at most every STOP_CHECK_SECONDS.
-        state = {"at": 0.0, "stop": False}
+        # Polled per streamed token: read the row at most every STOP_CHECK_SECONDS, the first time that long
+        # after the start (the claim itself refused a run whose stop was requested before).
+        state = {"at": time.monotonic(), "stop": False}
         lock = threading.Lock()
 
         def should_stop() -> bool:
@@ -119,39 +145,55 @@ class RunExecutor:
             if result.rowcount == 0:
                 raise LeaseLost(lease.run_id)
 
-    def _checkpoint(self, lease: Lease, record: NodeRecord) -> None:
-        """Persist a finished node in the same transaction that proves we still hold the lease."""
-        nanos = price_node(record, self._recorder.pricing) if self._recorder else 0
+    def _checkpoint(self, lease: Lease, batch: RunBatch, record: NodeRecord) -> None:
+        """Persist a finished node in the same transaction that proves we still hold the lease. A quick node's
+        row waits for the next checkpoint (or the run's end): if the worker dies first, the resumed attempt
+        simply runs that node again, which costs microseconds and changes nothing outside the run."""
         run_metrics.node_finished(record)
+        with batch.lock:
+            batch.nodes.append(self._node_row(lease, record))
+            if is_quick(record.node_type) and record.status == NodeStatus.succeeded:
+                return
+            rows, batch.nodes = batch.nodes, []
         with transaction(self._sessions) as session:
             result = session.execute(update(WorkflowRun).where(
                 WorkflowRun.id == lease.run_id, WorkflowRun.epoch == lease.epoch, WorkflowRun.status == "running")
-                .values(total_tokens=WorkflowRun.total_tokens + record.total_tokens,
-                        total_price_nanos=WorkflowRun.total_price_nanos + nanos))
+                .values(total_tokens=WorkflowRun.total_tokens + sum(row.total_tokens or 0 for row, _ in rows),
+                        total_price_nanos=WorkflowRun.total_price_nanos + sum(nanos for _, nanos in rows)))
             if result.rowcount == 0:
                 raise LeaseLost(lease.run_id)
-            session.add(NodeExecution(
-                id=record.execution_id, run_id=lease.run_id, node_id=record.node_id, node_type=record.node_type,
-                title=record.title, index=record.index, predecessor_node_id=record.predecessor_node_id,
-                status=str(record.status), inputs=record.inputs, process_data=record.process_data,
-                outputs=record.outputs, edge_handle=record.edge_handle, error=record.error,
-                elapsed_time=record.elapsed_time, total_tokens=record.total_tokens,
-                execution_metadata=record.metadata, epoch=lease.epoch, finished_at=utcnow()))
+            session.add_all([row for row, _ in rows])
 
-    def _finish(self, lease: Lease, run: WorkflowRun, outcome: RunOutcome) -> RunStatus | None:
+    def _node_row(self, lease: Lease, record: NodeRecord) -> tuple[NodeExecution, int]:
+        """The node's row and its price in nanos."""
+        nanos = price_node(record, self._recorder.pricing) if self._recorder else 0
+        return NodeExecution(
+            id=record.execution_id, run_id=lease.run_id, node_id=record.node_id, node_type=record.node_type,
+            title=record.title, index=record.index, predecessor_node_id=record.predecessor_node_id,
+            status=str(record.status), inputs=record.inputs, process_data=record.process_data,
+            outputs=record.outputs, edge_handle=record.edge_handle, error=record.error,
+            elapsed_time=record.elapsed_time, total_tokens=record.total_tokens,
+            execution_metadata=record.metadata, epoch=lease.epoch, finished_at=utcnow()), nanos
+
+    def _finish(self, lease: Lease, batch: RunBatch, run: WorkflowRun, outcome: RunOutcome) -> RunStatus | None:
+        """One fenced transaction: the held node rows, the outcome, and the final row read back (RETURNING)."""
         now = utcnow()
         created = as_utc(run.created_at) or now
-        try:
-            self._fenced(lease, status=str(outcome.status), outputs=outcome.outputs, error=outcome.error,
-                         total_steps=outcome.total_steps, total_tokens=outcome.total_tokens,
-                         exceptions_count=outcome.exceptions_count, finished_at=now,
-                         elapsed_time=(now - created).total_seconds(), lease_owner=None, lease_expires_at=None,
-                         price_currency=self._recorder.pricing.currency if self._recorder else "USD")
-        except LeaseLost:
-            return None
-        with self._sessions() as session:
-            final = session.get(WorkflowRun, run.id)
-        assert final is not None
+        with batch.lock:
+            rows, batch.nodes = batch.nodes, []
+        with transaction(self._sessions) as session:
+            final = session.scalars(update(WorkflowRun).where(
+                WorkflowRun.id == lease.run_id, WorkflowRun.epoch == lease.epoch).values(
+                    status=str(outcome.status), outputs=outcome.outputs, error=outcome.error,
+                    total_steps=outcome.total_steps, total_tokens=outcome.total_tokens,
+                    total_price_nanos=WorkflowRun.total_price_nanos + sum(nanos for _, nanos in rows),
+                    exceptions_count=outcome.exceptions_count, finished_at=now,
+                    elapsed_time=(now - created).total_seconds(), lease_owner=None, lease_expires_at=None,
+                    price_currency=self._recorder.pricing.currency if self._recorder else "USD")
+                .returning(WorkflowRun).execution_options(synchronize_session=False)).first()
+            if final is None:
+                return None  # the lease was lost: another attempt owns the run
+            session.add_all([row for row, _ in rows])
         self._events.append(run.id, run_views.workflow_finished(final))
         run_metrics.run_finished(final)
         return outcome.status

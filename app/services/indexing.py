@@ -7,6 +7,10 @@ written only in the final transaction, which also deletes every segment of older
 midway leaves no segment behind and a re-index replaces the old segments atomically. Vectors are keyed by segment
 id and tagged with the generation; after the swap every other generation of the document's vectors is deleted,
 including those of an interrupted attempt. `reap` sends documents whose lease expired back to `waiting`.
+
+Each attempt's end is counted in `trellis_documents_indexed_total{status}` (completed, error, lease_lost;
+abandoned by the reaper) with its duration, and the segments it wrote in `trellis_segments_indexed_total`.
+Embedding requests are metered to the dataset's workspace when a usage recorder is given.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import transaction
 from app.errors import TrellisError
+from app.metrics import metrics, timed
 from app.models import Dataset, Document, DocumentSegment, UploadFile
 from app.models.base import utcnow
 from app.providers.embeddings import Embeddings
@@ -30,6 +35,7 @@ from app.providers.objects import ObjectStore
 from app.providers.vectors import VectorRecord, VectorStore
 from app.rag.parsing import parse
 from app.rag.splitting import Chunk, ProcessRule, chunk_text
+from app.services.metering import UsageRecorder, embedding_hook
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +62,13 @@ def segment_id(document_id: str, generation: int, position: int) -> str:
 
 class Indexer:
     def __init__(self, sessions: sessionmaker[Session], objects: ObjectStore, vectors: VectorStore,
-                 embeddings: Embeddings, lease_seconds: float) -> None:
+                 embeddings: Embeddings, lease_seconds: float, recorder: UsageRecorder | None = None) -> None:
         self._sessions = sessions
         self._objects = objects
         self._vectors = vectors
         self._embeddings = embeddings
         self._ttl = timedelta(seconds=lease_seconds)
+        self._recorder = recorder
 
     def claim(self, document_id: str, owner: str) -> Claim | None:
         """Take the document if it waits or its lease expired; None if another worker holds it or it is done."""
@@ -91,12 +98,22 @@ class Indexer:
         claim = self.claim(document_id, owner)
         if claim is None:
             return None
+        elapsed = timed()
+        status = self._attempt(claim)
+        m = metrics()
+        m.documents_indexed.labels(status).inc()
+        m.indexing_latency.labels(status).observe(elapsed())
+        return None if status == "lease_lost" else status
+
+    def _attempt(self, claim: Claim) -> str:
+        document_id = claim.document_id
         try:
-            self._run(claim)
+            segments = self._run(claim)
+            metrics().segments_indexed.inc(segments)
             return "completed"
         except LeaseLost:
             log.warning("indexing lease lost", extra={"document_id": document_id, "epoch": claim.epoch})
-            return None
+            return "lease_lost"
         except Exception as exc:  # the task edge: every failure ends on the document, with the id logged
             log.exception("indexing failed", extra={"document_id": document_id})
             message = exc.message if isinstance(exc, TrellisError) else f"{type(exc).__name__}: {exc}"
@@ -104,7 +121,7 @@ class Indexer:
                 self._fenced(claim, indexing_status="error", error=message[:2000], lease_owner=None,
                              lease_expires_at=None)
             except LeaseLost:
-                return None
+                return "lease_lost"
             return "error"
 
     def _load(self, claim: Claim) -> tuple[Document, Dataset, UploadFile | None]:
@@ -116,7 +133,8 @@ class Indexer:
             upload = session.get(UploadFile, doc.upload_file_id) if doc.upload_file_id else None
             return doc, dataset, upload
 
-    def _run(self, claim: Claim) -> None:
+    def _run(self, claim: Claim) -> int:
+        """Index the claimed document; returns the number of segments written."""
         doc, dataset, upload = self._load(claim)
         if upload is None:
             raise TrellisError("The document's file is missing.")
@@ -130,9 +148,12 @@ class Indexer:
             self._embed(claim, dataset, chunks)
         self._swap(claim, doc, chunks)
         self._vectors.delete_document(dataset.id, doc.id, keep_generation=claim.epoch)
+        return len(chunks)
 
     def _embed(self, claim: Claim, dataset: Dataset, chunks: list[Chunk]) -> None:
-        embedder = self._embeddings.for_model(dataset.embedding_model_provider, dataset.embedding_model)
+        embedder = self._embeddings.for_model(dataset.embedding_model_provider, dataset.embedding_model,
+                                              on_call=embedding_hook(self._recorder, workspace_id=dataset.workspace_id,
+                                                                     provider=dataset.embedding_model_provider))
         for start in range(0, len(chunks), EMBED_SLICE):
             part = chunks[start:start + EMBED_SLICE]
             matrix = embedder.embed([c.content for c in part])
@@ -167,6 +188,7 @@ class Indexer:
         lost = and_(Document.indexing_status == "waiting",
                     Document.enqueued_at < now - timedelta(seconds=requeue_after))
         requeued: list[str] = []
+        abandoned = 0
         with transaction(self._sessions) as session:
             rows = session.scalars(select(Document).where(or_(expired, lost)).limit(200)
                                    .with_for_update(skip_locked=True)).all()
@@ -174,8 +196,10 @@ class Indexer:
                 if doc.attempts >= max_attempts:
                     doc.indexing_status, doc.lease_owner = "error", None
                     doc.error = f"Indexing abandoned after {doc.attempts} attempts (worker lost each time)."
+                    abandoned += 1
                 else:
                     doc.indexing_status, doc.lease_owner, doc.lease_expires_at = "waiting", None, None
                     doc.enqueued_at = now
                     requeued.append(doc.id)
+        metrics().documents_indexed.labels("abandoned").inc(abandoned)
         return requeued

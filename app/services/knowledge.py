@@ -3,10 +3,14 @@
 
 Only datasets of the caller's workspace are searched (unknown ids find nothing). Candidates from the search
 methods (`app.rag.retrieval`) are over-fetched, then filtered to enabled segments of enabled, unarchived
-documents, cut by `score_threshold` and `top_k`; each returned segment's `hit_count` is incremented."""
+documents, cut by `score_threshold` and `top_k`; each returned segment's `hit_count` is incremented.
+
+Query embeddings are metered (when a usage recorder is given) to the workspace, and to the app and run when
+the engine retrieves inside a run (`scoped_services`)."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -14,12 +18,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import transaction
+from app.engine.ports import NodeServices
 from app.errors import InvalidParam, NotFound
 from app.models import Dataset, Document, DocumentSegment
 from app.providers.embeddings import Embeddings
 from app.rag.retrieval import Searcher, SearchMethod, Target, Weights
 from app.services import dataset_views
 from app.services.dataset_views import DEFAULT_RETRIEVAL_MODEL
+from app.services.metering import UsageRecorder, embedding_hook
 
 
 class RetrievalModel(BaseModel):
@@ -49,25 +55,38 @@ class RetrievalModel(BaseModel):
 Hit = tuple[DocumentSegment, Document, Dataset, float]
 
 
+@dataclasses.dataclass(frozen=True)
+class UsageScope:
+    """Who a query embedding is billed to besides the workspace: the app and run retrieving."""
+
+    app_id: str | None = None
+    run_id: str | None = None
+
+
 class Knowledge:
-    def __init__(self, sessions: sessionmaker[Session], searcher: Searcher, embeddings: Embeddings) -> None:
+    def __init__(self, sessions: sessionmaker[Session], searcher: Searcher, embeddings: Embeddings,
+                 recorder: UsageRecorder | None = None) -> None:
         self._sessions = sessions
         self._searcher = searcher
         self._embeddings = embeddings
+        self._recorder = recorder
 
-    def _targets(self, datasets: list[Dataset]) -> list[Target]:
-        return [Target(d.id, None if d.indexing_technique == "economy" else
-                       self._embeddings.for_model(d.embedding_model_provider, d.embedding_model))
+    def _targets(self, datasets: list[Dataset], scope: UsageScope = UsageScope()) -> list[Target]:
+        return [Target(d.id, None if d.indexing_technique == "economy" else self._embeddings.for_model(
+                    d.embedding_model_provider, d.embedding_model, on_call=embedding_hook(
+                        self._recorder, workspace_id=d.workspace_id, provider=d.embedding_model_provider,
+                        app_id=scope.app_id, run_id=scope.run_id)))
                 for d in datasets]
 
-    def search(self, workspace_id: str, dataset_ids: list[str], query: str, model: RetrievalModel) -> list[Hit]:
+    def search(self, workspace_id: str, dataset_ids: list[str], query: str, model: RetrievalModel,
+               scope: UsageScope = UsageScope()) -> list[Hit]:
         """Best first. Raises ProviderRequestError when the query cannot be embedded."""
         with self._sessions() as session:
             datasets = session.scalars(select(Dataset).where(Dataset.workspace_id == workspace_id,
                                                              Dataset.id.in_(dataset_ids))).all()
         if not datasets or not query.strip():
             return []
-        candidates = self._searcher.search(self._targets(list(datasets)), query, model.search_method,
+        candidates = self._searcher.search(self._targets(list(datasets), scope), query, model.search_method,
                                            model.top_k * 3 + 10, model.fusion())
         by_id = {d.id: d for d in datasets}
         with self._sessions() as session:
@@ -114,8 +133,13 @@ class Knowledge:
 class KnowledgeRetrieverAdapter:
     """The engine's `KnowledgeRetriever` port: chunks in Dify's retrieval-result shape."""
 
-    def __init__(self, knowledge: Knowledge) -> None:
+    def __init__(self, knowledge: Knowledge, scope: UsageScope = UsageScope()) -> None:
         self._knowledge = knowledge
+        self._scope = scope
+
+    def scoped(self, app_id: str | None, run_id: str | None) -> KnowledgeRetrieverAdapter:
+        """The same retriever, billing its query embeddings to this app and run."""
+        return KnowledgeRetrieverAdapter(self._knowledge, UsageScope(app_id, run_id))
 
     def retrieve(self, workspace_id: str, dataset_ids: list[str], query: str, top_k: int,
                  score_threshold: float | None, search_method: str,
@@ -123,7 +147,7 @@ class KnowledgeRetrieverAdapter:
         model = RetrievalModel(search_method=SearchMethod(search_method), top_k=max(1, top_k),
                                score_threshold_enabled=score_threshold is not None,
                                score_threshold=score_threshold, weights=weights)
-        hits = self._knowledge.search(workspace_id, dataset_ids, query, model)
+        hits = self._knowledge.search(workspace_id, dataset_ids, query, model, self._scope)
         return [{"content": seg.content, "title": doc.name, "metadata": {
             "_source": "knowledge", "position": i, "dataset_id": dataset.id, "dataset_name": dataset.name,
             "document_id": doc.id, "document_name": doc.name, "document_data_source_type": doc.data_source_type,
@@ -131,3 +155,11 @@ class KnowledgeRetrieverAdapter:
             "segment_word_count": seg.word_count, "segment_position": seg.position,
             "segment_index_node_hash": seg.index_node_hash}}
             for i, (seg, doc, dataset, score) in enumerate(hits, start=1)]
+
+
+def scoped_services(services: NodeServices, app_id: str | None, run_id: str | None) -> NodeServices:
+    """One run's node services: its retrieval embeddings are billed to its app and run. The other ports are
+    shared as they are."""
+    if not isinstance(services.retriever, KnowledgeRetrieverAdapter):
+        return services
+    return dataclasses.replace(services, retriever=services.retriever.scoped(app_id, run_id))

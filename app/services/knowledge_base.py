@@ -1,5 +1,6 @@
 """The knowledge-base use-cases bundled for the container: datasets, documents, segments, files, indexing and
-retrieval, all sharing one object store, vector store and embeddings resolver."""
+retrieval, all sharing one object store, vector store and embeddings resolver (its endpoint requests metered
+through `recorder` when given)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from app.services.documents import Documents
 from app.services.files import Files
 from app.services.indexing import Indexer
 from app.services.knowledge import Knowledge, KnowledgeRetrieverAdapter
+from app.services.metering import UsageRecorder
 from app.services.segments import Segments
 
 
@@ -38,11 +40,13 @@ class KnowledgeBase:
 
 def build_knowledge_base(engine: Engine, sessions: sessionmaker[Session], objects: ObjectStore,
                          vectors: VectorStore, embeddings: Embeddings, enqueue: Callable[[str], None],
-                         upload_max_bytes: int, lease_seconds: float) -> KnowledgeBase:
+                         upload_max_bytes: int, lease_seconds: float,
+                         recorder: UsageRecorder | None = None) -> KnowledgeBase:
     files = Files(sessions, objects, upload_max_bytes)
-    knowledge = Knowledge(sessions, Searcher(vectors, FullTextSearch(engine)), embeddings)
+    knowledge = Knowledge(sessions, Searcher(vectors, FullTextSearch(engine)), embeddings, recorder)
     return KnowledgeBase(
         datasets=Datasets(sessions, embeddings.default, vectors.drop_namespace),
-        documents=Documents(sessions, files, vectors, enqueue), segments=Segments(sessions, vectors, embeddings),
-        files=files, knowledge=knowledge, indexer=Indexer(sessions, objects, vectors, embeddings, lease_seconds),
+        documents=Documents(sessions, files, vectors, enqueue),
+        segments=Segments(sessions, vectors, embeddings, recorder), files=files, knowledge=knowledge,
+        indexer=Indexer(sessions, objects, vectors, embeddings, lease_seconds, recorder),
         retriever=KnowledgeRetrieverAdapter(knowledge), objects=objects, vectors=vectors, embeddings=embeddings)

@@ -5,10 +5,10 @@ that epoch, so a zombie worker whose lease was taken over cannot change the run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import transaction
@@ -22,6 +22,10 @@ class Lease:
     owner: str
     epoch: int
     attempt: int
+    # The run row as the claim left it, so the executor need not read it again; and whether this claim is the
+    # run's first start (it set `started_at`), in which case the run has no checkpoints to restore.
+    run: WorkflowRun | None = field(default=None, compare=False, repr=False)
+    started_now: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -41,15 +45,20 @@ class Leases:
         claimable = or_(WorkflowRun.status == "queued",
                         and_(WorkflowRun.status == "running", WorkflowRun.lease_expires_at < now))
         with transaction(self._sessions) as session:
-            row = session.execute(
+            run = session.scalars(
                 update(WorkflowRun).where(WorkflowRun.id == run_id, claimable, WorkflowRun.stop_requested.is_(False))
                 .values(status="running", lease_owner=owner, lease_expires_at=now + self._ttl,
-                        epoch=WorkflowRun.epoch + 1, attempts=WorkflowRun.attempts + 1)
-                .returning(WorkflowRun.epoch, WorkflowRun.attempts)).first()
-        return Lease(run_id, owner, row.epoch, row.attempts) if row else None
+                        epoch=WorkflowRun.epoch + 1, attempts=WorkflowRun.attempts + 1,
+                        started_at=func.coalesce(WorkflowRun.started_at, now))
+                .returning(WorkflowRun).execution_options(synchronize_session=False)).first()
+        if run is None:
+            return None
+        return Lease(run_id, owner, run.epoch, run.attempts, run=run, started_now=as_utc(run.started_at) == now)
 
     def renew(self, leases: list[Lease]) -> list[Lease]:
-        """Extend the given leases; returns those that were lost (taken over or finished)."""
+        """Extend the given leases; returns those that were lost: the run was taken over (a newer epoch), handed
+        back to the queue, or is gone. A run that reached a final status under the lease is not lost, only done:
+        the heartbeat's snapshot of held leases often predates a run's last write by a moment."""
         lost = []
         expires = utcnow() + self._ttl
         with transaction(self._sessions) as session:
@@ -58,7 +67,10 @@ class Leases:
                     WorkflowRun.id == lease.run_id, WorkflowRun.epoch == lease.epoch,
                     WorkflowRun.status == "running").values(lease_expires_at=expires))
                 if result.rowcount == 0:
-                    lost.append(lease)
+                    row = session.execute(select(WorkflowRun.epoch, WorkflowRun.status)
+                                          .where(WorkflowRun.id == lease.run_id)).first()
+                    if row is None or row.epoch != lease.epoch or row.status == "queued":
+                        lost.append(lease)
         return lost
 
     def release(self, lease: Lease) -> None:

@@ -1,6 +1,7 @@
 """Metering of model calls: a decorator around the LLM gateway that times each call (latency and time to first
-token), prices it from the price table, counts it in Prometheus and writes one `llm_calls` row; and the
-pricing of a finished node's `execution_metadata` (Dify's `total_tokens`, `total_price`, `currency`).
+token), prices it from the price table, counts it in Prometheus and writes one `llm_calls` row; the same for
+embedding requests (`kind="embedding"`, through `embedding_hook`); and the pricing of a finished node's
+`execution_metadata` (Dify's `total_tokens`, `total_price`, `currency`).
 
 The wrapper is built per run, so it knows the app and run without any context lookup, and it sees calls of
 every node type that uses the LLM port (llm, question classifier, parameter extractor...). Writing a row
@@ -24,6 +25,7 @@ from app.errors import RunStopped
 from app.metrics import metrics
 from app.models import LlmCall
 from app.models.base import new_id, utcnow
+from app.providers.embeddings import EmbeddingCall, OnCall
 from app.services.pricing import PriceTable, provider_key, to_display
 
 log = logging.getLogger(__name__)
@@ -44,13 +46,18 @@ class UsageRecorder:
         nanos = self.pricing.cost_nanos(provider, model, prompt_tokens, completion_tokens)
         m = metrics()
         app = app_id or ""
-        m.llm_calls.labels(app, provider, model, outcome).inc()
-        m.llm_latency.labels(app, model).observe(latency)
-        if ttft is not None:
-            m.llm_ttft.labels(app, model).observe(ttft)
-        m.llm_tokens.labels(app, model, "prompt").inc(prompt_tokens)
-        m.llm_tokens.labels(app, model, "completion").inc(completion_tokens)
-        m.llm_cost.labels(app, model, self.pricing.currency).inc(nanos / 1e9)
+        if kind == "embedding":
+            m.embedding_calls.labels(app, model, outcome).inc()
+            m.embedding_tokens.labels(app, model).inc(prompt_tokens)
+            m.embedding_cost.labels(app, model, self.pricing.currency).inc(nanos / 1e9)
+        else:
+            m.llm_calls.labels(app, provider, model, outcome).inc()
+            m.llm_latency.labels(app, model).observe(latency)
+            if ttft is not None:
+                m.llm_ttft.labels(app, model).observe(ttft)
+            m.llm_tokens.labels(app, model, "prompt").inc(prompt_tokens)
+            m.llm_tokens.labels(app, model, "completion").inc(completion_tokens)
+            m.llm_cost.labels(app, model, self.pricing.currency).inc(nanos / 1e9)
         row = {"id": new_id(), "workspace_id": workspace_id, "app_id": app_id, "run_id": run_id, "kind": kind,
                "provider": provider, "model": model[:128], "prompt_tokens": prompt_tokens,
                "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens,
@@ -62,6 +69,23 @@ class UsageRecorder:
         except Exception:
             log.warning("could not record an LLM call's usage", exc_info=True)
         return nanos
+
+
+def embedding_hook(recorder: UsageRecorder | None, *, workspace_id: str, provider: str | None,
+                   app_id: str | None = None, run_id: str | None = None) -> OnCall | None:
+    """The `on_call` of a dataset's embedder: each endpoint request becomes an `llm_calls` row of kind
+    `embedding` priced as prompt tokens under the dataset's provider. Datasets belong to a workspace, not an
+    app, so indexing is billed to the workspace (no app); retrieval inside a run is billed to its app and run.
+    None without a recorder (nothing is metered)."""
+    if recorder is None:
+        return None
+
+    def on_call(call: EmbeddingCall) -> None:
+        recorder.record(workspace_id=workspace_id, app_id=app_id, run_id=run_id, provider=provider or call.provider,
+                        model=call.model, prompt_tokens=call.tokens, completion_tokens=0, latency=call.latency,
+                        ttft=None, outcome=call.outcome, kind="embedding")
+
+    return on_call
 
 
 class MeteredLLM:

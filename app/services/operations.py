@@ -1,5 +1,6 @@
 """The operations services of one deployment, built together from Settings: price table, usage recorder,
-audit trail, usage reports, budgets and the task console. `app.wiring` builds one `Operations` per container."""
+audit trail, usage reports, budgets, the task console, queue pauses and the worker registry. `app.wiring`
+builds one `Operations` per container."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from app.services.budgets import Budgets
 from app.services.metering import UsageRecorder
 from app.services.pricing import PriceTable
 from app.services.queue import TaskQueue
+from app.services.queues import QueueControl
 from app.services.tasks import TaskConsole
 from app.services.usage import Usage
+from app.services.workers import WorkerRegistry
 from app.settings import Settings
 
 
@@ -27,6 +30,8 @@ class Operations:
     usage: Usage
     budgets: Budgets
     console: TaskConsole
+    queues: QueueControl
+    workers: WorkerRegistry
 
     def close(self) -> None:
         self.audit.close()
@@ -36,6 +41,10 @@ def build_operations(settings: Settings, sessions: sessionmaker[Session], huey: 
                      events: EventLog) -> Operations:
     """Raises InvalidParam when the PRICING setting is malformed (fail at start, not at billing time)."""
     pricing = PriceTable.parse(settings.pricing)
+    queues = QueueControl(sessions, queue)
+    workers = WorkerRegistry(sessions, stale_seconds=settings.lease_seconds)
     return Operations(pricing=pricing, recorder=UsageRecorder(sessions, pricing), audit=AuditLog(sessions),
                       usage=Usage(sessions, pricing.currency), budgets=Budgets(sessions, pricing.currency),
-                      console=TaskConsole(sessions, huey, queue, events, settings.stuck_run_seconds))
+                      console=TaskConsole(sessions, huey, queue, events, settings.stuck_run_seconds,
+                                          queues=queues, workers=workers),
+                      queues=queues, workers=workers)

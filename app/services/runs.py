@@ -27,6 +27,7 @@ from app.services.queue import TaskQueue
 
 FINAL_STATUSES = ("succeeded", "failed", "stopped", "partial-succeeded")
 MAX_PAGE = 1_000_000
+END_USER_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class Runs:
         self._events = events
         self._queue = queue
         self._admission = admission or Admission()
+        self._end_users: dict[tuple[str, str], str] = {}
 
     # -- submit ---------------------------------------------------------------------------------------------
 
@@ -72,9 +74,10 @@ class Runs:
         if idempotency_key:
             run.idempotency_key = idempotency_key
             run.request_hash = request_hash({"inputs": inputs, "user": user})
-        return self.enqueue(run)
+        return self.enqueue(run, app_cap=workflow.app.max_active_runs)
 
-    def enqueue(self, run: WorkflowRun, write: Callable[[Session], None] | None = None) -> Ticket:
+    def enqueue(self, run: WorkflowRun, write: Callable[[Session], None] | None = None,
+                app_cap: int | None = None) -> Ticket:
         """Write `run` (and, in the same transaction, whatever `write` adds: a chat turn's message), then queue
         it. If the queue refuses, the run is marked failed and ServiceUnavailable (503) raised. A run carrying an
         `idempotency_key` already used returns the earlier run's ticket (`replayed`) and writes nothing; past the
@@ -85,7 +88,7 @@ class Runs:
                     earlier = self._admission.replay(session, run.app_id, run.idempotency_key, run.request_hash)
                     if earlier is not None:
                         return Ticket(earlier.id, earlier.task_id, replayed=True)
-                self._admission.check_capacity(session, run.app_id)
+                self._admission.check_capacity(session, run.app_id, app_cap)
                 session.add(run)
                 if write is not None:
                     write(session)
@@ -110,7 +113,19 @@ class Runs:
         return Ticket(run.id, run.task_id)
 
     def end_user(self, who: AppPrincipal, session_id: str) -> str:
-        """The id of the app's end user named `session_id` (Dify's `user`), created on first use."""
+        """The id of the app's end user named `session_id` (Dify's `user`), created on first use. Known ids are
+        kept per process: end users are only ever added (and go with their app, whose runs then fail anyway)."""
+        key = (who.app_id, session_id)
+        known = self._end_users.get(key)
+        if known is not None:
+            return known
+        found = self._find_or_create_end_user(who, session_id)
+        if len(self._end_users) >= END_USER_CACHE_SIZE:
+            self._end_users.clear()
+        self._end_users[key] = found
+        return found
+
+    def _find_or_create_end_user(self, who: AppPrincipal, session_id: str) -> str:
         lookup = select(EndUser.id).where(EndUser.app_id == who.app_id, EndUser.session_id == session_id)
         with self._sessions() as session:
             found = session.scalars(lookup).first()

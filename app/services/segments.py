@@ -18,13 +18,16 @@ from app.providers.vectors import VectorRecord, VectorStore
 from app.rag import keywords as keyword_rules
 from app.rag.splitting import count_tokens
 from app.services import dataset_views
+from app.services.metering import UsageRecorder, embedding_hook
 
 
 class Segments:
-    def __init__(self, sessions: sessionmaker[Session], vectors: VectorStore, embeddings: Embeddings) -> None:
+    def __init__(self, sessions: sessionmaker[Session], vectors: VectorStore, embeddings: Embeddings,
+                 recorder: UsageRecorder | None = None) -> None:
         self._sessions = sessions
         self._vectors = vectors
         self._embeddings = embeddings
+        self._recorder = recorder  # meters embedding requests to the dataset's workspace
 
     def _scope(self, session: Session, workspace_id: str, dataset_id: str,
                document_id: str) -> tuple[Dataset, Document]:
@@ -39,7 +42,9 @@ class Segments:
     def _index(self, dataset: Dataset, rows: list[DocumentSegment]) -> None:
         if dataset.indexing_technique == "economy" or not rows:
             return
-        embedder = self._embeddings.for_model(dataset.embedding_model_provider, dataset.embedding_model)
+        embedder = self._embeddings.for_model(dataset.embedding_model_provider, dataset.embedding_model,
+                                              on_call=embedding_hook(self._recorder, workspace_id=dataset.workspace_id,
+                                                                     provider=dataset.embedding_model_provider))
         matrix = embedder.embed([r.content for r in rows])
         self._vectors.upsert(dataset.id, [VectorRecord(r.id, r.document_id, r.generation, matrix[i])
                                           for i, r in enumerate(rows)])

@@ -1,5 +1,6 @@
-"""The task console: the state of the queue and of runs for operators, and the actions on a run (cancel,
-retry from its last checkpoint or from scratch, re-queue a stuck one).
+"""The task console: the state of the queue and of runs for operators, and the actions on a run (cancel, which
+revokes a queued run, retry from its last checkpoint or from scratch, re-queue a stuck one) and on the queue
+(purge a workspace's queued runs; pausing lives in `app.services.queues`, workers in `app.services.workers`).
 
 Reads the run table (the truth) and Huey's own introspection (`pending_count`, `scheduled_count`,
 `pending`). Every read of runs is scoped to a workspace; `probe()` is the one global view, for the scrape-time
@@ -21,7 +22,9 @@ from app.models.base import as_utc, utcnow
 from app.providers.events import EventLog
 from app.services import run_views
 from app.services.queue import TaskQueue
+from app.services.queues import QueueControl
 from app.services.usage import percentile
+from app.services.workers import WorkerRegistry
 
 RETRYABLE = ("failed", "stopped")
 FINAL = ("succeeded", "failed", "stopped", "partial-succeeded")
@@ -29,12 +32,14 @@ FINAL = ("succeeded", "failed", "stopped", "partial-succeeded")
 
 class TaskConsole:
     def __init__(self, sessions: sessionmaker[Session], huey: Any, queue: TaskQueue, events: EventLog,
-                 stuck_seconds: float) -> None:
+                 stuck_seconds: float, *, queues: QueueControl, workers: WorkerRegistry) -> None:
         self._sessions = sessions
         self._huey = huey  # queue introspection only: pending_count, scheduled_count, pending
         self._queue = queue
         self._events = events
         self._stuck = timedelta(seconds=stuck_seconds)
+        self._queues = queues
+        self._workers = workers
 
     # -- reads ----------------------------------------------------------------------------------------------
 
@@ -80,6 +85,8 @@ class TaskConsole:
                           "error_rate": round(sum(1 for s in finished if s == "failed") / len(finished), 4)
                           if finished else 0.0},
             "workers_holding_leases": len([o for o in owners if o]),
+            "paused": self._queues.state(),
+            "workers": self._workers.list(),
             "pending_tasks": self.pending_tasks(),
             "stuck_runs": [run_row(r) for r in stuck],
             "recent_failures": [run_row(r) for r in failures],
@@ -153,6 +160,20 @@ class TaskConsole:
             raise Conflict(f"Only queued runs can be re-queued; this one is {run.status}")
         self._queue.enqueue_run(run_id)
         return self.get(workspace_id, run_id)
+
+    def purge(self, workspace_id: str, app_id: str | None = None) -> dict[str, Any]:
+        """Stop every queued run of the workspace (or of one app): `{"purged": n, "ids": [...]}`. Their
+        messages stay in the queue and find the runs stopped. Running runs are not touched."""
+        scope = [WorkflowRun.workspace_id == workspace_id, WorkflowRun.status == "queued"]
+        if app_id:
+            scope.append(WorkflowRun.app_id == app_id)
+        with transaction(self._sessions) as session:
+            ids = list(session.scalars(update(WorkflowRun).where(*scope).values(
+                status="stopped", stop_requested=True, error="Run purged from the queue by an operator",
+                finished_at=utcnow()).returning(WorkflowRun.id)))
+        for run_id in ids:  # blocking callers and streams waiting on these runs end now
+            self._announce(run_id)
+        return {"purged": len(ids), "ids": ids}
 
     def get(self, workspace_id: str, run_id: str) -> dict[str, Any]:
         with self._sessions() as session:

@@ -37,6 +37,7 @@ def page_params(maximum: int) -> list[Schema]:
 
 def manage_paths() -> dict[str, Schema]:
     run = path("run_id")
+    queue = {**path("queue"), "schema": {"type": "string", "enum": ["runs", "indexing"]}}
     action = {"200": json_response(ANY_OBJ)}
     return {
         "/manage/v1/apps": {
@@ -103,5 +104,17 @@ def manage_paths() -> dict[str, Schema]:
                 "type": "object", "properties": {"from_scratch": {"type": "boolean"}}}}}})},
         "/manage/v1/tasks/runs/{run_id}/requeue": {"post": operation(
             "requeueRun", "Put a stuck run back on the queue", TAG_OPS, KEY, action, params=[run])},
+        "/manage/v1/tasks/queues/{queue}/pause": {"post": operation(
+            "pauseQueue", "Pause a queue (`runs` or `indexing`): workers start nothing new from it", TAG_OPS, KEY,
+            action, params=[queue])},
+        "/manage/v1/tasks/queues/{queue}/resume": {"post": operation(
+            "resumeQueue", "Resume a paused queue and send what waits to the workers", TAG_OPS, KEY, action,
+            params=[queue])},
+        "/manage/v1/tasks/queues/{queue}/purge": {"post": operation(
+            "purgeQueue", "Stop this workspace's queued runs (optionally one app's)", TAG_OPS, KEY, action,
+            params=[queue], body={"required": False, "content": {JSON: {"schema": {
+                "type": "object", "properties": {"app_id": {"type": "string"}}}}}})},
+        "/manage/v1/tasks/workers": {"get": operation(
+            "listWorkers", "Worker processes with their last heartbeat", TAG_OPS, KEY, action)},
     }
 

@@ -38,4 +38,12 @@ NODE_TYPES["variable-assigner"] = VariableAggregatorNode
 # Nodes that exist only for the editor canvas and never run.
 IGNORED_TYPES = frozenset({"custom-note", ""})
 
-__all__ = ["IGNORED_TYPES", "NODE_TYPES", "Node"]
+
+
+def is_quick(node_type: str) -> bool:
+    """Whether nodes of this type are `quick` (see Node.quick); unknown types are not."""
+    cls = NODE_TYPES.get(node_type)
+    return bool(cls and cls.quick)
+
+
+__all__ = ["IGNORED_TYPES", "NODE_TYPES", "Node", "is_quick"]

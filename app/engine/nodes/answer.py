@@ -36,6 +36,7 @@ def split_template(template: str) -> list[Segment]:
 
 class AnswerNode(Node):
     type = "answer"
+    quick = True
     data_model = AnswerData
     data: AnswerData
 

@@ -20,6 +20,7 @@ class EndData(NodeData):
 
 class EndNode(Node):
     type = "end"
+    quick = True
     data_model = EndData
     data: EndData
 

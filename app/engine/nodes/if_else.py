@@ -43,6 +43,7 @@ class IfElseData(NodeData):
 
 class IfElseNode(Node):
     type = "if-else"
+    quick = True
     data_model = IfElseData
     data: IfElseData
 

@@ -9,6 +9,7 @@ item ends the node (`terminated`), yields None (`continue-on-error`) or is dropp
 
 from __future__ import annotations
 
+import contextvars
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -75,8 +76,11 @@ class IterationNode(Node):
         if not isinstance(items, list):
             raise WorkflowError(f"Invalid iterator value: {type(items).__name__}, please provide a list.")
         if self.data.is_parallel and len(items) > 1:
+            # Each item runs in a copy of this thread's context, taken here: pool threads start with an empty
+            # one, and the log context (run and node ids) must follow the item.
+            jobs = [(contextvars.copy_context(), index, item) for index, item in enumerate(items)]
             with ThreadPoolExecutor(min(self.data.parallel_nums, len(items)), thread_name_prefix="iter") as pool:
-                done = list(pool.map(lambda pair: self._one(ctx, *pair), enumerate(items)))
+                done = list(pool.map(lambda job: job[0].run(self._one, ctx, job[1], job[2]), jobs))
         else:
             done = [self._one(ctx, index, item) for index, item in enumerate(items)]
         outputs = [value for value, _ in done if value is not _DROP]

@@ -76,6 +76,7 @@ def _sort_key(item: Any) -> tuple[int, Any]:
 
 class ListOperatorNode(Node):
     type = "list-operator"
+    quick = True
     data_model = ListOperatorData
     data: ListOperatorData
 

@@ -30,6 +30,7 @@ class StartData(NodeData):
 
 class StartNode(Node):
     type = "start"
+    quick = True
     data_model = StartData
     data: StartData
 

@@ -22,6 +22,7 @@ class TemplateData(NodeData):
 
 class TemplateTransformNode(Node):
     type = "template-transform"
+    quick = True
     data_model = TemplateData
     data: TemplateData
 

@@ -49,6 +49,7 @@ def first_value(ctx: NodeContext, selectors: list[list[str]]) -> Any:
 
 class VariableAggregatorNode(Node):
     type = "variable-aggregator"
+    quick = True
     data_model = AggregatorData
     data: AggregatorData
 

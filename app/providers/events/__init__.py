@@ -12,6 +12,10 @@ class EventLog(Protocol):
         """Append one event; returns its id (monotonic per run)."""
         ...
 
+    def append_many(self, run_id: str, payloads: list[dict[str, Any]]) -> None:
+        """Append several events in order, in one round trip."""
+        ...
+
     def read(self, run_id: str, after: str | None, timeout: float) -> list[tuple[str, dict[str, Any]]]:
         """Events after `after` (all when None), waiting up to `timeout` seconds for at least one."""
         ...

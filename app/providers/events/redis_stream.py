@@ -23,15 +23,24 @@ class RedisStreamEventLog:
         return self._prefix + run_id
 
     def append(self, run_id: str, payload: dict[str, Any]) -> str:
+        event_id = self._xadd(run_id, [payload])[0]
+        return event_id.decode() if isinstance(event_id, bytes) else str(event_id)
+
+    def append_many(self, run_id: str, payloads: list[dict[str, Any]]) -> None:
+        if payloads:
+            self._xadd(run_id, payloads)
+
+    def _xadd(self, run_id: str, payloads: list[dict[str, Any]]) -> list[Any]:
         key = self._key(run_id)
         try:
             pipe = self._redis.pipeline(transaction=False)
-            pipe.xadd(key, {"e": json.dumps(payload, ensure_ascii=False)}, maxlen=MAX_EVENTS_PER_RUN, approximate=True)
+            for payload in payloads:
+                pipe.xadd(key, {"e": json.dumps(payload, ensure_ascii=False)}, maxlen=MAX_EVENTS_PER_RUN,
+                          approximate=True)
             pipe.expire(key, RETENTION_SECONDS)
-            event_id, _ = pipe.execute()
+            return list(pipe.execute()[:-1])
         except redis.RedisError as exc:
             raise ServiceUnavailable("event log unavailable") from exc
-        return event_id.decode() if isinstance(event_id, bytes) else str(event_id)
 
     def read(self, run_id: str, after: str | None, timeout: float) -> list[tuple[str, dict[str, Any]]]:
         try:

@@ -26,6 +26,12 @@ class SqlEventLog:
             session.flush()
             return str(event.id)
 
+    def append_many(self, run_id: str, payloads: list[dict[str, Any]]) -> None:
+        if payloads:
+            with self._sessions() as session, session.begin():
+                session.add_all([RunEvent(run_id=run_id, payload=json.dumps(payload, ensure_ascii=False))
+                                 for payload in payloads])
+
     def read(self, run_id: str, after: str | None, timeout: float) -> list[tuple[str, dict[str, Any]]]:
         deadline = time.monotonic() + timeout
         delay = POLL_MIN_SECONDS

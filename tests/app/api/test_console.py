@@ -93,29 +93,50 @@ def test_html_console_login_pages_and_actions(client, app_with_key, llm_server):
 
     page = client.get("/manage/console/")
     assert page.status_code == 200 and b'type="password"' in page.data and b"show me" not in page.data
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    assert page.headers["Cache-Control"] == "no-store"
     bad = client.post("/manage/console/login", data={"token": "wrong"})
     assert bad.status_code == 302 and "error=" in bad.headers["Location"]
+    assert b"Sign-in failed" in client.get(bad.headers["Location"]).data
+    assert b"injected" not in client.get("/manage/console/?error=injected").data  # fixed text, not the query's
+    assert client.get("/manage/console/tasks").status_code == 302
     good = client.post("/manage/console/login", data={"token": ADMIN})
     cookie = good.headers["Set-Cookie"]
     assert good.status_code == 302 and "HttpOnly" in cookie and "SameSite=Strict" in cookie
 
     html = client.get("/manage/console/").data.decode()
-    assert ok["id"][:8] in html and failed["id"][:8] in html and "Recent failures" in html
-    assert "Usage this month" in html and 'lang="en"' in html
+    assert ok["id"][:8] in html and failed["id"][:8] in html and 'lang="en"' in html
+    assert ">llm-simple</option>" in html and "<td>llm-simple</td>" in html  # apps by name
     filtered = client.get("/manage/console/", query_string={"status": "failed"}).data.decode()
-    runs_section = filtered.split("<h2>Runs</h2>")[1].split("<h2>Stuck runs</h2>")[0]
-    assert failed["id"][:8] in runs_section and ok["id"][:8] not in runs_section
+    assert failed["id"][:8] in filtered and ok["id"][:8] not in filtered
+    tasks = client.get("/manage/console/tasks").data.decode()
+    recent = tasks.split("<h2>Recent failures</h2>")[1]
+    assert failed["id"][:8] in recent and ok["id"][:8] not in recent and "Pending messages" in tasks
+
+    usage = client.get("/manage/console/usage").data.decode()
+    assert "Usage in " in usage and "<td class=\"num\">2</td>" in usage  # two finished runs of one app
+    assert "No usage in 2001-02" in client.get("/manage/console/usage?month=2001-02").data.decode()
+    wrong_month = client.get("/manage/console/usage?month=2001-13").data.decode()
+    assert "not a month like" in wrong_month and "Usage in 2001" not in wrong_month
 
     timeline = client.get(f"/manage/console/runs/{ok['id']}").data.decode()
     assert "Node timeline" in timeline and "llm" in timeline and "succeeded" in timeline
+    assert "LLM calls" in timeline and "gpt-3.5-turbo" in timeline
+    missing = client.get("/manage/console/runs/nope")
+    assert missing.status_code == 404 and b"Workflow run not found" in missing.data and b"<main>" in missing.data
 
     foreign = client.post(f"/manage/console/runs/{failed['id']}/retry", headers={"Origin": "https://evil.example"})
-    assert foreign.status_code == 403
+    assert foreign.status_code == 403 and b"Cross-origin" in foreign.data
     action = client.post(f"/manage/console/runs/{failed['id']}/retry", data={"next": "https://evil.example/"})
-    assert action.status_code == 302 and action.headers["Location"].endswith("/manage/console/")
+    assert action.status_code == 302
+    assert action.headers["Location"] == f"/manage/console/?done=retry&run={failed['id']}"
+    assert f"Queued again: run {failed['id'][:8]}." in client.get(action.headers["Location"]).data.decode()
     assert client.get(f"/v1/workflows/run/{failed['id']}", headers=headers).get_json()["status"] == "succeeded"
     refused = client.post(f"/manage/console/runs/{failed['id']}/retry")
     assert refused.status_code == 409 and b"Only failed or stopped" in refused.data
+    back = client.post(f"/manage/console/runs/{ok['id']}/cancel", data={"next": "/manage/console/tasks?x=1"})
+    assert back.headers["Location"] == f"/manage/console/tasks?x=1&done=cancel&run={ok['id']}"
+    assert client.post(f"/manage/console/runs/{ok['id']}/explode").status_code == 404
 
     client.post("/manage/console/logout")
     assert b'type="password"' in client.get("/manage/console/").data

@@ -1,6 +1,7 @@
-"""Usage and cost: every LLM call priced from a known price table (node and run `execution_metadata`), the
-`/manage/v1/usage` report by app, model, day and month on SQLite and on Postgres, and monthly budgets enforced
-with 429 `quota_exceeded`."""
+"""Usage and cost: every LLM call priced from a known price table (node and run `execution_metadata`), embedding
+requests priced too (indexing to the workspace, retrieval in a run to its app), the `/manage/v1/usage` report
+by app, model, day and month on SQLite and on Postgres, and monthly budgets enforced with 429
+`quota_exceeded`."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import select
 
 from app import create_app
 from app.metrics import metrics
+from app.models import LlmCall
 from app.services.usage import percentile
 from tests.conftest import ADMIN, ADMIN_HEADERS, DSL_DIR, app_key, build_test_container, import_app
 
@@ -21,6 +24,7 @@ PRICING = """
 currency: EUR
 models:
   openai/gpt-3.5-turbo: {prompt: 2000, completion: 8000}
+  openai/text-embedding-3-small: {prompt: 500, completion: 0}
 """
 
 
@@ -116,6 +120,61 @@ def test_usage_report_by_app_model_day_and_month(priced, llm_server):
     assert usage(client, group_by="app", **{"from": "2001-01-01", "to": "2001-01-31"})["data"] == []
     bad = client.get("/manage/v1/usage", headers=ADMIN_HEADERS, query_string={"group_by": "user"})
     assert bad.status_code == 400 and bad.get_json()["code"] == "invalid_param"
+
+
+def retrieval_app(dataset_id: str) -> dict:
+    return {"app": {"name": "lookup", "mode": "workflow"}, "kind": "app", "version": "0.3.1",
+            "workflow": {"graph": {"nodes": [
+                {"id": "start", "data": {"type": "start", "title": "Start", "variables": [
+                    {"variable": "question", "label": "Question", "type": "paragraph", "required": True}]}},
+                {"id": "kr", "data": {"type": "knowledge-retrieval", "title": "Knowledge", "dataset_ids": [dataset_id],
+                                      "query_variable_selector": ["start", "question"], "retrieval_mode": "multiple",
+                                      "multiple_retrieval_config": {"top_k": 1}}},
+                {"id": "end", "data": {"type": "end", "title": "End", "outputs": [
+                    {"variable": "chunks", "value_selector": ["kr", "result"]}]}}],
+                "edges": [{"source": "start", "target": "kr"}, {"source": "kr", "target": "end"}]}}}
+
+
+def test_embedding_calls_are_priced_for_the_workspace_and_the_running_app(priced, llm_server):
+    container, client = priced(embedding_model="text-embedding-3-small")
+    token = client.post("/manage/v1/datasets/api-keys", headers=ADMIN_HEADERS).get_json()["token"]
+    ds = {"Authorization": f"Bearer {token}"}
+    dataset = client.post("/v1/datasets", headers=ds, json={"name": "kb", "indexing_technique": "high_quality"})
+    dataset_id = dataset.get_json()["id"]
+    created = client.post(f"/v1/datasets/{dataset_id}/document/create-by-text", headers=ds,
+                          json={"name": "policy", "text": "Delayed parcels are refunded after five business days."})
+    assert created.status_code == 200, created.get_json()
+    app_id = import_app(client, retrieval_app(dataset_id))
+    data = run_question(client, app_key(client, app_id), "when are delayed parcels refunded")
+    assert data["status"] == "succeeded" and data["outputs"]["chunks"]
+
+    with container.sessions() as session:
+        rows = session.scalars(select(LlmCall).where(LlmCall.kind == "embedding")
+                               .order_by(LlmCall.created_at)).all()
+    indexing, query = rows  # one request each: the document's chunk, then the run's query
+    workspace = container.accounts.default_workspace_id()
+    assert (indexing.workspace_id, indexing.app_id, indexing.run_id) == (workspace, None, None)
+    assert (query.workspace_id, query.app_id, query.run_id) == (workspace, app_id, data["id"])
+    assert indexing.prompt_tokens == 8 and query.prompt_tokens == 5  # the stub counts one token per word
+    for row in rows:
+        assert (row.provider, row.model, row.outcome) == ("openai", "text-embedding-3-small", "success")
+        assert row.price_nanos == row.prompt_tokens * 500 * 1000 and row.currency == "EUR"
+
+    by_model = {m["key"]: m for m in usage(client, group_by="model")["data"]}
+    embedding = by_model["openai/text-embedding-3-small"]
+    assert embedding["calls"] == 2 and embedding["prompt_tokens"] == 13 and embedding["completion_tokens"] == 0
+    assert Decimal(embedding["total_price"]) == Decimal(13 * 500) / Decimal(10**6)
+    by_app = {a["key"]: a for a in usage(client, group_by="app")["data"]}
+    assert by_app[app_id]["calls"] == 1 and Decimal(by_app[app_id]["total_price"]) == Decimal(5 * 500) / 10**6
+    assert by_app[""]["calls"] == 1  # indexing: the workspace's, no app
+    assert container.ops.budgets.month_usage(app_id).tokens == 5  # retrieval counts against the app's budget
+
+
+def run_question(client, headers, question: str) -> dict:
+    response = client.post("/v1/workflows/run", headers=headers,
+                           json={"inputs": {"question": question}, "response_mode": "blocking", "user": "u"})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["data"]
 
 
 def test_token_budget_refuses_new_runs_with_429(priced, llm_server):

@@ -1,8 +1,12 @@
-"""The runner: concurrency of parallel branches, error strategies, retries, limits, env/sys variables and
-masking of secret environment values."""
+"""The runner: concurrency of parallel branches, error strategies, retries, limits, env/sys variables,
+masking of secret environment values and the log context on branch threads."""
 
 from __future__ import annotations
 
+import io
+import json
+import logging
+import threading
 import time
 
 from app.engine.events import NodeFinished, NodeStarted, TextChunk
@@ -10,6 +14,7 @@ from app.engine.ports import LLMRequest, LLMResult, LLMUsage
 from app.engine.runner import Limits
 from app.engine.state import NodeStatus, RunStatus
 from app.errors import ProviderRequestError
+from app.logs import JsonFormatter, bind
 from tests.app.engine.harness import MODEL, ScriptedLLM, chain, edge, end, graph, node, run, start
 
 
@@ -159,3 +164,47 @@ def test_stop_inside_a_parallel_iteration_stops_the_run():
     outcome = GraphRunner(g, ports).run({"items": list(range(20))})
     assert outcome.status == RunStatus.stopped
     assert len(calls) < 20
+
+
+class LoggingLLM(ScriptedLLM):
+    """Logs one line per call from inside the node, as a gateway would, and notes the thread it ran on."""
+
+    def __init__(self) -> None:
+        super().__init__(lambda request: request.messages[-1].content, delay=0.05)
+        self.threads: dict[str, str] = {}
+
+    def complete(self, request, on_delta):
+        self.threads[request.messages[-1].content] = threading.current_thread().name
+        logging.getLogger("tests.llm").info("calling the model", extra={"prompt_text": request.messages[-1].content})
+        return super().complete(request, on_delta)
+
+
+def test_log_lines_inside_nodes_on_parallel_branches_carry_run_and_node_ids():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("tests.llm")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    llm = LoggingLLM()
+    it = node("it", "iteration", iterator_selector=["start", "items"], output_selector=["l", "text"],
+              is_parallel=True, parallel_nums=2)
+    nodes = [start(), llm_node("a", "A"), llm_node("b", "B"), it, node("s", "iteration-start", parent="it"),
+             llm_node("l", "L {{#it.index#}}", parent="it"), end(a=["a", "text"], b=["b", "text"], it=["it", "output"])]
+    edges = [edge("start", "a"), edge("start", "b"), edge("start", "it"), edge("s", "l"),
+             edge("a", "end"), edge("b", "end"), edge("it", "end")]
+    try:
+        with bind(run_id="run-7", app_id="app-7"):
+            result = run(graph(nodes, edges), {"items": [1, 2]}, llm=llm)
+    finally:
+        logger.removeHandler(handler)
+    assert result.outcome.status == RunStatus.succeeded
+    # Every call ran off the scheduler's thread: branches on "branch-*", iteration items on "iter-*".
+    assert llm.threads["A"].startswith("branch") and llm.threads["B"].startswith("branch")
+    assert all(llm.threads[f"L {i}"].startswith("iter") for i in (0, 1))
+    lines = {entry["prompt_text"]: entry for entry in map(json.loads, stream.getvalue().splitlines())}
+    assert set(lines) == {"A", "B", "L 0", "L 1"}
+    for text, entry in lines.items():
+        assert entry["run_id"] == "run-7" and entry["app_id"] == "app-7"
+        assert entry["node_id"] == ("l" if text.startswith("L") else text.lower())
+

@@ -35,6 +35,21 @@ def test_openai_embedder_batches_against_the_stub_server(llm_server):
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
 
 
+def test_each_batch_request_is_reported_with_the_tokens_the_endpoint_counted(llm_server):
+    calls = []
+    client = build_openai_client(llm_server.base_url, "sk-test", timeout=5)
+    embedder = Embeddings("text-embedding-3-small", lambda: client, batch_size=2).for_model(
+        "openai", "text-embedding-3-small", on_call=calls.append)
+    embedder.embed(["alpha beta", "beta gamma delta", "epsilon"])
+    # The stub counts one token per word: batches ["alpha beta", "beta gamma delta"] and ["epsilon"].
+    assert [(c.model, c.tokens, c.outcome) for c in calls] == [("text-embedding-3-small", 5, "success"),
+                                                                ("text-embedding-3-small", 1, "success")]
+    assert all(c.provider == "openai" and c.latency > 0 for c in calls)
+    hashing = Embeddings("", None).for_model("trellis", "hashing-512", on_call=calls.append)
+    hashing.embed(["offline"])
+    assert len(calls) == 2  # the offline embedder calls no endpoint: nothing to meter
+
+
 class Flaky:
     """Answers 503 `failures` times, then a valid embeddings response."""
 
@@ -91,9 +106,12 @@ def test_persistent_failures_and_client_errors_raise_provider_errors():
         with pytest.raises(ProviderRequestError, match="after 3 attempts"):
             OpenAIEmbedder(build_openai_client(down.base_url, "k", 5), "m", attempts=3,
                            sleep=lambda _: None).embed(["x"])
+        reported = []
         with pytest.raises(ProviderRequestError, match="HTTP 400"):
-            OpenAIEmbedder(build_openai_client(rejected.base_url, "k", 5), "m", sleep=lambda _: None).embed(["x"])
+            OpenAIEmbedder(build_openai_client(rejected.base_url, "k", 5), "m", sleep=lambda _: None,
+                           on_call=reported.append).embed(["x"])
         assert rejected.calls == 1  # a 4xx is not retried
+        assert [(c.tokens, c.outcome) for c in reported] == [(0, "error")]
     finally:
         down.close()
         rejected.close()

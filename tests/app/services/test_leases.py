@@ -73,6 +73,22 @@ def test_expired_lease_is_taken_over_and_the_old_holder_is_fenced(queued):
     assert container.runs.load(run_id).error is None
 
 
+def test_renew_reports_a_lease_lost_only_when_the_run_left_its_holder(queued):
+    # The heartbeat snapshots held leases, then renews them; a run finishing in between is refused but not lost
+    # (it used to count as a lost lease under load, and paged through TrellisExpiredLeases).
+    container, submit = queued
+    finished, requeued = submit(), submit()
+    leases = Leases(container.sessions, lease_seconds=0.1)
+    done, reaped = leases.acquire(finished, "w"), leases.acquire(requeued, "w")
+    assert done and reaped
+    with transaction(container.sessions) as session:
+        session.execute(update(WorkflowRun).where(WorkflowRun.id == finished, WorkflowRun.epoch == done.epoch)
+                        .values(status="succeeded", lease_owner=None, lease_expires_at=None))
+    time.sleep(0.2)
+    assert leases.reap(max_attempts=3, max_seconds=1200, requeue_after=60).requeued == [requeued]
+    assert leases.renew([done, reaped]) == [reaped]
+
+
 def build_executor(container):
     from worker.runtime import build_runtime
 

@@ -1,0 +1,66 @@
+"""Writing a run's events in fewer round trips without delaying what a client is waiting for.
+
+Every event used to be one XADD (or one INSERT when embedded): a 50-token LLM answer cost 50 round trips and a
+10-node template chain 20. The batcher holds events that nobody can be waiting on yet and writes them together
+with the next one that matters:
+
+- events of `quick` nodes (start, template, if-else...: done in microseconds) wait for the next event;
+- anything else (a slow node starting or finishing, the run's end) is written at once, with what was held;
+- text chunks are merged; the first of a stream goes out at once (time to first token), later ones at most
+  every `window` seconds, and whatever is left goes out with the node's `node_finished`.
+
+A chunk held while the model pauses is late by that pause at most; `window` bounds it while tokens flow."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from app.providers.events import EventLog
+
+
+class EventBatcher:
+    def __init__(self, events: EventLog, run_id: str, window: float = 0.05,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._events = events
+        self._run_id = run_id
+        self._window = window
+        self._clock = clock
+        self._held: list[dict[str, Any]] = []
+        self._last_flush = clock()
+        self._streaming = False  # the last event written was a text chunk
+        # Parallel branches emit from their own threads.
+        self._lock = threading.Lock()
+
+    def add(self, payload: dict[str, Any], urgent: bool) -> None:
+        """Hold `payload`, or write it now with everything held when `urgent`."""
+        with self._lock:
+            self._held.append(payload)
+            if urgent:
+                self._flush()
+
+    def add_chunk(self, payload: dict[str, Any]) -> None:
+        """A `text_chunk` payload: merged into a held chunk of the same selector, written per the rules above."""
+        with self._lock:
+            last = self._held[-1] if self._held else None
+            if (last is not None and last.get("event") == "text_chunk"
+                    and last["data"]["from_variable_selector"] == payload["data"]["from_variable_selector"]):
+                merged = dict(last["data"], text=last["data"]["text"] + payload["data"]["text"])
+                self._held[-1] = dict(last, data=merged)
+            else:
+                self._held.append(payload)
+            if not self._streaming or self._clock() - self._last_flush >= self._window:
+                self._flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._held:
+            held, self._held = self._held, []
+            self._events.append_many(self._run_id, held)
+            self._streaming = held[-1].get("event") == "text_chunk"
+        self._last_flush = self._clock()
