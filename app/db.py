@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10, pre_ping: bool = False) -> Engine:
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10, pre_ping: bool = False) -> Engine:
     """Create an engine tuned for the dialect. SQLite gets WAL and a busy timeout so the API and worker
     processes can share one file."""
     if url.startswith("sqlite"):

@@ -29,7 +29,8 @@ class Settings(BaseSettings):
     # Connections kept open per process. Size it to the threads that touch the database at once: a checkout
     # beyond pool + overflow waits (up to 10 s), and overflow connections are closed when returned, so a pool
     # that is too small makes Postgres fork a backend per request under load (seen in the profile, issue 9).
-    db_pool_size: int = 20
+    # Every process may open pool + overflow connections: keep the sum over processes under max_connections.
+    db_pool_size: int = 10
     db_max_overflow: int = 10
     # Test each pooled connection with a round trip before use. Off by default: it costs one round trip per
     # transaction (a third of a short run's), and without it a connection killed by a database restart fails

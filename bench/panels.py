@@ -7,6 +7,7 @@ Input is what `bench/dashboard.py` saves: per panel id, each target's matrix. Ap
 
 from __future__ import annotations
 
+import io
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -56,8 +57,13 @@ def render(dashboard: Mapping[str, Any], raw: Mapping[str, Any], out: Path) -> N
     fig.text(0.008, 0.2 / height, f"Alerts of ops/prometheus/alerts.yml that fired in the same Prometheus during "
              f"the run: {alerts}.", fontsize=10, color=MUTED, va="center")
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90, facecolor=CANVAS)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=90, facecolor=CANVAS)
     plt.close(fig)
+    # A dark dashboard has few distinct colours: a 256-colour palette keeps it sharp at a third of the bytes.
+    from PIL import Image
+
+    Image.open(buffer).convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(out, optimize=True)
 
 
 class _Grid:
