@@ -1,0 +1,93 @@
+"""The OpenAI-compatible gateway reads real event streams over HTTP: deltas in order, usage, finish reason,
+and a clear ProviderRequestError for status errors, errors reported mid-stream and malformed events."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import openai
+import pytest
+
+from app.engine.ports import ChatMessage, LLMRequest
+from app.errors import ProviderRequestError
+from app.providers.llm import OpenAICompatibleLLM
+
+STREAMS = {
+    "ok": [": keep-alive comment", "event: message",
+           'data: {"choices":[{"delta":{"role":"assistant"}}]}',
+           'data: {"choices":[{"delta":{"content":"Hel"}}]}', 'data: {"choices":[{"delta":{"content":"lo"}}]}',
+           'data: {"choices":[{"delta":{},"finish_reason":"length"}]}',
+           'data: {"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":2,"total_tokens":9}}',
+           "data: [DONE]", 'data: {"choices":[{"delta":{"content":"after done"}}]}'],
+    "midstream-error": ['data: {"choices":[{"delta":{"content":"par"}}]}',
+                        'data: {"error":{"message":"overloaded, try later"}}'],
+    "malformed": ['data: {"choices":[{"delta":{"content":"x"}}]}', "data: {not json"],
+    "no-usage": ['data: {"choices":[{"delta":{"content":"four score"}}]}', "data: [DONE]"],
+}
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        import json
+
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        model = body["model"]
+        if model == "missing":
+            payload = b'{"error":{"message":"model not found","type":"invalid_request_error"}}'
+            self.send_response(404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        for line in STREAMS[model]:
+            self.wfile.write(line.encode() + b"\n\n")
+            self.wfile.flush()
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+
+@pytest.fixture(scope="module")
+def gateway() -> Iterator[OpenAICompatibleLLM]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{server.server_address[1]}/v1", api_key="sk-test",
+                           timeout=10, max_retries=0)
+    yield OpenAICompatibleLLM(client)
+    server.shutdown()
+
+
+def ask(model: str) -> LLMRequest:
+    return LLMRequest(provider="openai", model=model, messages=(ChatMessage(role="user", content="hi there"),))
+
+
+def test_deltas_usage_and_finish_reason_come_from_the_stream(gateway):  # type: ignore[no-untyped-def]
+    deltas: list[str] = []
+    result = gateway.complete(ask("ok"), deltas.append)
+    assert deltas == ["Hel", "lo"]  # nothing after [DONE]
+    assert result.text == "Hello"
+    assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (7, 2)
+    assert result.finish_reason == "length"
+
+
+def test_without_usage_the_tokens_are_estimated(gateway):  # type: ignore[no-untyped-def]
+    result = gateway.complete(ask("no-usage"), lambda _delta: None)
+    assert result.text == "four score"
+    assert result.usage.completion_tokens == len("four score") // 4
+
+
+@pytest.mark.parametrize(("model", "message"), [
+    ("missing", "404 error from model endpoint: model not found"),
+    ("midstream-error", "error in the stream: overloaded, try later"),
+    ("malformed", "malformed event in the stream"),
+])
+def test_failures_are_provider_errors_with_the_reason(gateway, model, message):  # type: ignore[no-untyped-def]
+    with pytest.raises(ProviderRequestError) as info:
+        gateway.complete(ask(model), lambda _delta: None)
+    assert message in str(info.value)
