@@ -74,8 +74,7 @@ def _remap_datasets(session: Session, workspace_id: str, workflow: WorkflowSpec,
 class Apps:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
-        # Versions are immutable, so a parsed graph is cached by version id for the life of the process.
-        self._graphs: dict[str, Graph] = {}
+        # Versions are immutable, so a parsed version is cached by id for the life of the process.
         self._versions: dict[str, PublishedWorkflow] = {}
 
     def import_dsl(self, workspace_id: str, text: str, app_id: str | None = None,
@@ -144,19 +143,23 @@ class Apps:
             return version.dsl
 
     def published(self, workspace_id: str, app_id: str) -> PublishedWorkflow:
-        """The app's published graph, parsed once per version per process. One query on the hot path."""
+        """The app's published workflow. One small query on the hot path: versions never change, so a
+        version's parsed graph is kept per process and its (large) row is read only on first use."""
         with self._sessions() as session:
-            row = session.execute(select(App, WorkflowVersion).join(
-                WorkflowVersion, WorkflowVersion.id == App.published_version_id)
-                .where(App.id == app_id, App.workspace_id == workspace_id)).first()
-            if row is None:
-                self._get(session, workspace_id, app_id)  # NotFound, else the app has no published version
+            app = self._get(session, workspace_id, app_id)
+            if not app.published_version_id:
                 raise AppUnavailable()
-            return self._published(row[0], row[1])
+            cached = self._versions.get(app.published_version_id)
+            if cached is not None:
+                return replace(cached, app=_view(app))
+            version = session.get(WorkflowVersion, app.published_version_id)
+            if version is None:
+                raise AppUnavailable()
+            return self._published(app, version)
 
     def version(self, version_id: str) -> PublishedWorkflow:
-        """A specific version (the one a run was created with), for the worker. Versions never change, so the
-        result is kept per process (an app's later renaming does not matter to a run)."""
+        """A specific version (the one a run was created with), for the worker; kept per process like the
+        published one (a later renaming of the app does not matter to a run)."""
         cached = self._versions.get(version_id)
         if cached is not None:
             return cached
@@ -166,17 +169,13 @@ class Apps:
                 raise NotFound("Workflow version not found")
             app = session.get(App, version.app_id)
             assert app is not None
-            published = self._published(app, version)
-        if len(self._versions) >= GRAPH_CACHE_SIZE:
-            self._versions.clear()
-        self._versions[version_id] = published
-        return published
+            return self._published(app, version)
 
     def _published(self, app: App, version: WorkflowVersion) -> PublishedWorkflow:
-        graph = self._graphs.get(version.id)
-        if graph is None:
-            if len(self._graphs) >= GRAPH_CACHE_SIZE:
-                self._graphs.clear()  # rare: a process serving hundreds of versions re-parses on demand
-            graph = self._graphs[version.id] = build_graph(WorkflowSpec.model_validate(version.workflow), app.mode)
-        return PublishedWorkflow(app=_view(app), version_id=version.id, graph=graph,
-                                 features=dict(version.workflow.get("features") or {}))
+        if len(self._versions) >= GRAPH_CACHE_SIZE:
+            self._versions.clear()  # rare: a process serving hundreds of versions re-parses on demand
+        published = self._versions[version.id] = PublishedWorkflow(
+            app=_view(app), version_id=version.id,
+            graph=build_graph(WorkflowSpec.model_validate(version.workflow), app.mode),
+            features=dict(version.workflow.get("features") or {}))
+        return published
