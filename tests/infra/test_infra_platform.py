@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
-from infra_harness import StackRun
+import pytest
+import yaml
+from infra_harness import REPO, StackRun
 
+from infra.platform.observability import alert_groups, dashboard_json
 from infra.platform.quantity import cpu_millis, memory_mib
 from infra.platform.spec import API_PORT, WORKER_HEALTH_PORT, huey_queue_key
 from infra.platform.worker import DRAIN_MARGIN_SECONDS
@@ -136,14 +141,70 @@ def test_backup_cronjob_dumps_to_the_bucket(any_stack: StackRun) -> None:
     assert "aws s3 cp" in pod["containers"][0]["command"][-1] and "backups/" in pod["containers"][0]["command"][-1]
 
 
-def test_observability(aws_stack: StackRun, local: StackRun) -> None:
+def _ops_alert_groups() -> list[dict[str, Any]]:
+    groups: list[dict[str, Any]] = yaml.safe_load((REPO / "ops/prometheus/alerts.yml").read_text())["groups"]
+    return groups
+
+
+def _ops_dashboard() -> dict[str, Any]:
+    dashboard: dict[str, Any] = json.loads((REPO / "ops/grafana/trellis.json").read_text())
+    return dashboard
+
+
+def test_observability_ships_the_ops_files_as_they_are(aws_stack: StackRun) -> None:
     monitor = aws_stack.k8s_named("ServiceMonitor", "trellis")["spec"]
     assert {e["port"] for e in monitor["endpoints"]} == {"http", "metrics"}
-    rules = aws_stack.k8s_named("PrometheusRule", "trellis")["spec"]["groups"][0]["rules"]
-    assert {"TrellisWorkerErrorRate", "TrellisQueueBacklog", "TrellisStuckRuns"} <= {r["alert"] for r in rules}
+    rule = aws_stack.k8s_named("PrometheusRule", "trellis")
+    assert rule["metadata"]["namespace"] == aws_stack.config.namespace
+    assert rule["spec"]["groups"] == _ops_alert_groups()
+    shipped = {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert shipped == {r["alert"] for g in _ops_alert_groups() for r in g["rules"]}
+    assert {"TrellisApiErrorRate", "TrellisWorkerHeartbeatStale"} <= shipped  # the file's, not a second copy
     dashboard = aws_stack.k8s_named("ConfigMap", "trellis-dashboard")
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
-    assert not local.k8s("ServiceMonitor") and local.k8s_named("ConfigMap", "trellis-dashboard")
+    assert json.loads(dashboard["data"]["trellis.json"]) == _ops_dashboard()
+
+
+def test_local_ships_the_dashboard_without_operator_resources(local: StackRun) -> None:
+    assert not local.k8s("ServiceMonitor") and not local.k8s("PrometheusRule")
+    dashboard = local.k8s_named("ConfigMap", "trellis-dashboard")
+    assert json.loads(dashboard["data"]["trellis.json"]) == _ops_dashboard()
+
+
+def test_ops_files_are_read_on_each_call(tmp_path: Path) -> None:
+    (tmp_path / "prometheus").mkdir()
+    (tmp_path / "grafana").mkdir()
+    alerts = tmp_path / "prometheus/alerts.yml"
+    alerts.write_text("groups:\n  - name: g\n    rules:\n      - {alert: A, expr: up == 0}\n")
+    (tmp_path / "grafana/trellis.json").write_text('{"uid": "x", "panels": []}')
+    assert alert_groups(tmp_path) == [{"name": "g", "rules": [{"alert": "A", "expr": "up == 0"}]}]
+    assert dashboard_json(tmp_path) == '{"uid": "x", "panels": []}'  # byte for byte
+    alerts.write_text(alerts.read_text() + "      - {alert: B, expr: up == 1, for: 5m}\n")
+    assert [r["alert"] for r in alert_groups(tmp_path)[0]["rules"]] == ["A", "B"]
+
+
+@pytest.mark.parametrize("text", ["", "rules: []", "groups: []", "groups: [{name: g}]",
+                                  "groups: [{rules: []}]", "groups: [[]]"])
+def test_a_malformed_alerts_file_is_refused(tmp_path: Path, text: str) -> None:
+    (tmp_path / "prometheus").mkdir()
+    (tmp_path / "prometheus/alerts.yml").write_text(text)
+    with pytest.raises(ValueError, match="alerts.yml"):
+        alert_groups(tmp_path)
+
+
+@pytest.mark.parametrize("text", ["[]", "{not json", ""])
+def test_a_malformed_dashboard_is_refused(tmp_path: Path, text: str) -> None:
+    (tmp_path / "grafana").mkdir()
+    (tmp_path / "grafana/trellis.json").write_text(text)
+    with pytest.raises(ValueError):
+        dashboard_json(tmp_path)
+
+
+def test_a_missing_ops_file_fails_loudly(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        alert_groups(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        dashboard_json(tmp_path)
 
 
 def test_namespace_rbac_binds_only_this_environment(any_stack: StackRun) -> None:
