@@ -133,7 +133,8 @@ def timed() -> Callable[[], float]:
 
 class QueueCollector(Collector):
     """Queue depth read at scrape time: Huey's pending and scheduled messages and runs by status in the
-    database. `probe` returns {"pending": n, "scheduled": n, "runs": {status: n}, "oldest_queued_age": s}."""
+    database. `probe` returns {"pending": n, "scheduled": n, "runs": {status: n}, "oldest_queued_age": s,
+    "paused": {queue: bool}}."""
 
     def __init__(self, probe: Callable[[], dict[str, Any]]) -> None:
         self._probe = probe
@@ -153,7 +154,11 @@ class QueueCollector(Collector):
             runs.add_metric([status], count)
         oldest = GaugeMetricFamily("trellis_queue_oldest_age_seconds", "Age of the oldest queued run")
         oldest.add_metric([], snap.get("oldest_queued_age", 0.0))
-        return [depth, runs, oldest]
+        paused = GaugeMetricFamily("trellis_queue_paused", "1 while an operator has paused the queue",
+                                   labels=["queue"])
+        for queue, is_paused in sorted(snap.get("paused", {}).items()):
+            paused.add_metric([queue], 1.0 if is_paused else 0.0)
+        return [depth, runs, oldest, paused]
 
     def describe(self) -> Iterator[Metric]:
         return iter(())

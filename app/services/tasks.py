@@ -54,7 +54,9 @@ class TaskConsole:
         age = (now - as_utc(oldest)).total_seconds() if oldest else 0.0
         return {"pending": self._huey.pending_count(), "scheduled": self._huey.scheduled_count(),
                 "runs": {"queued": counts.get("queued", 0), "running": counts.get("running", 0)},
-                "oldest_queued_age": max(0.0, age)}
+                "oldest_queued_age": max(0.0, age),
+                "paused": {name: bool(q["paused"]) for name, q in self._queues.state().items()} if self._queues
+                else {}}
 
     def overview(self, workspace_id: str) -> dict[str, Any]:
         now = utcnow()

@@ -32,7 +32,8 @@ for field in dataclasses.fields(m):
     metric = getattr(m, field.name)
     if metric._labelnames:
         metric.labels(*["x"] * len(metric._labelnames))
-probe = lambda: {"pending": 0, "scheduled": 0, "runs": {"queued": 0, "running": 0}, "oldest_queued_age": 0.0}
+probe = lambda: {"pending": 0, "scheduled": 0, "runs": {"queued": 0, "running": 0}, "oldest_queued_age": 0.0,
+                 "paused": {"runs": False}}
 sys.stdout.write(exposition(probe).decode())
 """
 

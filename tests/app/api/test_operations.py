@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 
 from app import create_app
 from app.db import transaction
+from app.metrics import exposition
 from app.models import NodeExecution, WorkerProcess, WorkflowRun
 from app.models.base import utcnow
 from app.rag.splitting import ProcessRule
@@ -46,6 +47,10 @@ def test_pause_keeps_runs_queued_and_resume_finishes_them(client, container):
     overview = client.get("/manage/v1/tasks", headers=ADMIN_HEADERS).get_json()
     assert overview["paused"]["runs"]["paused"] is True and overview["paused"]["indexing"]["paused"] is False
     assert overview["runs_by_status"]["queued"] == 2
+    # The scrape-time gauge the alert rules use to stay quiet about a queue paused on purpose.
+    scraped = exposition(container.ops.console.probe).decode()
+    assert 'trellis_queue_paused{queue="runs"} 1.0' in scraped
+    assert 'trellis_queue_paused{queue="indexing"} 0.0' in scraped
     # Pausing twice is harmless; the first pause's time and author stay.
     again = client.post("/manage/v1/tasks/queues/runs/pause", headers=ADMIN_HEADERS).get_json()
     assert again["paused_at"] == paused.get_json()["paused_at"] and again["paused_by"]
@@ -55,6 +60,7 @@ def test_pause_keeps_runs_queued_and_resume_finishes_them(client, container):
         "queue": "runs", "paused": False, "paused_at": 0, "paused_by": None, "requeued": 2}
     assert [container.runs.load(r).status for r in run_ids] == ["succeeded", "succeeded"]
     assert client.get("/manage/v1/tasks", headers=ADMIN_HEADERS).get_json()["paused"]["runs"]["paused"] is False
+    assert 'trellis_queue_paused{queue="runs"} 0.0' in exposition(container.ops.console.probe).decode()
 
     bad = client.post("/manage/v1/tasks/queues/emails/pause", headers=ADMIN_HEADERS)
     assert bad.status_code == 400 and bad.get_json()["code"] == "invalid_param"
