@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     # HTTP API.
     port: int = 5001
     admin_token: SecretStr | None = None
+    # Seconds a resolved `app-` key is trusted without a database read (0: every request reads it). A revoked
+    # key stops working at once in the process that revoked it and within this many seconds in the others.
+    api_key_cache_seconds: float = 5.0
     max_request_bytes: int = 15 * 1024 * 1024
     max_dsl_bytes: int = 2 * 1024 * 1024
     blocking_timeout_seconds: float = 600.0

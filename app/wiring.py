@@ -235,7 +235,8 @@ def build(settings: Settings, runtime: Callable[[], WorkerRuntime] = _no_runtime
                    if redis_client is not None else
                    MemoryRateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst))
     return Container(settings=settings, engine=engine, sessions=sessions, events=events, llm=build_llm(settings),
-                     huey=huey, queue=queue, accounts=Accounts(sessions, bootstrap), apps=apps,
+                     huey=huey, queue=queue, apps=apps,
+                     accounts=Accounts(sessions, bootstrap, settings.api_key_cache_seconds),
                      runs=Runs(sessions, apps, events, queue, admission), redis=redis_client,
                      rate_limiter=limiter, auth_failures=build_auth_failures(settings, redis_client),
                      ops=build_operations(settings, sessions, huey, queue, events))
