@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import statistics
 import threading
@@ -19,6 +20,7 @@ class Sample:
     first_chunk: list[float] = field(default_factory=list)
     errors: int = 0
     wall: float = 0.0
+    causes: collections.Counter[str] = field(default_factory=collections.Counter)  # errors by short reason
 
     @property
     def rate(self) -> float:
@@ -41,11 +43,15 @@ def one_run(client: httpx.Client, headers: dict[str, str], inputs: dict[str, Any
     body = {"inputs": inputs, "response_mode": mode, "user": "bench"}
     started = time.perf_counter()
     first: float | None = None
-    ok = False
+    ok, cause = False, "no workflow_finished"
     try:
         if mode == "blocking":
             response = client.post("/v1/workflows/run", json=body, headers=headers)
-            ok = response.status_code == 200 and response.json()["data"]["status"] == "succeeded"
+            if response.status_code != 200:
+                cause = f"HTTP {response.status_code} {response.text[:80]}"
+            else:
+                data = response.json()["data"]
+                ok, cause = data["status"] == "succeeded", f"run {data['status']}: {str(data.get('error'))[:80]}"
         else:
             with client.stream("POST", "/v1/workflows/run", json=body, headers=headers) as response:
                 for line in response.iter_lines():
@@ -56,8 +62,9 @@ def one_run(client: httpx.Client, headers: dict[str, str], inputs: dict[str, Any
                         first = time.perf_counter() - started
                     if event["event"] == "workflow_finished":
                         ok = event["data"]["status"] == "succeeded"
-    except httpx.HTTPError:
-        ok = False
+                        cause = f"run {event['data']['status']}: {str(event['data'].get('error'))[:80]}"
+    except httpx.HTTPError as exc:
+        ok, cause = False, type(exc).__name__
     elapsed = time.perf_counter() - started
     with lock:
         if ok:
@@ -66,6 +73,7 @@ def one_run(client: httpx.Client, headers: dict[str, str], inputs: dict[str, Any
                 sample.first_chunk.append(first)
         else:
             sample.errors += 1
+            sample.causes[cause] += 1
 
 
 def sequential(base_url: str, headers: dict[str, str], inputs: dict[str, Any], runs: int,

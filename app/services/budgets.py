@@ -8,11 +8,13 @@ without a budget costs one primary-key lookup.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from cachetools import TTLCache
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -55,9 +57,14 @@ def parse_cost(value: Any) -> int | None:
 
 
 class Budgets:
-    def __init__(self, sessions: sessionmaker[Session], currency: str = "USD") -> None:
+    def __init__(self, sessions: sessionmaker[Session], currency: str = "USD", cache_seconds: float = 5.0) -> None:
         self._sessions = sessions
         self._currency = currency
+        # Each app's caps, per process, for a few seconds: read before every run. A change made here applies
+        # at once, elsewhere within `cache_seconds`. (Spending itself is always read fresh.)
+        self._caps: TTLCache[str, tuple[int | None, int | None]] | None = (
+            TTLCache(maxsize=10_000, ttl=cache_seconds) if cache_seconds > 0 else None)
+        self._caps_lock = threading.Lock()
 
     def set(self, workspace_id: str, app_id: str, tokens: Any = UNSET, cost_nanos: Any = UNSET) -> dict[str, Any]:
         """Create or change an app's budget; arguments left UNSET keep their value, None removes the cap."""
@@ -76,6 +83,9 @@ class Budgets:
             if cost_nanos is not UNSET:
                 row.monthly_cost_budget_nanos = cost_nanos
             row.updated_at = utcnow()
+        if self._caps is not None:
+            with self._caps_lock:
+                self._caps.pop(app_id, None)
         return self.view(app_id)
 
     def view(self, app_id: str) -> dict[str, Any]:
@@ -98,13 +108,12 @@ class Budgets:
 
     def check(self, app_id: str) -> None:
         """Raise QuotaExceeded when the app is at or past a cap; publish the share used."""
-        with self._sessions() as session:
-            row = session.get(AppBudget, app_id)
-        if row is None or (row.monthly_token_budget is None and row.monthly_cost_budget_nanos is None):
+        token_cap, cost_cap = self._app_caps(app_id)
+        if token_cap is None and cost_cap is None:
             return
         now = utcnow()
         used = self.month_usage(app_id, now)
-        caps = (("tokens", row.monthly_token_budget, used.tokens), ("cost", row.monthly_cost_budget_nanos, used.nanos))
+        caps = (("tokens", token_cap, used.tokens), ("cost", cost_cap, used.nanos))
         for kind, cap, spent in caps:
             if cap is None:
                 continue
@@ -113,6 +122,20 @@ class Budgets:
             if spent >= cap:
                 metrics().budget_exceeded.labels(app_id).inc()
                 raise QuotaExceeded(self._message(kind, cap, spent, next_month(now)))
+
+    def _app_caps(self, app_id: str) -> tuple[int | None, int | None]:
+        if self._caps is not None:
+            with self._caps_lock:
+                cached = self._caps.get(app_id)
+            if cached is not None:
+                return cached
+        with self._sessions() as session:
+            row = session.get(AppBudget, app_id)
+        caps = (row.monthly_token_budget, row.monthly_cost_budget_nanos) if row else (None, None)
+        if self._caps is not None:
+            with self._caps_lock:
+                self._caps[app_id] = caps
+        return caps
 
     def _message(self, kind: str, cap: int, spent: int, reset: datetime) -> str:
         when = reset.date().isoformat()
