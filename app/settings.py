@@ -63,9 +63,10 @@ class Settings(BaseSettings):
     # HTTP API.
     port: int = 5001
     admin_token: SecretStr | None = None
-    # Seconds a resolved `app-` key is trusted without a database read (0: every request reads it). A revoked
-    # key stops working at once in the process that revoked it and within this many seconds in the others.
-    api_key_cache_seconds: float = 5.0
+    # Seconds a process trusts what it read of an `app-` key, an app's published version and its budget caps
+    # (0: read them on every request). A change applies at once in the process that made it (a revoked key, a
+    # new version) and within this many seconds in the others.
+    cache_seconds: float = 5.0
     max_request_bytes: int = 15 * 1024 * 1024
     max_dsl_bytes: int = 2 * 1024 * 1024
     blocking_timeout_seconds: float = 600.0

@@ -226,7 +226,7 @@ def build(settings: Settings, runtime: Callable[[], WorkerRuntime] = _no_runtime
         events = SqlEventLog(sessions)
     huey = create_huey(settings)
     queue = HueyTaskQueue(huey, register_tasks(huey, runtime))
-    apps = Apps(sessions)
+    apps = Apps(sessions, settings.cache_seconds)
     bootstrap = settings.admin_token.get_secret_value() if settings.admin_token else None
     admission = Admission(settings.max_active_runs_per_app, settings.idempotency_ttl_seconds)
     limiter: RateLimiter = Unlimited()
@@ -236,7 +236,7 @@ def build(settings: Settings, runtime: Callable[[], WorkerRuntime] = _no_runtime
                    MemoryRateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst))
     return Container(settings=settings, engine=engine, sessions=sessions, events=events, llm=build_llm(settings),
                      huey=huey, queue=queue, apps=apps,
-                     accounts=Accounts(sessions, bootstrap, settings.api_key_cache_seconds),
+                     accounts=Accounts(sessions, bootstrap, settings.cache_seconds),
                      runs=Runs(sessions, apps, events, queue, admission), redis=redis_client,
                      rate_limiter=limiter, auth_failures=build_auth_failures(settings, redis_client),
                      ops=build_operations(settings, sessions, huey, queue, events))

@@ -165,3 +165,11 @@ def runs_for(base_url: str, headers: dict[str, str], inputs: dict[str, Any], cli
         one_run(client, headers, inputs, mode, sample, lock)
 
     return _for_seconds(base_url, clients, seconds, run)
+
+
+def error_causes(samples: list[Sample]) -> str:
+    """The errors of `samples` by reason, most frequent first ("3 x HTTP 503 ..., 1 x ReadTimeout"), or ""."""
+    total: collections.Counter[str] = collections.Counter()
+    for sample in samples:
+        total.update(sample.causes)
+    return ", ".join(f"{n} x {cause}" for cause, n in total.most_common())

@@ -21,7 +21,7 @@ import httpx
 
 from bench import flows
 from bench.backends import backends
-from bench.measure import Sample, median, one_run, pct
+from bench.measure import Sample, error_causes, median, one_run, pct
 from bench.report import DOC, replace_section
 from bench.run import llm_process, provision
 from bench.stack import Stack, rss_mb, running_stack
@@ -120,6 +120,7 @@ def run_soak(env: dict[str, str], minutes: float, rate: float, llm_seconds: floa
         tail, late = load.take()  # runs still in flight at the end
         result.minutes[-1].runs.latencies += tail.latencies
         result.minutes[-1].runs.errors += tail.errors
+        result.minutes[-1].runs.causes.update(tail.causes)
         result.minutes[-1].late += late
     return result
 
@@ -142,6 +143,9 @@ def soak_section(result: Soak, minutes: float, rate: float, llm_seconds: float, 
         lines.append(f"| {m.at:g} | " + " | ".join(f"{m.rss[r]:.0f}" for r in roles) +
                      f" | {len(ms)} | {m.runs.errors} | {m.late} | {lat} |")
     lines += ["", verdict(result, rate)]
+    causes = error_causes([m.runs for m in result.minutes])
+    if causes:
+        lines += ["", f"Errors by cause: {causes}."]
     return lines
 
 

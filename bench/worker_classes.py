@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench import flows
 from bench.backends import backends
-from bench.measure import Sample, median, pct, runs_for
+from bench.measure import Sample, error_causes, median, pct, runs_for
 from bench.report import DOC, replace_section
 from bench.run import llm_process, provision
 from bench.stack import running_stack
@@ -96,7 +96,9 @@ def worker_classes(env: dict[str, str], levels: list[int] | None = None, rounds:
                          f"{median([median(s.latencies) * 1000 for s in got]):.0f} | "
                          f"{median([pct(s.latencies, 0.95) * 1000 for s in got]):.0f} | "
                          f"{sum(s.errors for s in got)} | {', '.join(f'{s.rate:.1f}' for s in got)} |")
-    return lines + ["", *verdict(samples, levels, combos)]
+    causes = [f"- {combo.label}, {clients} clients: {error_causes(got)}." for (combo, clients), got in samples.items()
+              if error_causes(got)]
+    return lines + ["", *verdict(samples, levels, combos)] + (["", "Errors by cause:", "", *causes] if causes else [])
 
 
 def verdict(samples: dict[tuple[Combination, int], list[Sample]], levels: list[int],

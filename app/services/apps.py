@@ -3,10 +3,12 @@ update, delete. Every read is scoped by workspace."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from cachetools import TTLCache
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -72,8 +74,13 @@ def _remap_datasets(session: Session, workspace_id: str, workflow: WorkflowSpec,
 
 
 class Apps:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], cache_seconds: float = 0.0) -> None:
         self._sessions = sessions
+        # Each app's published workflow, per process, for `cache_seconds` (read before every run). Importing,
+        # publishing or deleting here drops the entry at once; other processes see it within the TTL.
+        self._apps: TTLCache[tuple[str, str], PublishedWorkflow] | None = (
+            TTLCache(maxsize=10_000, ttl=cache_seconds) if cache_seconds > 0 else None)
+        self._apps_lock = threading.Lock()
         # Versions are immutable, so a parsed version is cached by id for the life of the process.
         self._versions: dict[str, PublishedWorkflow] = {}
 
@@ -102,7 +109,9 @@ class Apps:
             session.flush()
             app.published_version_id = version.id
             session.flush()
-            return replace(_view(app), warnings=tuple(warnings))
+            view = replace(_view(app), warnings=tuple(warnings))
+        self._forget(workspace_id, view.id)  # after the commit: the next read sees the new version
+        return view
 
     @staticmethod
     def _get(session: Session, workspace_id: str, app_id: str) -> App:
@@ -125,6 +134,7 @@ class Apps:
     def delete(self, workspace_id: str, app_id: str) -> None:
         with transaction(self._sessions) as session:
             session.delete(self._get(session, workspace_id, app_id))
+        self._forget(workspace_id, app_id)
 
     def versions(self, workspace_id: str, app_id: str) -> list[dict[str, Any]]:
         with self._sessions() as session:
@@ -143,8 +153,25 @@ class Apps:
             return version.dsl
 
     def published(self, workspace_id: str, app_id: str) -> PublishedWorkflow:
-        """The app's published workflow. One small query on the hot path: versions never change, so a
-        version's parsed graph is kept per process and its (large) row is read only on first use."""
+        """The app's published workflow: from the per-process cache, else one small query (versions never
+        change, so a version's parsed graph is kept and its large row read only on first use)."""
+        if self._apps is None:
+            return self._read_published(workspace_id, app_id)
+        with self._apps_lock:
+            cached = self._apps.get((workspace_id, app_id))
+        if cached is not None:
+            return cached
+        published = self._read_published(workspace_id, app_id)
+        with self._apps_lock:
+            self._apps[(workspace_id, app_id)] = published
+        return published
+
+    def _forget(self, workspace_id: str, app_id: str) -> None:
+        if self._apps is not None:
+            with self._apps_lock:
+                self._apps.pop((workspace_id, app_id), None)
+
+    def _read_published(self, workspace_id: str, app_id: str) -> PublishedWorkflow:
         with self._sessions() as session:
             app = self._get(session, workspace_id, app_id)
             if not app.published_version_id:

@@ -44,7 +44,8 @@ def build_operations(settings: Settings, sessions: sessionmaker[Session], huey: 
     queues = QueueControl(sessions, queue)
     workers = WorkerRegistry(sessions, stale_seconds=settings.lease_seconds)
     return Operations(pricing=pricing, recorder=UsageRecorder(sessions, pricing), audit=AuditLog(sessions),
-                      usage=Usage(sessions, pricing.currency), budgets=Budgets(sessions, pricing.currency),
+                      usage=Usage(sessions, pricing.currency),
+                      budgets=Budgets(sessions, pricing.currency, settings.cache_seconds),
                       console=TaskConsole(sessions, huey, queue, events, settings.stuck_run_seconds,
                                           queues=queues, workers=workers),
                       queues=queues, workers=workers)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
+import pytest
 import yaml
 
 from app.db import transaction
+from app.errors import NotFound
 from app.models.datasets import Dataset
-from tests.conftest import ADMIN_HEADERS, DSL_DIR
+from app.services.apps import Apps
+from tests.conftest import ADMIN_HEADERS, DSL_DIR, SAMPLES
 
 EXPORT = (DSL_DIR / "svcvit_Awesome-Dify-Workflow_intent_reply.yml").read_text()
 
@@ -46,3 +51,23 @@ def test_a_mapping_points_old_ids_at_datasets_of_this_workspace(client, containe
     assert response.status_code == 201
     assert "warnings" not in response.get_json()
     assert _kr_ids(container, response.get_json()["id"]) == [[new_id]]
+
+
+def test_published_is_cached_per_process_and_a_new_version_applies_here_at_once(container):  # type: ignore[no-untyped-def]
+    """Other processes (another Apps over the same database) see the new version within the TTL."""
+    here, elsewhere = Apps(container.sessions, cache_seconds=0.5), Apps(container.sessions, cache_seconds=0.5)
+    workspace_id = container.accounts.default_workspace_id()
+    dsl = (SAMPLES / "hello.yml").read_text()
+    app_id = here.import_dsl(workspace_id, dsl).id
+    first = here.published(workspace_id, app_id).version_id
+    assert elsewhere.published(workspace_id, app_id).version_id == first
+
+    here.import_dsl(workspace_id, dsl, app_id=app_id)  # a new version, published at once
+    second = here.published(workspace_id, app_id).version_id
+    assert second != first
+    assert elsewhere.published(workspace_id, app_id).version_id == first  # for at most the TTL
+    time.sleep(0.6)
+    assert elsewhere.published(workspace_id, app_id).version_id == second
+    here.delete(workspace_id, app_id)
+    with pytest.raises(NotFound):
+        here.published(workspace_id, app_id)
