@@ -36,8 +36,8 @@ from bench import flows
 from bench.measure import Sample, one_run
 from bench.panels import render
 from bench.prometheus import Prometheus, expand, grafana_intervals, private_prometheus
-from bench.run import llm_process, production_env
-from bench.stack import ROOT, Stack, free_port, running_stack
+from bench.run import llm_process
+from bench.stack import ROOT, Stack, free_port, running_stack, scratch_postgres
 
 ADMIN = "adm-dashboard"
 DASHBOARD = ROOT / "ops" / "grafana" / "trellis.json"
@@ -222,20 +222,6 @@ def llm_servers() -> Iterator[tuple[str, str, str]]:
         yield fast, slow, flaky
 
 
-@contextmanager
-def database() -> Iterator[dict[str, str]]:
-    """A fresh Postgres database (and Huey queue name on the machine's Redis), dropped afterwards."""
-    import psycopg
-
-    env = production_env(quick=False)
-    try:
-        yield env
-    finally:
-        name = env["DATABASE_URL"].rsplit("/", 1)[1]
-        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def measure(raw_path: Path, tsdb: Path) -> dict[str, Any]:
     """Start everything, drive the load, evaluate the dashboard; writes and returns the raw results. The
     samples stay in `tsdb` for `requery`, the processes' logs in `home/` next to `raw_path`."""
@@ -248,7 +234,7 @@ def measure(raw_path: Path, tsdb: Path) -> dict[str, Any]:
         fast, slow, flaky = stack_of.enter_context(llm_servers())
         routes = home / "providers.yml"
         routes.write_text(yaml.safe_dump({"providers": {"writer": {"base_url": slow}, "flaky": {"base_url": flaky}}}))
-        env = {**stack_of.enter_context(database()), "ADMIN_TOKEN": ADMIN, "OPENAI_API_KEY": "sk-dashboard",
+        env = {**stack_of.enter_context(scratch_postgres()), "ADMIN_TOKEN": ADMIN, "OPENAI_API_KEY": "sk-dashboard",
                "OPENAI_BASE_URL": fast, "LLM_PROVIDERS_FILE": str(routes), "PRICING": json.dumps(PRICES),
                "EGRESS_ALLOW": "127.0.0.1", "WORKER_THREADS": "8", "GUNICORN_THREADS": "64",
                "LEASE_SECONDS": str(LEASE_SECONDS), "REAPER_INTERVAL_SECONDS": "2", "LOG_LEVEL": "WARNING"}

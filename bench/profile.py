@@ -19,8 +19,8 @@ import httpx
 
 from bench import flows
 from bench.measure import Sample, concurrent, median, one_run, pct
-from bench.run import ADMIN, llm_process, production_env, provision
-from bench.stack import ROOT, running_stack
+from bench.run import ADMIN, llm_process, provision
+from bench.stack import ROOT, running_stack, scratch_postgres
 
 
 def record(pid: int, seconds: int, out: Path, subprocesses: bool = False) -> subprocess.Popen[bytes]:
@@ -102,10 +102,10 @@ def main() -> None:
     out_dir = ROOT / "var" / "profile"
     out_dir.mkdir(parents=True, exist_ok=True)
     env = {"ADMIN_TOKEN": ADMIN, "OPENAI_API_KEY": "sk-bench", "LOG_LEVEL": "WARNING", "WORKER_THREADS": "64",
-           "GUNICORN_THREADS": "64", **production_env(False)}
-    with tempfile.TemporaryDirectory(prefix="trellis-profile-") as tmp, \
+           "GUNICORN_THREADS": "64"}
+    with tempfile.TemporaryDirectory(prefix="trellis-profile-") as tmp, scratch_postgres() as backend, \
             llm_process(latency=0.2, words=50) as llm_url, \
-            running_stack(Path(tmp) / "home", {**env, "OPENAI_BASE_URL": llm_url}, workers=1) as stack:
+            running_stack(Path(tmp) / "home", {**env, **backend, "OPENAI_BASE_URL": llm_url}, workers=1) as stack:
         headers = provision(stack.base_url, flows.llm_flow() if args.flow == "llm" else flows.template_flow())
         concurrent(stack.base_url, headers, {"q": "hi"}, 4, 5, "blocking")  # warm up
         outputs = {"api": out_dir / f"api-{args.flow}.txt", "worker": out_dir / f"worker-{args.flow}.txt"}

@@ -11,9 +11,8 @@ import platform
 import subprocess
 import sys
 import tempfile
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ import httpx
 from bench import flows
 from bench.engine_overhead import engine_overhead
 from bench.measure import Sample, concurrent, median, pct, sequential
-from bench.stack import ROOT, Stack, free_port, running_stack, wait_http
+from bench.stack import ROOT, Stack, free_port, running_stack, scratch_postgres, wait_http
 
 ADMIN = "adm-bench"
 
@@ -49,18 +48,6 @@ def provision(base_url: str, dsl: str) -> dict[str, str]:
                              headers={**admin, "Content-Type": "application/yaml"}).json()["id"]
         token = client.post(f"/manage/v1/apps/{app_id}/api-keys", headers=admin).json()["token"]
     return {"Authorization": f"Bearer {token}"}
-
-
-def production_env(quick: bool) -> dict[str, str]:
-    if quick:
-        return {}
-    import psycopg
-
-    name = f"trellis_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return {"DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{name}", "REDIS_URL": "redis://127.0.0.1:6379/0",
-            "HUEY_NAME": f"bench-{uuid.uuid4().hex[:6]}"}
 
 
 def row(label: str, sample: Sample, extra: str = "") -> str:
@@ -122,11 +109,11 @@ def operations_sections(quick: bool, previous: str) -> list[str]:
     stacks and scratch database. The soak takes 10 minutes: `make bench` keeps the section `make soak` last wrote
     (found in `previous`, the document being replaced); quick runs a 12-second one."""
     # Imported here, not at the top: these modules import this one for llm_process and provision.
-    from bench import capacity, metrics_overhead, soak, worker_classes
+    from bench import capacity, metrics_overhead, roundtrips, soak, worker_classes
     from bench.report import section
 
     lines: list[str] = []
-    for module in (capacity, metrics_overhead, worker_classes):
+    for module in (roundtrips, capacity, metrics_overhead, worker_classes):
         lines += [f"## {module.TITLE}\n", *module.bench_section(quick), ""]
     kept = None if quick else section(previous, soak.TITLE)
     if kept:
@@ -141,8 +128,15 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     args = parser.parse_args()
     quick = args.quick
+    with nullcontext({}) if quick else scratch_postgres() as backend:
+        report = measure_all(quick, backend, Path(args.out))
+    Path(args.out).write_text("\n".join(report) + "\n")
+    print("\n".join(report))
+
+
+def measure_all(quick: bool, backend: dict[str, str], out: Path) -> list[str]:
     env = {"ADMIN_TOKEN": ADMIN, "OPENAI_API_KEY": "sk-bench", "LOG_LEVEL": "WARNING",
-           "WORKER_THREADS": "64", "GUNICORN_THREADS": "64", **production_env(quick)}
+           "WORKER_THREADS": "64", "GUNICORN_THREADS": "64", **backend}
     llm_latency = 0.2
     report = [f"# Benchmarks\n\nMachine: {machine()}. Backends: "
               f"{'embedded SQLite' if quick else 'Postgres + Redis (the machine’s), gunicorn gthread 2x64, '}"
@@ -159,14 +153,12 @@ def main() -> None:
                                     llm_latency), ""]
         p50, p95, n = queue_latency(stack)
         report += ["## Queue\n", f"Enqueue-to-start over {n} runs: p50 {p50:.1f} ms, p95 {p95:.1f} ms.\n"]
-    out = Path(args.out)
     report += operations_sections(quick, out.read_text() if out.exists() else "")
     # Hand-written analysis of these numbers, and bench.rag's knowledge-base results, kept as written.
     for extra in ("benchmarks-analysis.md", "benchmarks-knowledge.md"):
         if not quick and (ROOT / "docs" / extra).exists():
             report += [(ROOT / "docs" / extra).read_text()]
-    Path(args.out).write_text("\n".join(report) + "\n")
-    print("\n".join(report))
+    return report
 
 
 if __name__ == "__main__":
