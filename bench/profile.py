@@ -11,14 +11,10 @@ import collections
 import shutil
 import subprocess
 import tempfile
-import threading
-import time
 from pathlib import Path
 
-import httpx
-
 from bench import flows
-from bench.measure import Sample, concurrent, median, one_run, pct
+from bench.measure import concurrent, median, pct, runs_for
 from bench.run import ADMIN, llm_process, provision
 from bench.stack import ROOT, running_stack, scratch_postgres
 
@@ -69,29 +65,6 @@ def _short(frame: str) -> str:
     return f"{name} ({tail})"
 
 
-def load_until(base_url: str, headers: dict[str, str], clients: int,
-               spies: list[subprocess.Popen[bytes]]) -> Sample:
-    """Blocking runs from `clients` connections, back to back, until every profiler has finished."""
-    sample, lock, done = Sample(), threading.Lock(), threading.Event()
-
-    def client_loop() -> None:
-        with httpx.Client(base_url=base_url, timeout=120) as client:
-            while not done.is_set():
-                one_run(client, headers, {"q": "hi"}, "blocking", sample, lock)
-
-    threads = [threading.Thread(target=client_loop) for _ in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for spy in spies:
-        spy.wait()
-    done.set()
-    for thread in threads:
-        thread.join()
-    sample.wall = time.perf_counter() - started
-    return sample
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--flow", choices=["llm", "template"], default="llm")
@@ -111,7 +84,10 @@ def main() -> None:
         outputs = {"api": out_dir / f"api-{args.flow}.txt", "worker": out_dir / f"worker-{args.flow}.txt"}
         spies = [record(stack.api.pid, args.seconds, outputs["api"], subprocesses=True),
                  record(stack.workers[0].pid, args.seconds, outputs["worker"])]
-        sample = load_until(stack.base_url, headers, args.clients, spies)
+        # py-spy samples for `seconds` from its start; the load runs for that window, then the spies finish.
+        sample = runs_for(stack.base_url, headers, {"q": "hi"}, args.clients, args.seconds)
+        for spy in spies:
+            spy.wait()
     ms = [v * 1000 for v in sample.latencies]
     print(f"load: {args.clients} clients, {len(ms)} runs, {sample.rate:.1f} runs/s, "
           f"p50 {median(ms):.0f} ms, p95 {pct(ms, 0.95):.0f} ms, errors {sample.errors}")

@@ -17,13 +17,18 @@ from worker.leases import Reaper
 from worker.runtime import build_runtime
 
 
-def test_draining_worker_requeues_instead_of_claiming(make_settings):
+def _queued_run(make_settings):  # type: ignore[no-untyped-def]
+    """A container whose queue is real (not immediate), one queued run of the hello sample, a worker runtime."""
     container = build_test_container(make_settings())
     container.huey.immediate = False
     workspace = container.accounts.default_workspace_id()
     app = container.apps.import_dsl(workspace, (SAMPLES / "hello.yml").read_text())
     run_id = container.runs.submit(AppPrincipal(workspace, app.id, "k"), {"name": "Ada"}, "u", "streaming").run_id
-    runtime = build_runtime(container)
+    return container, run_id, build_runtime(container)
+
+
+def test_draining_worker_requeues_instead_of_claiming(make_settings):
+    container, run_id, runtime = _queued_run(make_settings)
     pending_before = container.queue.pending()
     runtime.draining.set()
     tasks.run_workflow(runtime, run_id)
@@ -36,12 +41,7 @@ def test_draining_worker_requeues_instead_of_claiming(make_settings):
 
 
 def test_paused_runs_queue_starts_nothing_and_the_reaper_leaves_its_runs(make_settings):
-    container = build_test_container(make_settings())
-    container.huey.immediate = False
-    workspace = container.accounts.default_workspace_id()
-    app = container.apps.import_dsl(workspace, (SAMPLES / "hello.yml").read_text())
-    run_id = container.runs.submit(AppPrincipal(workspace, app.id, "k"), {"name": "Ada"}, "u", "streaming").run_id
-    runtime = build_runtime(container)
+    container, run_id, runtime = _queued_run(make_settings)
     queues = container.ops.queues
     queues.pause("runs", actor="test")
     tasks.run_workflow(runtime, run_id)
