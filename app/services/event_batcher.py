@@ -4,7 +4,8 @@ Every event used to be one XADD (or one INSERT when embedded): a 50-token LLM an
 10-node template chain 20. The batcher holds events that nobody can be waiting on yet and writes them together
 with the next one that matters:
 
-- events of `quick` nodes (start, template, if-else...: done in microseconds) wait for the next event;
+- events of `quick` nodes (start, template, if-else...: done in microseconds) wait for the next event, for
+  `window` seconds at most;
 - anything else (a slow node starting or finishing, the run's end) is written at once, with what was held;
 - text chunks are merged; the first of a stream goes out at once (time to first token), later ones at most
   every `window` seconds, and whatever is left goes out with the node's `node_finished`.
@@ -35,10 +36,11 @@ class EventBatcher:
         self._lock = threading.Lock()
 
     def add(self, payload: dict[str, Any], urgent: bool) -> None:
-        """Hold `payload`, or write it now with everything held when `urgent`."""
+        """Hold `payload`, or write it now with everything held when `urgent` (or when held events have waited
+        `window` already: a long chain of quick nodes, e.g. inside an iteration, still streams)."""
         with self._lock:
             self._held.append(payload)
-            if urgent:
+            if urgent or self._clock() - self._last_flush >= self._window:
                 self._flush()
 
     def add_chunk(self, payload: dict[str, Any]) -> None:

@@ -55,6 +55,17 @@ def test_first_chunk_goes_at_once_later_ones_merge_within_the_window(container):
     assert "".join(e["data"]["text"] for e in events if e["event"] == "text_chunk") == "Hello, world!"
 
 
+def test_a_long_chain_of_quick_events_still_streams_every_window(container):  # type: ignore[no-untyped-def]
+    run_id, clock = str(uuid.uuid4()), Clock()
+    batcher = EventBatcher(container.events, run_id, window=0.05, clock=clock)
+    for i in range(3):
+        batcher.add({"event": "node_finished", "data": {"node_id": f"t{i}"}}, urgent=False)
+    assert written(container, run_id) == []
+    clock.now += 0.06
+    batcher.add({"event": "node_finished", "data": {"node_id": "t3"}}, urgent=False)
+    assert [e["data"]["node_id"] for e in written(container, run_id)] == ["t0", "t1", "t2", "t3"]
+
+
 def test_flush_writes_what_is_held(container):  # type: ignore[no-untyped-def]
     run_id = str(uuid.uuid4())
     batcher = EventBatcher(container.events, run_id)
