@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import hmac
-import threading
 from dataclasses import dataclass
 from datetime import datetime
 
-from cachetools import TTLCache
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -16,6 +14,7 @@ from app.errors import NotFound, Unauthorized
 from app.models import AdminToken, ApiKey, App, Workspace
 from app.models.base import as_utc, utcnow
 from app.services import tokens
+from app.services.read_cache import ReadCache
 
 DEFAULT_WORKSPACE = "Default workspace"
 
@@ -47,9 +46,7 @@ class Accounts:
         self._sessions = sessions
         # Resolved `app-` keys by digest, for `key_cache_seconds`: the lookup was a fifth of the API's CPU on
         # short runs (issue 9). A key revoked here is dropped at once; other processes notice within the TTL.
-        self._keys: TTLCache[str, AppPrincipal] | None = (
-            TTLCache(maxsize=10_000, ttl=key_cache_seconds) if key_cache_seconds > 0 else None)
-        self._keys_lock = threading.Lock()
+        self._keys: ReadCache[str, AppPrincipal] = ReadCache(key_cache_seconds)
         # ADMIN_TOKEN from the environment: registered on first use, so no process writes at start-up
         # (the schema may not exist yet when a CLI command imports the app).
         self._bootstrap = bootstrap_admin_token
@@ -119,23 +116,12 @@ class Accounts:
                 ApiKey.revoked_at.is_(None)).values(revoked_at=utcnow()))
             if result.rowcount == 0:
                 raise NotFound("API key not found")
-        if self._keys is not None:
-            with self._keys_lock:
-                self._keys.clear()  # rare; cheaper to refill than to index the cache by key id
+        self._keys.clear()  # rare; cheaper to refill than to index the cache by key id
 
     def authenticate_app_key(self, token: str) -> AppPrincipal:
         """Resolve an `app-` key. Raises Unauthorized for unknown, revoked or dataset keys."""
         digest = tokens.digest(token)
-        if self._keys is not None:
-            with self._keys_lock:
-                known = self._keys.get(digest)
-            if known is not None:
-                return known
-        who = self._lookup_app_key(digest)
-        if self._keys is not None:
-            with self._keys_lock:
-                self._keys[digest] = who
-        return who
+        return self._keys.get_or_load(digest, lambda: self._lookup_app_key(digest))
 
     def _lookup_app_key(self, digest: str) -> AppPrincipal:
         with transaction(self._sessions) as session:

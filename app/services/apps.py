@@ -3,12 +3,10 @@ update, delete. Every read is scoped by workspace."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from cachetools import TTLCache
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,6 +16,7 @@ from app.engine.graph import Graph, build_graph
 from app.errors import AppUnavailable, NotFound
 from app.models import App, WorkflowVersion
 from app.models.base import as_utc
+from app.services.read_cache import ReadCache
 
 
 @dataclass(frozen=True)
@@ -78,9 +77,7 @@ class Apps:
         self._sessions = sessions
         # Each app's published workflow, per process, for `cache_seconds` (read before every run). Importing,
         # publishing or deleting here drops the entry at once; other processes see it within the TTL.
-        self._apps: TTLCache[tuple[str, str], PublishedWorkflow] | None = (
-            TTLCache(maxsize=10_000, ttl=cache_seconds) if cache_seconds > 0 else None)
-        self._apps_lock = threading.Lock()
+        self._apps: ReadCache[tuple[str, str], PublishedWorkflow] = ReadCache(cache_seconds)
         # Versions are immutable, so a parsed version is cached by id for the life of the process.
         self._versions: dict[str, PublishedWorkflow] = {}
 
@@ -110,7 +107,7 @@ class Apps:
             app.published_version_id = version.id
             session.flush()
             view = replace(_view(app), warnings=tuple(warnings))
-        self._forget(workspace_id, view.id)  # after the commit: the next read sees the new version
+        self._apps.forget((workspace_id, view.id))  # after the commit: the next read sees the new version
         return view
 
     @staticmethod
@@ -134,7 +131,7 @@ class Apps:
     def delete(self, workspace_id: str, app_id: str) -> None:
         with transaction(self._sessions) as session:
             session.delete(self._get(session, workspace_id, app_id))
-        self._forget(workspace_id, app_id)
+        self._apps.forget((workspace_id, app_id))
 
     def versions(self, workspace_id: str, app_id: str) -> list[dict[str, Any]]:
         with self._sessions() as session:
@@ -155,21 +152,7 @@ class Apps:
     def published(self, workspace_id: str, app_id: str) -> PublishedWorkflow:
         """The app's published workflow: from the per-process cache, else one small query (versions never
         change, so a version's parsed graph is kept and its large row read only on first use)."""
-        if self._apps is None:
-            return self._read_published(workspace_id, app_id)
-        with self._apps_lock:
-            cached = self._apps.get((workspace_id, app_id))
-        if cached is not None:
-            return cached
-        published = self._read_published(workspace_id, app_id)
-        with self._apps_lock:
-            self._apps[(workspace_id, app_id)] = published
-        return published
-
-    def _forget(self, workspace_id: str, app_id: str) -> None:
-        if self._apps is not None:
-            with self._apps_lock:
-                self._apps.pop((workspace_id, app_id), None)
+        return self._apps.get_or_load((workspace_id, app_id), lambda: self._read_published(workspace_id, app_id))
 
     def _read_published(self, workspace_id: str, app_id: str) -> PublishedWorkflow:
         with self._sessions() as session:

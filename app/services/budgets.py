@@ -8,13 +8,11 @@ without a budget costs one primary-key lookup.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from cachetools import TTLCache
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,6 +22,7 @@ from app.metrics import metrics
 from app.models import App, AppBudget, LlmCall
 from app.models.base import utcnow
 from app.services.pricing import NANOS, to_display
+from app.services.read_cache import ReadCache
 
 WARN_RATIO = 0.8
 UNSET: Any = object()
@@ -62,9 +61,7 @@ class Budgets:
         self._currency = currency
         # Each app's caps, per process, for a few seconds: read before every run. A change made here applies
         # at once, elsewhere within `cache_seconds`. (Spending itself is always read fresh.)
-        self._caps: TTLCache[str, tuple[int | None, int | None]] | None = (
-            TTLCache(maxsize=10_000, ttl=cache_seconds) if cache_seconds > 0 else None)
-        self._caps_lock = threading.Lock()
+        self._caps: ReadCache[str, tuple[int | None, int | None]] = ReadCache(cache_seconds)
 
     def set(self, workspace_id: str, app_id: str, tokens: Any = UNSET, cost_nanos: Any = UNSET) -> dict[str, Any]:
         """Create or change an app's budget; arguments left UNSET keep their value, None removes the cap."""
@@ -83,9 +80,7 @@ class Budgets:
             if cost_nanos is not UNSET:
                 row.monthly_cost_budget_nanos = cost_nanos
             row.updated_at = utcnow()
-        if self._caps is not None:
-            with self._caps_lock:
-                self._caps.pop(app_id, None)
+        self._caps.forget(app_id)
         return self.view(app_id)
 
     def view(self, app_id: str) -> dict[str, Any]:
@@ -124,18 +119,12 @@ class Budgets:
                 raise QuotaExceeded(self._message(kind, cap, spent, next_month(now)))
 
     def _app_caps(self, app_id: str) -> tuple[int | None, int | None]:
-        if self._caps is not None:
-            with self._caps_lock:
-                cached = self._caps.get(app_id)
-            if cached is not None:
-                return cached
+        return self._caps.get_or_load(app_id, lambda: self._read_caps(app_id))
+
+    def _read_caps(self, app_id: str) -> tuple[int | None, int | None]:
         with self._sessions() as session:
             row = session.get(AppBudget, app_id)
-        caps = (row.monthly_token_budget, row.monthly_cost_budget_nanos) if row else (None, None)
-        if self._caps is not None:
-            with self._caps_lock:
-                self._caps[app_id] = caps
-        return caps
+        return (row.monthly_token_budget, row.monthly_cost_budget_nanos) if row else (None, None)
 
     def _message(self, kind: str, cap: int, spent: int, reset: datetime) -> str:
         when = reset.date().isoformat()
