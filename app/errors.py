@@ -128,3 +128,19 @@ class QuotaExceeded(TrellisError):
     is raised (`PATCH /manage/v1/apps/{id}`). Not retryable: waiting seconds does not help."""
 
     code, status, default_message = "quota_exceeded", 429, "The app's monthly budget is exhausted"
+
+
+class ToolNotFound(TrellisError):
+    """A workflow or agent names a tool provider or tool that is not installed in this deployment."""
+
+    code, status, default_message = "tool_not_found", 400, "Tool provider is not installed"
+
+
+class ToolCredentialsMissing(TrellisError):
+    code, status, default_message = "tool_credentials_missing", 400, "Tool credentials are not configured"
+
+
+class ToolInvokeError(TrellisError):
+    """The tool ran and failed (its service answered an error, timed out, or returned nonsense)."""
+
+    code, status, default_message = "tool_invoke_error", 400, "Tool invocation failed"

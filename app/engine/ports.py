@@ -67,6 +67,54 @@ class NoRetriever:
         return []
 
 
+@dataclass(frozen=True)
+class ToolRef:
+    """Which tool a node or an agent names, in Dify's terms: `provider_type` is builtin | plugin | api |
+    workflow | mcp; `provider_id` is e.g. `time` or `langgenius/time/time`; `tool_name` e.g. `current_time`."""
+
+    provider_type: str
+    provider_id: str
+    tool_name: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.provider_type}:{self.provider_id}/{self.tool_name}"
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A tool as a model sees it: name, description and a JSON Schema of its arguments (OpenAI `parameters`)."""
+
+    ref: ToolRef
+    description: str = ""
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """What a tool returned, folded into the tool node's outputs (Dify's `text`, `files`, `json`, plus any
+    `variable` messages as extra outputs)."""
+
+    text: str = ""
+    json: tuple[dict[str, Any], ...] = ()
+    files: tuple[dict[str, Any], ...] = ()
+    variables: dict[str, Any] = field(default_factory=dict)
+
+
+class ToolRuntime(Protocol):
+    """The one door from the engine to every tool kind (built-in, OpenAPI, MCP, workflow, plugin). Credentials
+    are resolved behind it per workspace and never cross it."""
+
+    def describe(self, workspace_id: str, ref: ToolRef) -> ToolSpec:
+        """The tool's schema. Raises ToolNotFound when the provider or tool is not installed here."""
+        ...
+
+    def invoke(self, workspace_id: str, ref: ToolRef, arguments: dict[str, Any]) -> ToolResult:
+        """Run the tool once. Raises ToolNotFound (not installed), ToolCredentialsMissing, or ToolInvokeError
+        (the tool ran and failed; the message says why). Every call has a timeout."""
+        ...
+
+
 @dataclass
 class NodeServices:
     """Optional side-effect ports that specific node types need (code sandbox, egress-guarded HTTP, SQL,
@@ -78,6 +126,7 @@ class NodeServices:
     sandbox: Any = None
     sql: Any = None
     files: Any = None
+    tools: ToolRuntime | None = None
     # The conversation's earlier turns, oldest first; empty outside chatflows.
     history: tuple[ChatTurn, ...] = ()
 
