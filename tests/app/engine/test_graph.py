@@ -63,3 +63,58 @@ workflow:
     doc = parse_dsl(text)
     g = build_graph(doc.workflow)
     assert set(g.nodes) == {"s", "agg", "e"} and g.environment == {"K": "v"}
+
+
+def tt(node_id: str, parent: str | None = None) -> dict:
+    return node(node_id, "template-transform", parent=parent, template="x")
+
+
+def test_an_end_node_that_no_path_reaches_is_rejected():
+    # The end node exists and has an edge, but from a node the start never reaches.
+    with pytest.raises(InvalidParam, match="no end node is reachable"):
+        graph([start(), tt("a"), tt("island"), end()], [edge("start", "a"), edge("island", "end")])
+    with pytest.raises(InvalidParam, match="no end node is reachable"):
+        graph([start(), end()], [])
+
+
+def test_an_end_reached_only_through_one_branch_is_accepted():
+    cond = node("if", "if-else", cases=[{"case_id": "true", "logical_operator": "and", "conditions": []}])
+    g = graph([start(), cond, tt("dead"), end()], [edge("start", "if"), edge("if", "end", "true"),
+                                                   edge("if", "dead", "false")])
+    assert set(g.nodes) == {"start", "if", "dead", "end"}
+
+
+def test_chatflows_end_in_an_answer_and_workflows_do_not():
+    text = """
+app: {name: t, mode: advanced-chat}
+workflow:
+  graph:
+    edges: [{source: s, target: a}]
+    nodes:
+    - {id: s, data: {type: start, variables: []}}
+    - {id: a, data: {type: answer, answer: hi}}
+"""
+    spec = parse_dsl(text).workflow
+    assert set(build_graph(spec, mode="advanced-chat").nodes) == {"s", "a"}
+    with pytest.raises(InvalidParam, match="no end node is reachable"):
+        build_graph(spec, mode="workflow")
+
+
+@pytest.mark.parametrize(("nodes", "edges", "message"), [
+    ([tt("a"), end()], [edge("a", "end")], "exactly one start node, found 0"),
+    ([start(), node("start2", "start"), end()], [edge("start", "end")], "exactly one start node, found 2"),
+    ([start(), tt("a"), tt("a"), end()], [edge("start", "end")], "duplicate node id a"),
+    ([start(), end()], [edge("start", "ghost")], "missing nodes: ghost"),
+    ([start(), end()], [edge("start", "end", "true")], "unknown handle 'true'"),
+    ([start(), node("it", "iteration", iterator_selector=["start", "x"], output_selector=["in", "output"]),
+      node("its", "iteration-start", parent="it"), tt("in", parent="it"), end()],
+     [edge("start", "it"), edge("it", "end"), edge("its", "in"), edge("in", "end")], "crosses an iteration"),
+    ([start(), node("it", "iteration", iterator_selector=["start", "x"], output_selector=["start", "x"]), end()],
+     [edge("start", "it"), edge("it", "end")], "without a body"),
+    ([start(), node("it", "iteration", iterator_selector=["start", "x"], output_selector=["in", "output"]),
+      tt("in", parent="it"), end()],
+     [edge("start", "it"), edge("it", "end")], "exactly one iteration-start"),
+])
+def test_each_structural_error_is_refused_with_its_reason(nodes, edges, message):
+    with pytest.raises(InvalidParam, match=message):
+        graph(nodes, edges)

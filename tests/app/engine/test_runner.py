@@ -208,3 +208,26 @@ def test_log_lines_inside_nodes_on_parallel_branches_carry_run_and_node_ids():
         assert entry["run_id"] == "run-7" and entry["app_id"] == "app-7"
         assert entry["node_id"] == ("l" if text.startswith("L") else text.lower())
 
+
+
+def _branching_graph():
+    cond = node("if", "if-else", cases=[{"case_id": "true", "logical_operator": "and", "conditions": [
+        {"variable_selector": ["start", "x"], "comparison_operator": "≥", "value": "5"}]}])
+    yes = node("yes", "template-transform", template="big", variables=[])
+    no = node("no", "template-transform", template="small", variables=[])
+    agg = node("agg", "variable-aggregator", output_type="string", variables=[["yes", "output"], ["no", "output"]])
+    return graph([start("x"), cond, yes, no, agg, end(out=["agg", "output"])],
+                 [edge("start", "if"), edge("if", "yes", "true"), edge("if", "no", "false"),
+                  edge("yes", "agg"), edge("no", "agg"), edge("agg", "end")])
+
+
+def test_a_resumed_run_follows_the_branch_its_checkpoint_took_not_todays_inputs():
+    g = _branching_graph()
+    first = run(g, {"x": 3})
+    assert first.outcome.outputs == {"out": "small"}
+    assert first.record("if").edge_handle == "false"
+    # Resumed with inputs that would now pick the other branch: the checkpointed decision stands.
+    resumed = run(g, {"x": 9}, restored=[first.record("start"), first.record("if")])
+    assert resumed.outcome.outputs == {"out": "small"}
+    started = [e.record.node_id for e in resumed.events if isinstance(e, NodeStarted)]
+    assert "yes" not in started and "if" not in started and started[0] == "no"

@@ -140,3 +140,82 @@ def test_release_hands_the_run_back_and_fences_the_releaser(queued):
     assert container.runs.load(run_id).status == "queued"
     again = leases.acquire(run_id, "w2")
     assert again is not None and again.epoch > lease.epoch + 1
+
+
+def _request_stop(container, run_id):
+    with transaction(container.sessions) as session:
+        session.execute(update(WorkflowRun).where(WorkflowRun.id == run_id).values(stop_requested=True))
+
+
+def test_acquire_refuses_a_run_whose_stop_was_requested(queued):
+    container, submit = queued
+    waiting, abandoned = submit(), submit()
+    leases = Leases(container.sessions, lease_seconds=0.05)
+    _request_stop(container, waiting)
+    assert leases.acquire(waiting, "w") is None
+    assert leases.acquire(abandoned, "dead") is not None
+    _request_stop(container, abandoned)
+    time.sleep(0.1)  # the lease expired, but a stopped run is not taken over either
+    assert leases.acquire(abandoned, "w") is None
+    assert container.runs.load(waiting).status == "queued"
+
+
+def test_renew_extends_the_lease_it_holds(queued):
+    container, submit = queued
+    run_id = submit()
+    leases = Leases(container.sessions, lease_seconds=0.3)
+    lease = leases.acquire(run_id, "w")
+    for _ in range(3):  # renewed past three times its ttl: nobody can take it over meanwhile
+        time.sleep(0.15)
+        assert leases.renew([lease]) == []
+        assert leases.acquire(run_id, "thief") is None
+
+
+def test_the_heartbeat_stops_holding_a_lease_it_was_told_it_lost(queued):
+    from worker.leases import LeaseKeeper
+
+    container, submit = queued
+    lost_run, kept_run = submit(), submit()
+    leases = Leases(container.sessions, lease_seconds=0.1)
+    keeper = LeaseKeeper(leases, interval=60)
+    lost, kept = leases.acquire(lost_run, "me"), leases.acquire(kept_run, "me")
+    keeper.track(lost)
+    keeper.track(kept)
+    time.sleep(0.15)
+    thief = leases.acquire(lost_run, "other")
+    assert thief is not None
+    keeper.beat()
+    assert keeper.held() == [kept]
+    # The next beats renew only what is still held: the thief's lease is not extended on our behalf.
+    leases.renew([thief])
+    keeper.beat()
+    assert keeper.held() == [kept]
+
+
+def test_every_write_of_a_fenced_holder_is_refused(queued):
+    from app.engine.state import NodeRecord, NodeStatus, RunOutcome, RunStatus
+    from app.models import NodeExecution
+    from app.services.execution import RunBatch
+    from app.services.event_batcher import EventBatcher
+
+    container, submit = queued
+    run_id = submit()
+    leases = Leases(container.sessions, lease_seconds=0.05)
+    stale = leases.acquire(run_id, "old")
+    time.sleep(0.1)
+    fresh = leases.acquire(run_id, "new")
+    assert fresh is not None
+    executor = build_executor(container)
+    batch = RunBatch(EventBatcher(container.events, run_id))
+    record = NodeRecord(execution_id="n-1", node_id="llm", node_type="llm", title="LLM", index=1,
+                        predecessor_node_id=None, status=NodeStatus.succeeded, inputs={}, process_data={},
+                        outputs={"text": "zombie"}, total_tokens=7)
+    with pytest.raises(LeaseLost):
+        executor._checkpoint(stale, batch, record)
+    outcome = RunOutcome(status=RunStatus.succeeded, outputs={"text": "zombie"}, error=None, total_tokens=7,
+                         total_steps=1)
+    assert executor._finish(stale, batch, stale.run, outcome) is None
+    with container.sessions() as session:
+        assert session.query(NodeExecution).filter_by(run_id=run_id).count() == 0
+    run = container.runs.load(run_id)
+    assert run.status == "running" and run.outputs in (None, {}) and (run.total_tokens or 0) == 0
