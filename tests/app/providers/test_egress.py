@@ -135,3 +135,36 @@ def test_environment_proxies_are_ignored(allowed, sink, monkeypatch):
     monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:9/")
     fresh = EgressClient(EgressPolicy.parse("127.0.0.1/32"))
     assert fresh.request("GET", f"{sink.url}/").status_code == 200
+
+
+@pytest.mark.parametrize(("host", "admitted"), [
+    ("localhost", True), ("LOCALHOST.", True), ("LocalHost", True),
+    ("evil-localhost", False), ("localhost.evil.example", False), ("notlocalhost", False), ("localhos", False),
+    ("sub.localhost", False),
+])
+def test_allowed_host_names_match_exactly_not_by_substring(host, admitted):
+    import ipaddress
+
+    policy = EgressPolicy.parse("localhost, 10.0.0.0/8")
+    assert policy.admits(host, ipaddress.ip_address("127.0.0.1")) is admitted
+
+
+@pytest.mark.parametrize(("address", "admitted"), [
+    ("10.0.0.0", True), ("10.255.255.255", True), ("9.255.255.255", True),  # public: always admitted
+    ("11.0.0.1", True), ("172.16.0.1", False), ("192.168.1.1", False), ("127.0.0.1", False),
+    ("169.254.169.254", False),
+])
+def test_allowed_networks_admit_their_range_and_nothing_private_beyond(address, admitted):
+    import ipaddress
+
+    policy = EgressPolicy.parse("10.0.0.0/8")
+    assert policy.admits("some-host", ipaddress.ip_address(address)) is admitted
+
+
+def test_an_empty_policy_admits_only_public_addresses():
+    import ipaddress
+
+    policy = EgressPolicy.parse(" , ")
+    assert policy.networks == () and policy.hosts == frozenset()
+    assert policy.admits("example.org", ipaddress.ip_address("93.184.216.34"))
+    assert not policy.admits("example.org", ipaddress.ip_address("10.1.2.3"))

@@ -157,3 +157,16 @@ def test_network_namespace_alone_has_no_route(llm_server):
     code = "import socket\ndef main(h, p):\n    socket.create_connection((h, int(p)), timeout=2)\n    return {}\n"
     message = fails(box, code, {"h": host, "p": port})
     assert "unreachable" in message or "refused" in message
+
+
+def test_files_in_the_working_folder_are_capped_in_size():
+    small = ProcessSandbox(SandboxLimits(wall_seconds=10.0, cpu_seconds=2, memory_mb=128, file_bytes=100_000))
+    write = ("def main(n):\n"
+             "    with open('out.bin', 'wb') as f:\n"
+             "        f.write(b'x' * n)\n"
+             "    import os\n"
+             "    return {'size': os.path.getsize('out.bin')}\n")
+    assert small.run("python3", write, {"n": 90_000}) == {"size": 90_000}  # just under the cap
+    with pytest.raises(WorkflowError):
+        small.run("python3", write, {"n": 200_000})
+    assert_still_serving(small)
