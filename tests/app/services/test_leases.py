@@ -195,8 +195,8 @@ def test_the_heartbeat_stops_holding_a_lease_it_was_told_it_lost(queued):
 def test_every_write_of_a_fenced_holder_is_refused(queued):
     from app.engine.state import NodeRecord, NodeStatus, RunOutcome, RunStatus
     from app.models import NodeExecution
-    from app.services.execution import RunBatch
     from app.services.event_batcher import EventBatcher
+    from app.services.execution import RunBatch
 
     container, submit = queued
     run_id = submit()
