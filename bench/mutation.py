@@ -1,0 +1,98 @@
+"""`make mutate`: mutation testing of the modules where a mistake costs most, scored per module.
+
+mutmut (configured in pyproject's `[tool.mutmut]`) copies the tree to `mutants/`, mutates the critical modules
+and, for every mutant, runs only the unit tests that reach the mutated function. This driver starts from a clean
+copy, runs it, reads the verdicts mutmut leaves beside each mutated file, drops the mutants reviewed as
+equivalent (`EQUIVALENT`, each with its reason) and writes the score per module to `docs/mutation.md`.
+Exit status 1 when a module scores under `TARGET`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+REPORT = ROOT / "docs" / "mutation.md"
+TARGET = 0.85
+
+# Reviewed survivors that no test can kill because the program behaves the same; name -> reason.
+EQUIVALENT: dict[str, str] = {}
+
+STATUS = {1: "killed", 3: "killed", 0: "survived", 36: "timeout", -24: "timeout", 24: "timeout", 152: "timeout",
+          255: "timeout", 37: "killed", 33: "no tests", 5: "no tests", 34: "skipped"}
+
+
+def _config() -> dict[str, list[str]]:
+    import tomllib
+
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
+
+
+def run() -> None:
+    shutil.rmtree(ROOT / "mutants", ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "mutmut", "run"], cwd=ROOT, check=False)
+
+
+def verdicts() -> dict[str, Counter[str]]:
+    """Per module: how many mutants were killed, survived, timed out (counted as killed: the mutant hung
+    the tests), had no test, or were reviewed as equivalent. Survivor names are kept under `survivors`."""
+    scores: dict[str, Counter[str]] = {}
+    for module in _config()["only_mutate"]:
+        meta = ROOT / "mutants" / (module + ".meta")
+        counts: Counter[str] = Counter()
+        if meta.exists():
+            for key, code in json.loads(meta.read_text())["exit_code_by_key"].items():
+                status = "equivalent" if key in EQUIVALENT else STATUS.get(code, "suspicious")
+                counts[status] += 1
+                if status in ("survived", "no tests"):
+                    counts["survivor:" + key] += 1
+        scores[module] = counts
+    return scores
+
+
+def score(counts: Counter[str]) -> float:
+    judged = counts["killed"] + counts["timeout"] + counts["survived"] + counts["no tests"] + counts["suspicious"]
+    return (counts["killed"] + counts["timeout"]) / judged if judged else 1.0
+
+
+def write(scores: dict[str, Counter[str]]) -> bool:
+    today = dt.date.today().isoformat()
+    lines = [f"# Mutation score per critical module ({today})", "",
+             "Produced by `make mutate` (mutmut; each mutant against the unit tests that reach it; integration "
+             f"tests are not used). Target: {TARGET:.0%} of non-equivalent mutants killed in each module.", "",
+             "| module | mutants | killed | survived | no test | equivalent | score |",
+             "|---|---|---|---|---|---|---|"]
+    ok = True
+    for module, counts in scores.items():
+        total = sum(v for k, v in counts.items() if not k.startswith("survivor:"))
+        value = score(counts)
+        ok = ok and value >= TARGET
+        lines.append(f"| `{module}` | {total} | {counts['killed'] + counts['timeout']} | {counts['survived']} | "
+                     f"{counts['no tests']} | {counts['equivalent']} | {value:.0%} |")
+    survivors = sorted(k.split(":", 1)[1] for c in scores.values() for k in c if k.startswith("survivor:"))
+    lines += ["", "## Surviving mutants", "",
+              "Each is either a gap to close with a test or, once reviewed, an entry in `EQUIVALENT` in "
+              "`bench/mutation.py` with its reason (`.venv/bin/mutmut show NAME` prints the change).", ""]
+    lines += [f"- `{name}`" for name in survivors] or ["None."]
+    if EQUIVALENT:
+        lines += ["", "## Reviewed as equivalent", ""] + [f"- `{k}`: {v}" for k, v in sorted(EQUIVALENT.items())]
+    REPORT.write_text("\n".join(lines) + "\n")
+    return ok
+
+
+def main() -> None:
+    if "--report-only" not in sys.argv:
+        run()
+    ok = write(verdicts())
+    print(REPORT.read_text())
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
