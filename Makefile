@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt $(wildcard requirements-infra.txt) | cksum | cut -d' ' -f1)
 
-.PHONY: venv run api worker migrate test test-fast lint bench soak dashboard profile roundtrips cluster chaos clean
+.PHONY: venv run api worker migrate test test-fast lint bench soak dashboard profile roundtrips cluster chaos mutate clean
 
 venv: $(STAMP)
 
@@ -58,5 +58,8 @@ cluster: venv      ## 2 APIs (behind nginx+TLS if installed), 3 workers, Postgre
 chaos: venv        ## 500 runs under worker kills, a Redis restart, an API restart; writes docs/reliability.md
 	$(PY) -m bench.chaos
 
+mutate: venv       ## mutation testing of the critical modules (mutmut, ~30 min); scores in docs/mutation.md
+	$(PY) -m bench.mutation
+
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache mutants
