@@ -36,7 +36,11 @@ def _config() -> dict[str, list[str]]:
 
 def run() -> None:
     shutil.rmtree(ROOT / "mutants", ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "mutmut", "run"], cwd=ROOT, check=False)
+    # mutmut draws a spinner on stdout; its log goes to var/mutmut.log, the verdicts are read from its files.
+    log = ROOT / "var" / "mutmut.log"
+    log.parent.mkdir(exist_ok=True)
+    with log.open("w") as out:
+        subprocess.run([sys.executable, "-m", "mutmut", "run"], cwd=ROOT, check=False, stdout=out, stderr=out)
 
 
 def verdicts() -> dict[str, Counter[str]]:
@@ -56,9 +60,10 @@ def verdicts() -> dict[str, Counter[str]]:
     return scores
 
 
-def score(counts: Counter[str]) -> float:
+def score(counts: Counter[str]) -> float | None:
+    """Killed share of the non-equivalent mutants; None when mutmut judged none (the run failed)."""
     judged = counts["killed"] + counts["timeout"] + counts["survived"] + counts["no tests"] + counts["suspicious"]
-    return (counts["killed"] + counts["timeout"]) / judged if judged else 1.0
+    return (counts["killed"] + counts["timeout"]) / judged if judged else None
 
 
 def write(scores: dict[str, Counter[str]]) -> bool:
@@ -72,9 +77,10 @@ def write(scores: dict[str, Counter[str]]) -> bool:
     for module, counts in scores.items():
         total = sum(v for k, v in counts.items() if not k.startswith("survivor:"))
         value = score(counts)
-        ok = ok and value >= TARGET
+        ok = ok and value is not None and value >= TARGET
+        shown = "not run" if value is None else f"{value:.0%}"
         lines.append(f"| `{module}` | {total} | {counts['killed'] + counts['timeout']} | {counts['survived']} | "
-                     f"{counts['no tests']} | {counts['equivalent']} | {value:.0%} |")
+                     f"{counts['no tests']} | {counts['equivalent']} | {shown} |")
     survivors = sorted(k.split(":", 1)[1] for c in scores.values() for k in c if k.startswith("survivor:"))
     lines += ["", "## Surviving mutants", "",
               "Each is either a gap to close with a test or, once reviewed, an entry in `EQUIVALENT` in "
