@@ -71,9 +71,9 @@ class PluginProcess:
         """Send one request; return the `stream` payloads in order. Raises ToolInvokeError when the plugin
         reports an error, exits, asks for something Trellis does not offer, or misses the deadline."""
         with self._lock:
+            if self.pid is None:  # starting has its own budget: a cold start is not the tool's time
+                self._start(time.monotonic() + self.limits.startup_seconds)
             deadline = time.monotonic() + timeout
-            if self.pid is None:
-                self._start(min(deadline, time.monotonic() + self.limits.startup_seconds))
             session_id = uuid.uuid4().hex
             self._send({"session_id": session_id, "event": "request", "data": request})
             try:
@@ -132,7 +132,8 @@ class PluginProcess:
                            "open_files": self.limits.open_files}}
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": self._home, "TMPDIR": self._home, "LANG": "C.UTF-8",
                "INSTALL_METHOD": "local", **(self.proxy.env() if self.proxy else {})}
-        self._stderr = tempfile.TemporaryFile()
+        # Lives as long as the child (closed in `_stop`), so no `with`.
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
         try:
             # No preexec_fn (the worker is threaded): the launcher confines the child itself.
             self._proc = subprocess.Popen([self.python, "-I", str(LAUNCHER), json.dumps(spec)],
@@ -191,7 +192,8 @@ class PluginProcess:
         status = self._proc.wait(5) if self._proc else None
         tail = self._stderr_tail()
         self._stop()
-        return ToolInvokeError(f"plugin {self.package.plugin_id} exited (status {status})" + (f": {tail}" if tail else ""))
+        detail = f": {tail}" if tail else ""
+        return ToolInvokeError(f"plugin {self.package.plugin_id} exited (status {status}){detail}")
 
     def _stderr_tail(self) -> str:
         if self._stderr is None:
