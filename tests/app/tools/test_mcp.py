@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from app.engine.ports import ToolRef
 from app.errors import ToolInvokeError, ToolNotFound
 from app.providers.egress import EgressClient, EgressPolicy
 from app.tools import mcp
 from app.tools.provider import ProviderContext
 from bench.stack import free_port
+from tests.app.tools.tiny_registry import TinyRegistry
 
 SERVER = Path(__file__).resolve().parents[2] / "fixtures" / "mcp_server.py"
 PATHS = {"streamable_http": ("streamable-http", "/mcp"), "sse": ("sse", "/sse")}
@@ -144,3 +146,13 @@ def test_config_is_validated() -> None:
         mcp.from_config("x", {"server_url": "file:///etc/passwd"}, ProviderContext())
     with pytest.raises(ValidationError):
         mcp.from_config("x", {"server_url": "http://a", "transport": "stdio"}, ProviderContext())
+
+
+def test_through_the_tool_port(servers: dict[str, str], context: ProviderContext) -> None:
+    registry = TinyRegistry()
+    registry.add(mcp.from_config("calc", {"server_url": servers["sse"], "transport": "sse"}, context),
+                 {"api_key": "port-key"})
+    ref = ToolRef("mcp", "calc", "add")
+    assert registry.describe("ws", ref).parameters["required"] == ["a", "b"]
+    assert registry.invoke("ws", ref, {"a": 20, "b": 22}).text == "42"
+    assert registry.invoke("ws", ToolRef("mcp", "calc", "whoami"), {}).text == "Bearer port-key"

@@ -19,12 +19,14 @@ from pathlib import Path
 
 import pytest
 
+from app.engine.ports import ToolRef
 from app.errors import InvalidParam, ToolCredentialsMissing, ToolInvokeError, ToolNotFound
 from app.providers.egress import EgressPolicy, GuardedBackend
 from app.tools import plugin
 from app.tools.plugin_package import read_package, unpack
 from app.tools.plugin_runtime import python_version
 from app.tools.provider import ProviderContext
+from tests.app.tools.tiny_registry import TinyRegistry
 from tests.http_sink import HttpSink, start_sink
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -229,3 +231,12 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def test_through_the_tool_port(host: plugin.PluginHost, installed: dict[str, object]) -> None:
+    registry = TinyRegistry()
+    registry.add(_provider(host, installed), KEY)
+    ref = ToolRef("plugin", PROVIDER_ID, "echo")
+    assert registry.describe("ws", ref).parameters["properties"]["text"]["type"] == "string"
+    result = registry.invoke("ws", ref, {"text": "port"})
+    assert result.text == "port" and result.json[0]["key_suffix"] == "5678"
