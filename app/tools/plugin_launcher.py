@@ -88,8 +88,7 @@ def main() -> None:
     limits = spec["limits"]
     set_limits(limits["memory_bytes"], limits["file_bytes"], limits["open_files"])
     if spec.get("proxy_port"):
-        confined = only_connect_to(int(spec["proxy_port"]))
-        os.environ["TRELLIS_PLUGIN_NET_CONFINED"] = "1" if confined else "0"
+        only_connect_to(int(spec["proxy_port"]))  # without Landlock, the proxy variables alone steer HTTP
     root = spec["root"]
     os.chdir(root)
     sys.path.insert(0, root)
