@@ -13,6 +13,7 @@ in results or errors. Imports nothing from `app.engine` beyond the port types.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import Awaitable, Callable, Mapping
@@ -171,7 +172,6 @@ async def _list_tools(session: Any) -> list[McpToolSchema]:
 def _run_sync(main: Callable[[], Awaitable[T]]) -> T:
     """Run `main` on a private loop; from a thread that already runs a loop, on a short-lived helper thread."""
     try:
-        import asyncio
         asyncio.get_running_loop()
     except RuntimeError:
         return anyio.run(main)

@@ -41,7 +41,7 @@ class PluginConfig(BaseModel):
     package_dir: str
     provider: str = Field(description="the tool provider's name inside the plugin (identity.name)")
     python: str = Field(description="interpreter of the plugin's runtime environment")
-    memory_mb: int = Field(default=1024, ge=128, le=16384)
+    memory_mb: int | None = Field(default=None, ge=128, le=16384, description="address space; None: the host's")
 
 
 class PluginHost:
@@ -58,12 +58,13 @@ class PluginHost:
         self._processes: dict[tuple[str, str], PluginProcess] = {}
         self._lock = threading.Lock()
 
-    def process(self, package: PluginPackage, python: str, memory_mb: int) -> PluginProcess:
+    def process(self, package: PluginPackage, python: str, memory_mb: int | None = None) -> PluginProcess:
+        """The (lazily started) child of `package`, shared by every provider of that package."""
         key = (str(package.root), python)
         with self._lock:
             if key not in self._processes:
-                limits = PluginLimits(memory_mb, self.limits.file_bytes, self.limits.open_files,
-                                      self.limits.startup_seconds)
+                limits = PluginLimits(memory_mb or self.limits.memory_mb, self.limits.file_bytes,
+                                      self.limits.open_files, self.limits.startup_seconds)
                 self._processes[key] = PluginProcess(package, python, self.proxy.start(), limits)
             return self._processes[key]
 

@@ -21,6 +21,7 @@ import contextvars
 import json
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -54,12 +55,15 @@ class WorkflowToolConfig(BaseModel):
 
 class InlineGraphRun:
     """`run_graph` for the wiring: runs a callee graph on the engine runner with the worker's LLM gateway and node
-    services (so tools inside the callee work too), dropping its events and checkpoints. Thread-safe."""
+    services (so tools inside the callee work too), dropping its events and checkpoints. The run's time limit is
+    the smaller of the engine's and `timeout_seconds` (a tool call is bounded). Thread-safe."""
 
-    def __init__(self, llm: LLMGateway, services: NodeServices | None = None, limits: Limits | None = None) -> None:
+    def __init__(self, llm: LLMGateway, services: NodeServices | None = None, limits: Limits | None = None,
+                 timeout_seconds: float | None = None) -> None:
         self.llm = llm
         self.services = services or NodeServices()
-        self.limits = limits or Limits()
+        limits = limits or Limits()
+        self.limits = replace(limits, max_seconds=min(limits.max_seconds, timeout_seconds or limits.max_seconds))
 
     def __call__(self, workspace_id: str, graph: Graph, inputs: dict[str, Any]) -> RunOutcome:
         ports = EnginePorts(llm=self.llm, emit=lambda event: None, services=self.services, workspace_id=workspace_id)

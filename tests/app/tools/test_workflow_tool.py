@@ -130,3 +130,12 @@ def test_depth_is_limited() -> None:
     install(registry, "solo", "app-solo", "solo", lambda ws, app: callee(), inner)
     assert registry.invoke(WS, ToolRef("workflow", "solo", "solo"), {"name": "y"}).json[0]["greeting"] == \
         "Hello y (warm)"
+
+
+def test_the_callee_run_is_bounded_by_the_tool_timeout() -> None:
+    registry = TinyRegistry()
+    slow = workflow_tool.InlineGraphRun(ScriptedLLM(delay=0.6), timeout_seconds=0.3)
+    assert slow.limits.max_seconds == 0.3
+    install(registry, "wf", "app-slow", "slow", lambda ws, app: callee(), slow)
+    with pytest.raises(ToolInvokeError, match="'slow' (failed|stopped)"):
+        registry.invoke(WS, ToolRef("workflow", "wf", "slow"), {"name": "x"})
