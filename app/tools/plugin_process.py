@@ -201,7 +201,9 @@ class PluginProcess:
         self._stderr.seek(0, os.SEEK_END)
         size = self._stderr.tell()
         self._stderr.seek(max(0, size - STDERR_TAIL))
-        return str(self._stderr.read().decode(errors="replace").strip())
+        # The last lines carry the reason (a traceback's exception line); the whole tail stays out of messages.
+        lines = self._stderr.read().decode(errors="replace").strip().splitlines()
+        return " | ".join(line.strip() for line in lines[-2:])
 
     def _stop(self) -> None:
         proc, self._proc = self._proc, None

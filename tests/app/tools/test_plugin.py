@@ -2,8 +2,8 @@
 installed from a folder and from a .difypkg, run in its own confined child process.
 
 The SDK (0.10) needs Python >= 3.12 while Trellis runs on 3.11, so plugins get their own runtime environment,
-built here once per machine by the real installer (`ensure_runtime`, pip from the package index) under
-`var/plugin-runtimes`. The base interpreter is `TRELLIS_PLUGIN_PYTHON`, else python3.13/python3.12 on PATH or
+built here once per machine by the real installer (`ensure_runtime`, pip from the package index) in the user's
+cache folder, so fresh clones reuse it. The base interpreter is `TRELLIS_PLUGIN_PYTHON`, else python3.13/python3.12 on PATH or
 in pyenv; without one the process tests skip and say so."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,8 +60,9 @@ def sink() -> Iterator[HttpSink]:
 
 @pytest.fixture(scope="module")
 def host(base_python: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[plugin.PluginHost]:
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "trellis" / "plugin-runtimes"
     host = plugin.PluginHost(GuardedBackend(EgressPolicy.parse("127.0.0.1")), base_python,
-                             tmp_path_factory.mktemp("packages"), ROOT / "var" / "plugin-runtimes")
+                             tmp_path_factory.mktemp("packages"), cache)
     yield host
     host.close()
 
@@ -127,6 +129,24 @@ def test_installed_from_a_difypkg(host: plugin.PluginHost, tmp_path: Path) -> No
     assert provider_id == PROVIDER_ID and config["package_dir"] != str(FIXTURE)
     provider = plugin.from_config(provider_id, config, ProviderContext(extras={"plugin_host": host}))
     assert provider.invoke("echo", {"text": "zip"}, KEY).text == "zip"
+
+
+def test_concurrent_calls_share_one_child(host: plugin.PluginHost, installed: dict[str, object]) -> None:
+    provider = _provider(host, installed)
+    with ThreadPoolExecutor(4) as pool:
+        texts = list(pool.map(lambda i: provider.invoke("echo", {"text": f"t{i}"}, KEY).text, range(12)))
+    assert texts == [f"t{i}" for i in range(12)]
+
+
+def test_a_child_that_cannot_start_says_why(installed: dict[str, object]) -> None:
+    config = dict(installed["config"], python=sys.executable)  # type: ignore[arg-type]  # 3.11: no SDK there
+    host = plugin.PluginHost()
+    try:
+        provider = plugin.from_config(PROVIDER_ID, config, ProviderContext(extras={"plugin_host": host}))
+        with pytest.raises(ToolInvokeError, match="exited .*No module named .dify_plugin."):
+            provider.invoke("echo", {"text": "x"}, KEY)
+    finally:
+        host.close()
 
 
 def test_credentials_are_required_and_validated(host: plugin.PluginHost, installed: dict[str, object]) -> None:
