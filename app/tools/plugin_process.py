@@ -127,7 +127,7 @@ class PluginProcess:
         read_end, write_end = os.pipe()
         self._home = tempfile.mkdtemp(prefix="trellis-plugin-")
         spec = {"root": str(self.package.root), "entrypoint": self.package.entrypoint, "lifeline_fd": read_end,
-                "proxy_port": self.proxy.port if self.proxy else None,
+                "proxy_port": self.proxy.port if self.proxy else None, "home": self._home,
                 "limits": {"memory_bytes": self.limits.memory_mb * 1024 * 1024, "file_bytes": self.limits.file_bytes,
                            "open_files": self.limits.open_files}}
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": self._home, "TMPDIR": self._home, "LANG": "C.UTF-8",

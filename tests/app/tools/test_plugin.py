@@ -3,8 +3,8 @@ installed from a folder and from a .difypkg, run in its own confined child proce
 
 The SDK (0.10) needs Python >= 3.12 while Trellis runs on 3.11, so plugins get their own runtime environment,
 built here once per machine by the real installer (`ensure_runtime`, pip from the package index) in the user's
-cache folder, so fresh clones reuse it. The base interpreter is `TRELLIS_PLUGIN_PYTHON`, else python3.13/python3.12 on PATH or
-in pyenv; without one the process tests skip and say so."""
+cache folder, so fresh clones reuse it. The base interpreter is `TRELLIS_PLUGIN_PYTHON`, else python3.13 or
+python3.12 on PATH or in pyenv; without one the process tests skip and say so."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import subprocess
 import sys
 import time
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -84,7 +84,7 @@ def test_reads_the_manifest_and_tool_schemas() -> None:
     [provider] = package.providers
     assert provider.credentials == ({"name": "api_key", "type": "secret-input", "required": True},)
     tools = {t.name: t for t in provider.tools}
-    assert set(tools) == {"echo", "fetch", "wait"}
+    assert set(tools) == {"echo", "fetch", "wait", "peek"}
     echo = tools["echo"]
     assert echo.description == "Repeats the given text a number of times."
     assert echo.parameters["required"] == ["text"]
@@ -108,7 +108,7 @@ def test_installed_from_a_folder_and_invoked_with_credentials(host: plugin.Plugi
                                                               installed: dict[str, object]) -> None:
     assert installed["id"] == PROVIDER_ID
     provider = _provider(host, installed)
-    assert {s.ref.tool_name for s in provider.tools()} == {"echo", "fetch", "wait"}
+    assert {s.ref.tool_name for s in provider.tools()} == {"echo", "fetch", "wait", "peek"}
     result = provider.invoke("echo", {"text": "ab", "times": 2}, KEY)
     assert result.text == "abab"
     assert result.json == ({"text": "abab", "key_suffix": "5678"},)  # the credential reached the plugin
@@ -181,6 +181,21 @@ def test_child_limits(host: plugin.PluginHost, installed: dict[str, object]) -> 
     assert os.getpgid(pid) == pid  # its own process group
     environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     assert not any(e.startswith((b"DATABASE_URL", b"REDIS_URL", b"OPENAI_API_KEY")) for e in environ)
+
+
+def test_files_outside_the_plugin_are_out_of_reach(host: plugin.PluginHost, installed: dict[str, object],
+                                                   tmp_path: Path) -> None:
+    from app.providers.sandbox_confine import _landlock_abi
+
+    if _landlock_abi() == 0:
+        pytest.skip("this kernel has no Landlock")
+    provider = _provider(host, installed)
+    assert provider.invoke("peek", {"path": "manifest.yaml"}, KEY).text.startswith("version: 0.0.1")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("worker secret")
+    for path in (str(secret), f"/proc/{os.getpid()}/environ"):
+        with pytest.raises(ToolInvokeError, match="PermissionError"):
+            provider.invoke("peek", {"path": path}, KEY)
 
 
 def test_network_goes_through_the_egress_guard(host: plugin.PluginHost, installed: dict[str, object],
