@@ -13,8 +13,10 @@ from app.engine.state import RunOutcome
 from app.errors import AppUnavailable, ToolInvokeError, ToolNotFound
 from app.tools import workflow_tool
 from app.tools.provider import ProviderContext
+from app.wiring import Container
 from tests.app.engine.harness import MODEL, ScriptedLLM, chain, end, graph, node
 from tests.app.tools.tiny_registry import TinyRegistry
+from tests.conftest import SAMPLES
 
 WS = "ws-1"
 
@@ -139,3 +141,25 @@ def test_the_callee_run_is_bounded_by_the_tool_timeout() -> None:
     install(registry, "wf", "app-slow", "slow", lambda ws, app: callee(), slow)
     with pytest.raises(ToolInvokeError, match="'slow' (failed|stopped)"):
         registry.invoke(WS, ToolRef("workflow", "wf", "slow"), {"name": "x"})
+
+
+def test_on_the_production_path(container: Container) -> None:
+    """The extras exactly as the wiring builds them: a published app from the database, the worker's LLM gateway,
+    node services and limits."""
+    workspace = container.accounts.default_workspace_id()
+    app = container.apps.import_dsl(workspace, (SAMPLES / "hello.yml").read_text())
+    context = ProviderContext(timeout_seconds=30.0, extras={
+        "load_published_graph": lambda ws, app_id: container.apps.published(ws, app_id).graph,
+        "run_graph": workflow_tool.InlineGraphRun(container.llm, container.node_services, container.limits, 30.0),
+        "max_call_depth": container.limits.max_call_depth})
+    registry = TinyRegistry()
+    registry.add(workflow_tool.from_config("wf-hello", {"workspace_id": workspace, "app_id": app.id,
+                                                        "name": "hello"}, context))
+    ref = ToolRef("workflow", "wf-hello", "hello")
+    assert registry.describe(workspace, ref).parameters["properties"]["name"] == {"type": "string",
+                                                                                  "description": "Your name"}
+    result = registry.invoke(workspace, ref, {"name": "Ada Lovelace"})
+    assert result.json == ({"greeting": "Hello, Ada Lovelace! Nice to meet you, Ada."},)
+    with pytest.raises(ToolNotFound, match="no published workflow"):
+        workflow_tool.from_config("gone", {"workspace_id": workspace, "app_id": "missing", "name": "x"},
+                                  context).tools()
