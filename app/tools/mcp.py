@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal, TypeVar
@@ -33,6 +34,7 @@ from app.tools.provider import ProviderContext
 T = TypeVar("T")
 MAX_FILE_BYTES = 5 * 1024 * 1024
 ERROR_TEXT_CHARS = 500
+LISTING_TTL_SECONDS = 60.0
 
 
 class McpToolSchema(BaseModel):
@@ -79,10 +81,16 @@ class McpProvider:
         # No guard handed in still means "public internet only", never "unguarded".
         self._guard: GuardedBackend = backend if isinstance(backend, GuardedBackend) else GuardedBackend(
             EgressPolicy())
+        self._listed: tuple[float, list[McpToolSchema]] | None = None
 
     def tools(self) -> list[ToolSpec]:
-        """The tools discovered at install; a live listing (without credentials) when none were stored."""
-        found = self.config.tools if self.config.tools is not None else self.discover({})
+        """The tools discovered at install; else a live listing (without credentials), kept for a minute."""
+        found = self.config.tools
+        if found is None:
+            cached = self._listed
+            if cached is None or time.monotonic() - cached[0] > LISTING_TTL_SECONDS:
+                cached = self._listed = (time.monotonic(), self.discover({}))
+            found = cached[1]
         return [self._spec(tool) for tool in found]
 
     def discover(self, credentials: Mapping[str, str]) -> list[McpToolSchema]:
@@ -242,6 +250,16 @@ def _file(kind: str, mime_type: str | None, data_b64: str, uri: str = "") -> dic
     name = uri.rsplit("/", 1)[-1] if uri else f"{kind}.{mime.split('/')[-1]}"
     return {"type": "image" if kind == "image" else kind, "transfer_method": "tool_file", "filename": name,
             "mime_type": mime, "size": size, "url": f"data:{mime};base64,{data_b64}"}
+
+
+def install_config(provider_id: str, config: Mapping[str, Any], credentials: Mapping[str, str],
+                   context: ProviderContext) -> dict[str, Any]:
+    """The install-time step: validate `config`, list the server's tools with the credentials, and return the
+    config to store (with `tools` filled, so listing later needs neither a round trip nor credentials). Raises
+    ValidationError for bad config, ToolInvokeError when the server cannot be reached or refuses."""
+    provider = from_config(provider_id, {**dict(config), "tools": None}, context)
+    tools = provider.discover(credentials)
+    return provider.config.model_copy(update={"tools": tools}).model_dump(mode="json")
 
 
 def from_config(provider_id: str, config: Mapping[str, Any], context: ProviderContext) -> McpProvider:

@@ -14,7 +14,6 @@ import selectors
 import socket
 import socketserver
 import threading
-from typing import Any
 
 from app.errors import TrellisError
 from app.providers.egress import GuardedBackend
@@ -141,36 +140,42 @@ class _Server(socketserver.ThreadingTCPServer):
 
 
 class EgressProxy:
-    """One per process, shared by every plugin child. `start` is idempotent; `close` stops serving."""
+    """One per process, shared by every plugin child. Binds and serves on `start` (idempotent); `close` stops."""
 
     def __init__(self, guard: GuardedBackend) -> None:
-        self._server = _Server(guard)
+        self._guard = guard
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     @property
     def port(self) -> int:
+        assert self._server is not None, "start the proxy first"
         return int(self._server.server_address[1])
 
     @property
     def refusals(self) -> int:
-        return self._server.refusals
+        return self._server.refusals if self._server else 0
 
     def start(self) -> EgressProxy:
         with self._lock:
-            if self._thread is None:
+            if self._server is None:
+                self._server = _Server(self._guard)
                 self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.5},
                                                 name="plugin-egress-proxy", daemon=True)
                 self._thread.start()
         return self
 
-    def env(self) -> dict[str, Any]:
+    def env(self) -> dict[str, str]:
         url = f"http://127.0.0.1:{self.port}"
         return {"HTTP_PROXY": url, "HTTPS_PROXY": url, "ALL_PROXY": url, "http_proxy": url, "https_proxy": url,
                 "all_proxy": url, "NO_PROXY": "", "no_proxy": ""}
 
     def close(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(5)
-        self._server.server_close()
+        with self._lock:
+            server, thread, self._server, self._thread = self._server, self._thread, None, None
+        if server is not None:
+            server.shutdown()
+            if thread is not None:
+                thread.join(5)
+            server.server_close()

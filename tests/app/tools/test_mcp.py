@@ -98,10 +98,12 @@ def test_tool_errors_and_unknown_tools(servers: dict[str, str], context: Provide
         provider.invoke("fail", {"reason": "x"}, {})
     with pytest.raises(ToolNotFound):
         provider.invoke("nope", {}, {})
-    stored = provider.discover({})
-    installed = mcp.from_config("err", {"server_url": servers["streamable_http"],
-                                        "tools": [t.model_dump() for t in stored]}, context)
-    assert [s.ref.tool_name for s in installed.tools()] == [t.name for t in stored]
+    stored = mcp.install_config("err", {"server_url": servers["streamable_http"]}, {"api_key": "k"}, context)
+    assert [t["name"] for t in stored["tools"]] == ["add", "whoami", "pixel", "fail"]
+    assert "k" not in str(stored.get("headers"))  # credentials are not part of the stored config
+    installed = mcp.from_config("err", stored, context)
+    assert [s.ref.tool_name for s in installed.tools()] == [t["name"] for t in stored["tools"]]
+    assert installed.invoke("add", {"a": 1, "b": 2}, {}).text == "3"
     with pytest.raises(ToolNotFound):
         installed.invoke("nope", {}, {})
 
