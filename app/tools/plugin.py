@@ -31,6 +31,7 @@ from app.tools.plugin_runtime import ensure_runtime, python_version
 from app.tools.provider import ProviderContext
 
 MIN_PYTHON = (3, 12)
+MAX_FILE_BYTES = 10 * 1024 * 1024
 
 
 class PluginConfig(BaseModel):
@@ -124,9 +125,10 @@ class PluginProvider:
         if tool_name not in {t.name for t in self.declaration.tools}:
             raise ToolNotFound(f"plugin provider {self.provider_id!r} has no tool {tool_name!r}")
         self._check_credentials(credentials)
+        tool = next(t for t in self.declaration.tools if t.name == tool_name)
         messages = self._call({"type": "tool", "action": "invoke_tool", "provider": self.config.provider,
                                "tool": tool_name, "credentials": dict(credentials), "credential_type": "api-key",
-                               "tool_parameters": arguments}, credentials)
+                               "tool_parameters": coerce_arguments(tool.parameters, arguments)}, credentials)
         return fold_messages(messages)
 
     def validate_credentials(self, credentials: Mapping[str, str]) -> None:
@@ -153,6 +155,30 @@ class PluginProvider:
 
     def close(self) -> None:
         """Nothing to release per provider: the host owns the processes."""
+
+
+def coerce_arguments(schema: dict[str, Any], arguments: dict[str, Any]) -> dict[str, Any]:
+    """Dify's conversion before a plugin tool runs: declared defaults for absent parameters, and numbers and
+    booleans given as text (a template's output) turned into their type. Raises ToolInvokeError naming a value
+    that cannot be converted."""
+    out = dict(arguments)
+    for name, prop in (schema.get("properties") or {}).items():
+        value = out.get(name)
+        if value is None or value == "":
+            if "default" in prop:
+                out[name] = prop["default"]
+            continue
+        kind = prop.get("type")
+        try:
+            if kind == "number" and isinstance(value, str):
+                number = float(value)
+                out[name] = int(number) if number.is_integer() and "." not in value else number
+            elif kind == "boolean" and isinstance(value, str):
+                out[name] = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}[
+                    value.strip().lower()]
+        except (ValueError, KeyError) as exc:
+            raise ToolInvokeError(f"parameter {name!r} must be a {kind}, got {value!r}") from exc
+    return out
 
 
 def _scrub(text: str, credentials: Mapping[str, str]) -> str:
@@ -197,6 +223,8 @@ def fold_messages(messages: list[dict[str, Any]]) -> ToolResult:
 
 
 def _blob_file(blob: bytes, meta: dict[str, Any]) -> dict[str, Any]:
+    if len(blob) > MAX_FILE_BYTES:
+        raise ToolInvokeError(f"plugin returned a file larger than {MAX_FILE_BYTES} bytes")
     mime = str(meta.get("mime_type") or "application/octet-stream")
     kind = "image" if mime.startswith("image/") else "audio" if mime.startswith("audio/") else "document"
     return {"type": kind, "transfer_method": "tool_file", "filename": str(meta.get("filename") or "file"),

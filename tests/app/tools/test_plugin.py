@@ -117,6 +117,10 @@ def test_installed_from_a_folder_and_invoked_with_credentials(host: plugin.Plugi
     assert blob["filename"] == "echo.txt" and blob["mime_type"] == "text/plain" and blob["size"] == 4
     assert blob["url"] == "data:text/plain;base64,YWJhYg=="
     assert provider.invoke("echo", {"text": "ok", "style": "upper"}, KEY).text == "OK"
+    # Text from a template is converted as Dify does; absent parameters get their declared default.
+    assert provider.invoke("echo", {"text": "x", "times": "3", "style": ""}, KEY).text == "xxx"
+    with pytest.raises(ToolInvokeError, match="'times' must be a number"):
+        provider.invoke("echo", {"text": "x", "times": "many"}, KEY)
 
 
 def test_installed_from_a_difypkg(host: plugin.PluginHost, tmp_path: Path) -> None:
