@@ -66,7 +66,7 @@ def context() -> Iterator[ProviderContext]:
 def test_lists_and_calls_tools(servers: dict[str, str], context: ProviderContext, transport: str) -> None:
     provider = mcp.from_config("calc", {"server_url": servers[transport], "transport": transport}, context)
     specs = {s.ref.tool_name: s for s in provider.tools()}
-    assert set(specs) == {"add", "whoami", "pixel", "fail"}
+    assert set(specs) == {"add", "whoami", "pixel", "slow", "fail"}
     assert specs["add"].ref.provider_type == "mcp" and specs["add"].description == "Add two integers"
     assert specs["add"].parameters["properties"]["a"]["type"] == "integer"
     assert specs["add"].parameters["required"] == ["a", "b"]
@@ -99,7 +99,7 @@ def test_tool_errors_and_unknown_tools(servers: dict[str, str], context: Provide
     with pytest.raises(ToolNotFound):
         provider.invoke("nope", {}, {})
     stored = mcp.install_config("err", {"server_url": servers["streamable_http"]}, {"api_key": "k"}, context)
-    assert [t["name"] for t in stored["tools"]] == ["add", "whoami", "pixel", "fail"]
+    assert [t["name"] for t in stored["tools"]] == ["add", "whoami", "pixel", "slow", "fail"]
     assert "k" not in str(stored.get("headers"))  # credentials are not part of the stored config
     installed = mcp.from_config("err", stored, context)
     assert [s.ref.tool_name for s in installed.tools()] == [t["name"] for t in stored["tools"]]
@@ -132,6 +132,16 @@ def test_unreachable_server_and_timeouts(context: ProviderContext) -> None:
         dead.invoke("add", {}, {"api_key": "never-shown"})
     except ToolInvokeError as exc:
         assert "never-shown" not in str(exc)
+
+
+@pytest.mark.parametrize("transport", ["streamable_http", "sse"])
+def test_a_slow_tool_times_out(servers: dict[str, str], context: ProviderContext, transport: str) -> None:
+    provider = mcp.from_config("slow", {"server_url": servers[transport], "transport": transport,
+                                        "timeout_seconds": 1.0}, context)
+    started = time.monotonic()
+    with pytest.raises(ToolInvokeError, match="did not answer within 1s"):
+        provider.invoke("slow", {"seconds": 10}, {})
+    assert time.monotonic() - started < 5
 
 
 def test_calls_leave_no_threads_behind(servers: dict[str, str], context: ProviderContext) -> None:
