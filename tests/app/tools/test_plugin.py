@@ -34,6 +34,8 @@ ROOT = Path(__file__).resolve().parents[3]
 FIXTURE = ROOT / "tests" / "fixtures" / "plugins" / "trellis_echo"
 PROVIDER_ID = "trellis/trellis_echo/trellis_echo"
 KEY = {"api_key": "sk-test-5678"}
+# The first test also builds the plugin runtime (pip, about a minute on a fresh machine).
+pytestmark = pytest.mark.timeout(600)
 
 
 def _base_python() -> str | None:
