@@ -86,7 +86,7 @@ def test_reads_the_manifest_and_tool_schemas() -> None:
     [provider] = package.providers
     assert provider.credentials == ({"name": "api_key", "type": "secret-input", "required": True},)
     tools = {t.name: t for t in provider.tools}
-    assert set(tools) == {"echo", "fetch", "wait", "peek"}
+    assert set(tools) == {"echo", "fetch", "wait", "peek", "remember"}
     echo = tools["echo"]
     assert echo.description == "Repeats the given text a number of times."
     assert echo.parameters["required"] == ["text"]
@@ -110,7 +110,7 @@ def test_installed_from_a_folder_and_invoked_with_credentials(host: plugin.Plugi
                                                               installed: dict[str, object]) -> None:
     assert installed["id"] == PROVIDER_ID
     provider = _provider(host, installed)
-    assert {s.ref.tool_name for s in provider.tools()} == {"echo", "fetch", "wait", "peek"}
+    assert {s.ref.tool_name for s in provider.tools()} == {"echo", "fetch", "wait", "peek", "remember"}
     result = provider.invoke("echo", {"text": "ab", "times": 2}, KEY)
     assert result.text == "abab"
     assert result.json == ({"text": "abab", "key_suffix": "5678"},)  # the credential reached the plugin
@@ -153,6 +153,14 @@ def test_a_child_that_cannot_start_says_why(installed: dict[str, object]) -> Non
             provider.invoke("echo", {"text": "x"}, KEY)
     finally:
         host.close()
+
+
+def test_backwards_invocations_are_answered_with_an_error(host: plugin.PluginHost,
+                                                          installed: dict[str, object]) -> None:
+    provider = _provider(host, installed, timeout=20.0)
+    with pytest.raises(ToolInvokeError, match="does not offer backwards invocation"):
+        provider.invoke("remember", {"value": "v"}, KEY)
+    assert provider.invoke("echo", {"text": "still here"}, KEY).text == "still here"
 
 
 def test_credentials_are_required_and_validated(host: plugin.PluginHost, installed: dict[str, object]) -> None:
