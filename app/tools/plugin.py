@@ -203,7 +203,7 @@ def fold_messages(messages: list[dict[str, Any]]) -> ToolResult:
             value = message.get("json_object")
             json_parts.append(value if isinstance(value, dict) else {"data": value})
         elif kind == "variable":
-            name, value = message.get("variable_name"), message.get("variable_value")
+            name, value = str(message.get("variable_name") or ""), message.get("variable_value")
             if message.get("stream") and isinstance(variables.get(name), str):
                 variables[name] += value
             else:

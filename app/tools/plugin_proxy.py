@@ -37,7 +37,10 @@ class _Handler(socketserver.BaseRequestHandler):
             method, target, version = line.decode("latin-1").split(" ", 2)
         except ValueError:
             return _reply(client, 400, "malformed request line")
-        host, port, forward = _target(method, target, version, rest)
+        try:
+            host, port, forward = _target(method, target, version, rest)
+        except ValueError:
+            host, port, forward = None, 0, None
         if host is None:
             return _reply(client, 400, "only CONNECT and absolute http:// requests are proxied")
         try:
@@ -50,7 +53,8 @@ class _Handler(socketserver.BaseRequestHandler):
         with upstream:
             if forward is None:
                 client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            else:
+                forward = head.partition(b"\r\n\r\n")[2]  # bytes the client sent right behind its CONNECT
+            if forward:
                 upstream.sendall(forward)
             _relay(client, upstream)
 
@@ -82,8 +86,8 @@ def _read_head(client: socket.socket) -> bytes | None:
 def _target(method: str, target: str, version: str, rest: bytes) -> tuple[str | None, int, bytes | None]:
     """(host, port, bytes to forward first); forward is None for a CONNECT tunnel."""
     if method.upper() == "CONNECT":
-        host, _, port = target.rpartition(":")
-        return (host.strip("[]") or None), int(port or 443), None
+        name, _, port_text = target.rpartition(":")
+        return (name.strip("[]") or None), int(port_text or 443), None
     if not target.lower().startswith("http://"):
         return None, 0, None
     authority, _, path = target[7:].partition("/")
@@ -107,24 +111,25 @@ def _reply(client: socket.socket, status: int, reason: str) -> None:
 
 
 def _relay(a: socket.socket, b: socket.socket) -> None:
+    """Copy bytes both ways until both sides finished sending (a half-close is passed on) or nothing moves for
+    IDLE_SECONDS."""
     peers = {a: b, b: a}
     with selectors.DefaultSelector() as sel:
         for sock in peers:
-            sock.setblocking(False)
             sel.register(sock, selectors.EVENT_READ)
-        while True:
+        while sel.get_map():
             events = sel.select(IDLE_SECONDS)
             if not events:
                 return
             for key, _ in events:
-                sock: socket.socket = key.fileobj  # type: ignore[assignment]
+                source: socket.socket = key.fileobj  # type: ignore[assignment]
                 try:
-                    chunk = sock.recv(65536)
-                    if not chunk:
-                        return
-                    peers[sock].setblocking(True)
-                    peers[sock].sendall(chunk)
-                    peers[sock].setblocking(False)
+                    chunk = source.recv(65536)
+                    if chunk:
+                        peers[source].sendall(chunk)
+                        continue
+                    sel.unregister(source)
+                    peers[source].shutdown(socket.SHUT_WR)
                 except OSError:
                     return
 
