@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import sys
@@ -168,3 +169,11 @@ def test_through_the_tool_port(servers: dict[str, str], context: ProviderContext
     assert registry.describe("ws", ref).parameters["required"] == ["a", "b"]
     assert registry.invoke("ws", ref, {"a": 20, "b": 22}).text == "42"
     assert registry.invoke("ws", ToolRef("mcp", "calc", "whoami"), {}).text == "Bearer port-key"
+
+
+def test_callable_from_a_thread_that_runs_an_event_loop(servers: dict[str, str], context: ProviderContext) -> None:
+    provider = mcp.from_config("calc", {"server_url": servers["streamable_http"]}, context)
+
+    async def inside_a_loop() -> str:
+        return provider.invoke("add", {"a": 3, "b": 4}, {}).text
+    assert asyncio.run(inside_a_loop()) == "7"
