@@ -114,6 +114,11 @@ class Settings(BaseSettings):
     sandbox_cpu_seconds: int = 10
     sandbox_memory_mb: int = 256
     sandbox_output_bytes: int = 1_000_000
+    # Dify plugins (app/tools/plugin.py): PLUGIN_PYTHON is the base interpreter plugin environments are built with
+    # (the dify-plugin SDK 0.10 needs Python >= 3.12); empty turns plugin installs off. Packages and environments
+    # live under TRELLIS_HOME/plugins. Each plugin child gets PLUGIN_MEMORY_MB of address space.
+    plugin_python: str = ""
+    plugin_memory_mb: int = 1024
     # The sql node: JSON {"name": "postgresql://readonly_role@host/db" | "sqlite:///path.db"}, secret (URLs hold
     # passwords); a statement timeout and a row cap for every query.
     sql_connections: dict[str, SecretStr] = {}

@@ -44,6 +44,10 @@ class _PathBeneath(ctypes.Structure):
     _fields_ = [("allowed", ctypes.c_uint64), ("fd", ctypes.c_int32)]
 
 
+class _NetPort(ctypes.Structure):
+    _fields_ = [("allowed", ctypes.c_uint64), ("port", ctypes.c_uint64)]
+
+
 def enter_network_namespace() -> bool:
     """Move into a fresh network namespace (only a down loopback). Root can do it directly; others need an
     unprivileged user namespace, which many container runtimes forbid."""
@@ -88,10 +92,10 @@ def _landlock_abi() -> int:
     return int(abi) if abi > 0 else 0
 
 
-def landlock(read_paths: Iterable[str], write_paths: Iterable[str]) -> int:
+def landlock(read_paths: Iterable[str], write_paths: Iterable[str], connect_ports: Iterable[int] = ()) -> int:
     """Allow reading only under `read_paths` and writing only under `write_paths`; with ABI >= 4 forbid TCP
-    bind/connect, with ABI >= 6 forbid signalling or reaching abstract sockets outside the sandbox. Returns the
-    ABI version enforced, 0 when Landlock is unavailable."""
+    bind and connect (except connecting to `connect_ports`), with ABI >= 6 forbid signalling or reaching abstract
+    sockets outside the sandbox. Returns the ABI version enforced, 0 when Landlock is unavailable."""
     abi = _landlock_abi()
     if abi == 0:
         return 0
@@ -114,6 +118,9 @@ def landlock(read_paths: Iterable[str], write_paths: Iterable[str]) -> int:
         for paths, access in ((read_paths, read), (write_paths, write)):
             for path in paths:
                 _add_path_rule(ruleset, path, access)
+        for port in connect_ports if abi >= 4 else ():
+            rule = _NetPort(1 << 1, port)  # CONNECT_TCP
+            _libc.syscall(SYS_ADD_RULE, ruleset, 2, ctypes.byref(rule), 0)  # LANDLOCK_RULE_NET_PORT
         if _libc.syscall(SYS_RESTRICT_SELF, ruleset, 0) != 0:
             return 0
     finally:

@@ -1,0 +1,267 @@
+"""MCP servers as a tool provider kind (`provider_type: mcp`), on the official `mcp` SDK.
+
+One installed provider is one remote MCP server, reached over streamable HTTP or SSE. Its tools' `inputSchema`
+become `ToolSpec.parameters`; a call's content folds into a `ToolResult` (text parts joined, structured content
+and JSON text as `json`, images, audio and blob resources as `files` with a data URL). Every connection leaves
+through the egress guard (`app.providers.egress_async`), and a whole call is bounded by the provider timeout.
+
+The SDK is async; the tool node and the agent call from synchronous worker threads. Each operation runs on a
+private event loop (`anyio.run`) that lives exactly as long as the call and closes its connections and worker
+threads before returning, so nothing outlives a call. Credentials become request headers only; they never appear
+in results or errors. Imports nothing from `app.engine` beyond the port types.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal, TypeVar
+
+import anyio
+import httpx2
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from app.engine.ports import ToolRef, ToolResult, ToolSpec
+from app.errors import ToolInvokeError, ToolNotFound, TrellisError
+from app.providers.egress import EgressPolicy, GuardedBackend
+from app.providers.egress_async import guarded_async_client
+from app.tools.provider import ProviderContext
+
+T = TypeVar("T")
+MAX_FILE_BYTES = 5 * 1024 * 1024
+ERROR_TEXT_CHARS = 500
+LISTING_TTL_SECONDS = 60.0
+
+
+class McpToolSchema(BaseModel):
+    """A tool as discovered at install time (kept so listing needs no round trip nor credentials)."""
+
+    name: str
+    description: str = ""
+    input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+class McpConfig(BaseModel):
+    """The stored configuration of one MCP provider. Credentials are not part of it: `api_key` is sent as
+    `<auth_header>: <auth_scheme> <api_key>`, and any credential named `header:<Name>` as header `<Name>`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    server_url: str
+    transport: Literal["streamable_http", "sse"] = "streamable_http"
+    headers: dict[str, str] = Field(default_factory=dict)
+    auth_header: str = "Authorization"
+    auth_scheme: str = "Bearer"
+    timeout_seconds: float | None = Field(default=None, gt=0, le=600)
+    tools: list[McpToolSchema] | None = None
+
+    @field_validator("server_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        scheme, _, rest = value.partition("://")
+        if scheme.lower() not in ("http", "https") or not rest.strip("/"):
+            raise ValueError("server_url must be an http(s) URL")
+        return value
+
+
+class McpProvider:
+    """One MCP server. Thread-safe: every call opens its own session on its own loop."""
+
+    provider_type = "mcp"
+
+    def __init__(self, provider_id: str, config: McpConfig, context: ProviderContext) -> None:
+        self.provider_id = provider_id
+        self.config = config
+        self._timeout = config.timeout_seconds or context.timeout_seconds
+        backend = getattr(context.http, "backend", None)
+        # No guard handed in still means "public internet only", never "unguarded".
+        self._guard: GuardedBackend = backend if isinstance(backend, GuardedBackend) else GuardedBackend(
+            EgressPolicy())
+        self._listed: tuple[float, list[McpToolSchema]] | None = None
+
+    def tools(self) -> list[ToolSpec]:
+        """The tools discovered at install; else a live listing (without credentials), kept for a minute."""
+        found = self.config.tools
+        if found is None:
+            cached = self._listed
+            if cached is None or time.monotonic() - cached[0] > LISTING_TTL_SECONDS:
+                cached = self._listed = (time.monotonic(), self.discover({}))
+            found = cached[1]
+        return [self._spec(tool) for tool in found]
+
+    def discover(self, credentials: Mapping[str, str]) -> list[McpToolSchema]:
+        """List the server's tools now (the registry stores them in `config.tools` at install)."""
+        async def listing(session: Any) -> list[McpToolSchema]:
+            return await _list_tools(session)
+        return self._run(listing, credentials)
+
+    def invoke(self, tool_name: str, arguments: dict[str, Any], credentials: Mapping[str, str]) -> ToolResult:
+        known = {t.name for t in self.config.tools} if self.config.tools is not None else None
+        if known is not None and tool_name not in known:
+            raise ToolNotFound(f"MCP provider {self.provider_id!r} has no tool {tool_name!r}")
+
+        async def call(session: Any) -> Any:
+            if known is None and tool_name not in {t.name for t in await _list_tools(session)}:
+                raise ToolNotFound(f"MCP provider {self.provider_id!r} has no tool {tool_name!r}")
+            return await session.call_tool(tool_name, arguments)
+        result = self._run(call, credentials)
+        if result.is_error:
+            detail = " ".join(getattr(c, "text", "") for c in result.content).strip()[:ERROR_TEXT_CHARS]
+            raise ToolInvokeError(f"MCP tool {tool_name!r} failed: {detail or 'the server reported an error'}")
+        return fold_result(result)
+
+    def _spec(self, tool: McpToolSchema) -> ToolSpec:
+        return ToolSpec(ToolRef("mcp", self.provider_id, tool.name), tool.description, tool.input_schema)
+
+    def _headers(self, credentials: Mapping[str, str]) -> dict[str, str]:
+        headers = dict(self.config.headers)
+        for key, value in credentials.items():
+            if key.startswith("header:") and value:
+                headers[key.removeprefix("header:")] = value
+        if credentials.get("api_key"):
+            scheme = f"{self.config.auth_scheme} " if self.config.auth_scheme else ""
+            headers[self.config.auth_header] = scheme + credentials["api_key"]
+        return headers
+
+    def _run(self, operation: Callable[[Any], Awaitable[T]], credentials: Mapping[str, str]) -> T:
+        headers = self._headers(credentials)
+
+        async def main() -> T:
+            with anyio.fail_after(self._timeout):
+                return await self._session_call(operation, headers)
+        try:
+            return _run_sync(main)
+        except TimeoutError as exc:
+            raise ToolInvokeError(f"MCP server {self.provider_id!r} did not answer within {self._timeout:g}s") \
+                from exc
+        except BaseException as exc:  # the SDK's task groups wrap errors in exception groups
+            raise _translate(exc, self.provider_id) from exc
+
+    async def _session_call(self, operation: Callable[[Any], Awaitable[T]], headers: dict[str, str]) -> T:
+        from mcp.client.session import ClientSession
+        from mcp.client.sse import sse_client
+        from mcp.client.streamable_http import streamable_http_client
+
+        timeout = httpx2.Timeout(self._timeout)
+        if self.config.transport == "sse":
+            def factory(headers: dict[str, str] | None = None, timeout: httpx2.Timeout | None = None,
+                        auth: httpx2.Auth | None = None) -> httpx2.AsyncClient:
+                return guarded_async_client(self._guard, headers, timeout, auth)
+            transport = sse_client(self.config.server_url, headers=headers, timeout=self._timeout,
+                                   sse_read_timeout=self._timeout, httpx_client_factory=factory)
+            async with transport as (read, write), ClientSession(read, write) as session:
+                await session.initialize()
+                return await operation(session)
+        async with guarded_async_client(self._guard, headers, timeout) as client, \
+                streamable_http_client(self.config.server_url, http_client=client) as (read, write), \
+                ClientSession(read, write) as session:
+            await session.initialize()
+            return await operation(session)
+
+
+async def _list_tools(session: Any) -> list[McpToolSchema]:
+    tools: list[McpToolSchema] = []
+    cursor: str | None = None
+    while True:
+        from mcp_types import PaginatedRequestParams
+
+        page = await session.list_tools(params=PaginatedRequestParams(cursor=cursor) if cursor else None)
+        tools += [McpToolSchema(name=t.name, description=t.description or "", input_schema=dict(t.input_schema))
+                  for t in page.tools]
+        cursor = page.next_cursor
+        if not cursor:
+            return tools
+
+
+def _run_sync(main: Callable[[], Awaitable[T]]) -> T:
+    """Run `main` on a private loop; from a thread that already runs a loop, on a short-lived helper thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return anyio.run(main)
+    with ThreadPoolExecutor(1, thread_name_prefix="mcp-call") as pool:
+        return pool.submit(anyio.run, main).result()
+
+
+def _translate(exc: BaseException, provider_id: str) -> BaseException:
+    """The first meaningful error inside (possibly nested) exception groups, as a Trellis error."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    if isinstance(exc, TrellisError):
+        return exc if isinstance(exc, ToolNotFound | ToolInvokeError) else ToolInvokeError(
+            f"MCP server {provider_id!r}: {exc.message}")
+    if isinstance(exc, TimeoutError):
+        return ToolInvokeError(f"MCP server {provider_id!r} timed out")
+    if isinstance(exc, Exception):
+        return ToolInvokeError(f"MCP server {provider_id!r} failed: {type(exc).__name__}: "
+                               f"{str(exc)[:ERROR_TEXT_CHARS]}")
+    return exc  # KeyboardInterrupt, SystemExit and the like pass through untouched
+
+
+def fold_result(result: Any) -> ToolResult:
+    """Dify's tool message shapes from an MCP CallToolResult."""
+    texts: list[str] = []
+    json_parts: list[dict[str, Any]] = []
+    files: list[dict[str, Any]] = []
+    for item in result.content:
+        kind = getattr(item, "type", "")
+        if kind == "text":
+            texts.append(item.text)
+            parsed = _json_object(item.text)
+            if parsed is not None:
+                json_parts.append(parsed)
+        elif kind in ("image", "audio"):
+            files.append(_file(kind, item.mime_type, item.data))
+        elif kind == "resource":
+            resource = item.resource
+            if getattr(resource, "text", None) is not None:
+                texts.append(resource.text)
+            elif getattr(resource, "blob", None) is not None:
+                files.append(_file("document", resource.mime_type or "application/octet-stream", resource.blob,
+                                   str(resource.uri)))
+        elif kind == "resource_link":
+            json_parts.append({"resource_link": {"uri": str(item.uri), "name": item.name,
+                                                 "mime_type": item.mime_type}})
+    if result.structured_content is not None and not json_parts:
+        json_parts.append(dict(result.structured_content))
+    return ToolResult(text="\n".join(texts), json=tuple(json_parts), files=tuple(files))
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    stripped = text.strip()
+    if not stripped.startswith(("{", "[")):
+        return None
+    try:
+        value = json.loads(stripped)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else {"data": value}
+
+
+def _file(kind: str, mime_type: str | None, data_b64: str, uri: str = "") -> dict[str, Any]:
+    mime = mime_type or "application/octet-stream"
+    size = len(base64.b64decode(data_b64, validate=False))
+    if size > MAX_FILE_BYTES:
+        raise ToolInvokeError(f"MCP tool returned a file larger than {MAX_FILE_BYTES} bytes")
+    name = uri.rsplit("/", 1)[-1] if uri else f"{kind}.{mime.split('/')[-1]}"
+    return {"type": "image" if kind == "image" else kind, "transfer_method": "tool_file", "filename": name,
+            "mime_type": mime, "size": size, "url": f"data:{mime};base64,{data_b64}"}
+
+
+def install_config(provider_id: str, config: Mapping[str, Any], credentials: Mapping[str, str],
+                   context: ProviderContext) -> dict[str, Any]:
+    """The install-time step: validate `config`, list the server's tools with the credentials, and return the
+    config to store (with `tools` filled, so listing later needs neither a round trip nor credentials). Raises
+    ValidationError for bad config, ToolInvokeError when the server cannot be reached or refuses."""
+    provider = from_config(provider_id, {**dict(config), "tools": None}, context)
+    tools = provider.discover(credentials)
+    return provider.config.model_copy(update={"tools": tools}).model_dump(mode="json")
+
+
+def from_config(provider_id: str, config: Mapping[str, Any], context: ProviderContext) -> McpProvider:
+    """The factory the registry's KINDS map holds for `mcp`. Raises pydantic's ValidationError on bad config."""
+    return McpProvider(provider_id, McpConfig.model_validate(dict(config)), context)
