@@ -73,7 +73,7 @@ def test_bucket_versioned_kms_private_with_lifecycle(aws_stack: StackRun) -> Non
     assert all(s.inputs["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms" for s in sse)
     blocks = aws_stack.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
     assert len(blocks) == len(aws_stack.of_type("aws:s3/bucket:Bucket"))
-    lifecycle = aws_stack.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+    lifecycle = aws_stack.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "storage-lifecycle")
     assert any("noncurrentVersionExpiration" in r for r in lifecycle.inputs["rules"])
     policy = aws_stack.of_type("aws:s3/bucketPolicy:BucketPolicy")[0].inputs["policy"]
     assert "aws:SecureTransport" in policy
