@@ -13,10 +13,11 @@ from infra.network import Network, NetworkArgs
 from infra.stack import build_stack
 
 
-def test_outputs_present_and_kubeconfig_secret(aws_stack: StackRun, local: StackRun) -> None:
-    assert set(aws_stack.outputs) == {"api_url", "namespace", "image", "database_endpoint", "redis_endpoint",
-                                      "bucket_name", "kubeconfig"}
-    assert aws_stack.secret_outputs == {"kubeconfig"}
+def test_outputs_present_and_credentials_secret(aws_stack: StackRun, local: StackRun) -> None:
+    assert {"api_url", "namespace", "image", "database_endpoint", "redis_endpoint", "bucket_name",
+            "backup_bucket_name", "kubeconfig", "vpc_id", "oidc_issuer"} <= set(aws_stack.outputs)
+    # What later layers need and must not show: exported, but only as secrets.
+    assert aws_stack.secret_outputs == {"kubeconfig", "database_url", "redis_url", "redis_auth_token"}
     assert json.loads(aws_stack.outputs["kubeconfig"])["kind"] == "Config"
     assert "kubeconfig" not in local.outputs and local.outputs["bucket_name"] == "trellis"
 
@@ -54,8 +55,10 @@ def test_every_resource_belongs_to_a_component(any_stack: StackRun) -> None:
 
 
 def test_kubernetes_objects_use_the_stack_provider(any_stack: StackRun) -> None:
-    providers = {r.provider for r in any_stack.resources if r.type.startswith("kubernetes:")}
-    assert len(providers) == 1 and f"{any_stack.config.prefix}-k8s" in providers.pop()
+    for run in any_stack.layers or [any_stack]:
+        providers = {r.provider for r in run.resources if r.type.startswith("kubernetes:")}
+        assert len(providers) <= 1 and f"{any_stack.config.prefix}-k8s" in (providers.pop() if providers else
+                                                                             f"{any_stack.config.prefix}-k8s")
 
 
 def test_resource_counts(dev: StackRun, prod: StackRun, local: StackRun) -> None:
