@@ -43,7 +43,8 @@ def create_migration(name: str, args: PlatformArgs, opts: pulumi.ResourceOptions
         "backoffLimit": 2,
         "activeDeadlineSeconds": 900,
         "template": {"metadata": {"labels": labels(cfg.environment, "migrate")}, "spec": {
-            "restartPolicy": "Never", "serviceAccountName": service_account("migrate"), "automountServiceAccountToken": False,
+            "restartPolicy": "Never", "serviceAccountName": service_account("migrate"),
+            "automountServiceAccountToken": False,
             "securityContext": pod_security(), "volumes": volumes,
             "containers": [container("migrate", args.image, MIGRATE_COMMAND, JOB_RESOURCES, volumeMounts=mounts)],
         }},
@@ -54,8 +55,8 @@ def _backup_pod(args: PlatformArgs) -> dict[str, Any]:
     cfg = args.config
     target = f"s3://$(BUCKET)/{BACKUP_PREFIX}{cfg.environment}"
     dump = container(
-        "pg-dump", PG_DUMP_IMAGE.format(major=cfg.database.engine_version), ["sh", "-c", 'pg_dump --format=custom --no-owner --file=/backup/trellis.dump '
-                                               '"$DATABASE_URL"'],
+        "pg-dump", PG_DUMP_IMAGE.format(major=cfg.database.engine_version),
+        ["sh", "-c", 'pg_dump --format=custom --no-owner --file=/backup/trellis.dump "$DATABASE_URL"'],
         JOB_RESOURCES, app_env=False,
         env=[{"name": "DATABASE_URL", "valueFrom": {"secretKeyRef": {"name": SECRET_NAME, "key": "DATABASE_URL"}}}],
         volumeMounts=[{"name": "backup", "mountPath": "/backup"}, {"name": "tmp", "mountPath": "/tmp"}],
@@ -74,7 +75,8 @@ def _backup_pod(args: PlatformArgs) -> dict[str, Any]:
                       {"name": "tmp", "mountPath": "/tmp"}],
     )
     return {
-        "restartPolicy": "OnFailure", "serviceAccountName": service_account("backup"), "automountServiceAccountToken": False,
+        "restartPolicy": "OnFailure", "serviceAccountName": service_account("backup"),
+        "automountServiceAccountToken": False,
         "securityContext": pod_security(),
         "initContainers": [dump], "containers": [upload],
         "volumes": [{"name": "backup", "emptyDir": {"sizeLimit": "20Gi"}}, {"name": "tmp", "emptyDir": {}}],

@@ -269,10 +269,11 @@ def run_layers(environment: str, extra: dict[str, str] | None = None,
         run = run_stack(cfg, name, deployed)
         deployed[name] = Exported(run.outputs, run.secret_outputs)
         runs.append(run)
-    merged = StackRun(runs[-1].config, [r for run in runs for r in run.resources], [c for run in runs for c in run.calls],
-                      {k: v for run in runs for k, v in run.outputs.items()}, {k for run in runs for k in run.secret_outputs},
-                      [ref for run in runs for ref in run.references], runs)
-    return merged
+    return StackRun(
+        runs[-1].config, [r for run in runs for r in run.resources], [c for run in runs for c in run.calls],
+        {k: v for run in runs for k, v in run.outputs.items()}, {k for run in runs for k in run.secret_outputs},
+        [ref for run in runs for ref in run.references], runs,
+    )
 
 
 def stack_file_config(stack: str) -> dict[str, str]:
