@@ -220,8 +220,8 @@ def load_config(config: pulumi.Config, environment: str, layer: Layer | None = N
                 base: Mapping[str, Any] | None = None) -> StackConfig:
     """Read the ``trellis`` namespace of the current stack's config into a validated ``StackConfig``.
 
-    ``environment`` defaults to the stack name at the call site; ``base`` (the environment file's settings,
-    for a layer stack) lies under the stack's own keys. Raises ``ConfigError``.
+    ``environment`` defaults to the stack name at the call site; ``base`` (the environment file's settings, for a
+    layer stack) is merged over the stack's own keys, objects key by key. Raises ``ConfigError``.
     """
     own: dict[str, Any] = {}
     for key in ("environment", *_SCALAR_KEYS):
@@ -230,7 +230,9 @@ def load_config(config: pulumi.Config, environment: str, layer: Layer | None = N
     for key in _OBJECT_KEYS:
         if (obj := config.get_object(key)) is not None:
             own[key] = obj
-    raw = _merged({"environment": environment, **(base or {})}, own)
+    # For a layer stack the environment file wins: the stack's own config only adds what the file leaves out
+    # (operator settings, secrets), and Pulumi.yaml's project defaults can never shadow the file.
+    raw = _merged(_merged({"environment": environment}, own), base or {})
     cfg = from_mapping(StackConfig, raw)
     secrets = StackSecrets(openai_api_key=config.get_secret("openaiApiKey"))
     return dataclasses.replace(cfg, secrets=secrets, layer=layer).validate()
