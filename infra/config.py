@@ -196,6 +196,9 @@ _SCALAR_KEYS = (
 )
 
 
+_RELEASE_KEYS = ("imageTag", "imageDigest")
+
+
 def _merged(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     """``over`` on top of ``base``; objects merge key by key (lists and scalars are replaced)."""
     out = dict(base)
@@ -233,6 +236,8 @@ def load_config(config: pulumi.Config, environment: str, layer: Layer | None = N
     # For a layer stack the environment file wins: the stack's own config only adds what the file leaves out
     # (operator settings, secrets), and Pulumi.yaml's project defaults can never shadow the file.
     raw = _merged(_merged({"environment": environment}, own), base or {})
+    # ...except the release being deployed, which CI and `make deploy TAG=...` set per app stack.
+    raw.update({key: own[key] for key in _RELEASE_KEYS if key in own})
     cfg = from_mapping(StackConfig, raw)
     secrets = StackSecrets(openai_api_key=config.get_secret("openaiApiKey"))
     return dataclasses.replace(cfg, secrets=secrets, layer=layer).validate()

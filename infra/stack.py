@@ -165,7 +165,7 @@ def _app_layer(cfg: StackConfig, cluster: ClusterOutputs, data: DataOutputs,
         edge=Edge(ingress_peers=(vpc,), certificate_arn=endpoint.certificate_arn, web_acl_arn=endpoint.web_acl_arn),
         irsa=Irsa(Oidc(cluster.oidc_provider_arn, cluster.oidc_issuer), data.bucket_arn, data.bucket_key_arn,
                   data.backup_bucket_arn, data.backup_key_arn),
-        addons=addons,
+        addons=addons, image_pinned=bool(cfg.image_digest or (cfg.layer and not cfg.image_repository)),
     ), pulumi.ResourceOptions(providers=[provider], depends_on=[tenancy]))
     return {"api_url": platform.api_url, "namespace": tenancy.namespace, "image": image,
             "certificate_validation_records": endpoint.validation_records}
@@ -181,7 +181,7 @@ def _build_local(cfg: StackConfig) -> StackOutputs:
     image = image_reference(cfg.image_repository or "", cfg.image_tag, cfg.image_digest)
     platform = Platform(f"{p}-platform", PlatformArgs(
         cfg, image, stores.backends, edge=Edge(ingress_peers=(namespace_peer(LOCAL_INGRESS_NAMESPACE),)),
-        extra_pods=stores.pods, addons=tuple(addons.releases) if addons else (),
+        extra_pods=stores.pods, addons=tuple(addons.releases) if addons else (), image_pinned=bool(cfg.image_digest),
     ), pulumi.ResourceOptions(providers=[provider], depends_on=[tenancy]))
     outputs = StackOutputs()
     outputs.add_app({

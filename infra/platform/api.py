@@ -50,7 +50,8 @@ def create_api(name: str, args: PlatformArgs, config_hash: pulumi.Input[str], af
     )
     deployment = k8s.apps.v1.Deployment(
         f"{name}-api",
-        metadata={"name": API_NAME, "namespace": cfg.namespace, "labels": labels(cfg.environment, "api")},
+        metadata={"name": API_NAME, "namespace": cfg.namespace, "labels": labels(cfg.environment, "api"),
+                  "annotations": args.app_waivers},
         spec=deployment_spec(replicas=cfg.api.replicas, match=match, pod_labels=labels(cfg.environment, "api"),
                              config_hash=config_hash, service_account=service_account("api"),
                              grace_seconds=cfg.api.grace_seconds, spread_strictly=cfg.is_prod,

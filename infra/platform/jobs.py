@@ -19,6 +19,7 @@ import pulumi_kubernetes as k8s
 
 from infra.platform.pods import SECRET_NAME, container, pod_security, scratch_volumes
 from infra.platform.spec import JOB_RESOURCES, PlatformArgs, labels, service_account
+from infra.platform.waivers import waivers
 from infra.storage import BACKUP_PREFIX
 
 __all__ = ["create_migration", "create_backup", "PG_DUMP_IMAGE", "AWS_CLI_IMAGE", "MIGRATE_COMMAND"]
@@ -39,6 +40,7 @@ def create_migration(name: str, args: PlatformArgs, opts: pulumi.ResourceOptions
     volumes, mounts = scratch_volumes()
     return k8s.batch.v1.Job(f"{name}-migrate", metadata={
         "name": migration_name(cfg.image_tag), "namespace": cfg.namespace, "labels": labels(cfg.environment, "migrate"),
+        "annotations": args.app_waivers,
     }, spec={
         "backoffLimit": 2,
         "activeDeadlineSeconds": 900,
@@ -87,6 +89,7 @@ def create_backup(name: str, args: PlatformArgs, opts: pulumi.ResourceOptions) -
     cfg = args.config
     return k8s.batch.v1.CronJob(f"{name}-backup", metadata={
         "name": "trellis-backup", "namespace": cfg.namespace, "labels": labels(cfg.environment, "backup"),
+        "annotations": waivers("CKV_K8S_35", "CKV_K8S_15", "CKV_K8S_43"),  # third-party pg_dump and aws-cli images
     }, spec={
         "schedule": BACKUP_SCHEDULE, "concurrencyPolicy": "Forbid", "startingDeadlineSeconds": 3600,
         "successfulJobsHistoryLimit": 3, "failedJobsHistoryLimit": 3,

@@ -16,6 +16,7 @@ import pulumi
 
 from infra.config import StackConfig
 from infra.irsa import Oidc
+from infra.platform.waivers import waivers
 from infra.specs import ContainerResources
 
 __all__ = [
@@ -116,6 +117,7 @@ class PlatformArgs:
     backends: Backends
     edge: Edge
     irsa: Irsa | None = None
+    image_pinned: bool = False  # ``image`` carries a digest (what the kubelet pulls can never change)
     extra_pods: tuple[ContainerResources, ...] = ()
     addons: tuple[pulumi.Resource, ...] = ()
 
@@ -123,6 +125,11 @@ class PlatformArgs:
         self.config.validate()
         if not self.backends.database_peers or not self.backends.redis_peers:
             raise ValueError("Backends need NetworkPolicy peers for the database and Redis")
+
+    @property
+    def app_waivers(self) -> dict[str, str]:
+        """Checkov waivers of the app's workloads (infra/platform/waivers.py): a digest satisfies the image checks."""
+        return waivers("CKV_K8S_35", *(() if self.image_pinned else ("CKV_K8S_15", "CKV_K8S_43")))
 
     @property
     def object_store_url(self) -> pulumi.Output[str]:

@@ -50,7 +50,8 @@ def create_worker(name: str, args: PlatformArgs, config_hash: pulumi.Input[str],
     )
     deployment = k8s.apps.v1.Deployment(
         f"{name}-worker",
-        metadata={"name": WORKER_NAME, "namespace": cfg.namespace, "labels": labels(cfg.environment, "worker")},
+        metadata={"name": WORKER_NAME, "namespace": cfg.namespace, "labels": labels(cfg.environment, "worker"),
+                  "annotations": args.app_waivers},
         spec=deployment_spec(replicas=cfg.worker.replicas, match=match, pod_labels=labels(cfg.environment, "worker"),
                              config_hash=config_hash, service_account=service_account("worker"),
                              grace_seconds=grace_period(cfg.worker.drain_seconds), spread_strictly=cfg.is_prod,
