@@ -52,19 +52,22 @@ def image_reference(repository: pulumi.Input[str], tag: str, digest: pulumi.Inpu
 def _build_aws(cfg: StackConfig) -> StackOutputs:
     wanted = [cfg.layer] if cfg.layer else list(LAYER_ORDER)
     outputs = StackOutputs()
-    cluster = _cluster_layer(cfg) if Layer.CLUSTER in wanted else read_layer(ClusterOutputs, cfg, Layer.CLUSTER)
     if Layer.CLUSTER in wanted:
+        cluster, provider = _cluster_layer(cfg)
         outputs.add(cluster)
+    else:
+        cluster = read_layer(ClusterOutputs, cfg, Layer.CLUSTER)
+        provider = _k8s_provider(cfg, cluster.kubeconfig)  # one Kubernetes provider per stack
     if Layer.DATA in wanted:
         outputs.add(data := _data_layer(cfg, cluster))
     elif Layer.APP in wanted:
         data = read_layer(DataOutputs, cfg, Layer.DATA)
     addons = None
     if Layer.ADDONS in wanted:
-        addons = _addons_layer(cfg, cluster)
+        addons = _addons_layer(cfg, cluster, provider)
         outputs.add(addons.outputs)
     if Layer.APP in wanted:
-        outputs.add_app(_app_layer(cfg, cluster, data, addons.releases if addons else ()))
+        outputs.add_app(_app_layer(cfg, cluster, data, provider, addons.releases if addons else ()))
     return outputs
 
 
@@ -72,7 +75,7 @@ def _k8s_provider(cfg: StackConfig, kubeconfig: pulumi.Input[str]) -> k8s.Provid
     return k8s.Provider(f"{cfg.prefix}-k8s", kubeconfig=kubeconfig, enable_server_side_apply=True)
 
 
-def _cluster_layer(cfg: StackConfig) -> ClusterOutputs:
+def _cluster_layer(cfg: StackConfig) -> tuple[ClusterOutputs, k8s.Provider]:
     p = cfg.prefix
     # Local Zones and Wavelength zones are not availability zones; zone IDs EKS cannot use are skipped.
     found = aws.get_availability_zones(state="available", filters=[{"name": "zone-type",
@@ -82,13 +85,14 @@ def _cluster_layer(cfg: StackConfig) -> ClusterOutputs:
     cluster = Cluster(p, ClusterArgs(p, cfg.environment, cfg.cluster, network.private_subnet_ids,
                                      network.public_subnet_ids))
     oidc = Oidc(cluster.oidc_provider_arn, cluster.oidc_issuer)
+    provider = _k8s_provider(cfg, cluster.kubeconfig)
     NodeAutoscaler(f"{p}-node-autoscaler", NodeAutoscalerArgs(cluster.name, cfg.cluster.version, cfg.region, oidc),
-                   pulumi.ResourceOptions(providers=[_k8s_provider(cfg, cluster.kubeconfig)]))
+                   pulumi.ResourceOptions(providers=[provider]))
     return ClusterOutputs(
         vpc_id=network.vpc_id, private_subnet_ids=network.private_subnet_ids, cluster_name=cluster.name,
         cluster_security_group_id=cluster.security_group_id, oidc_provider_arn=cluster.oidc_provider_arn,
         oidc_issuer=cluster.oidc_issuer, kubeconfig=cluster.kubeconfig,
-    )
+    ), provider
 
 
 def _data_layer(cfg: StackConfig, cluster: ClusterOutputs) -> DataOutputs:
@@ -116,8 +120,7 @@ class _Addons:
         self.releases, self.outputs = releases, outputs
 
 
-def _addons_layer(cfg: StackConfig, cluster: ClusterOutputs) -> _Addons:
-    provider = _k8s_provider(cfg, cluster.kubeconfig)
+def _addons_layer(cfg: StackConfig, cluster: ClusterOutputs, provider: k8s.Provider) -> _Addons:
     if not cfg.features.install_addons:
         return _Addons((), AddonsOutputs(releases=[]))
     addons = ClusterAddons(f"{cfg.prefix}-addons", AddonsArgs(
@@ -137,10 +140,9 @@ def _app_image(cfg: StackConfig, data: DataOutputs) -> pulumi.Output[str]:
     return image_reference(data.repository_url, cfg.image_tag, found.image_digest)
 
 
-def _app_layer(cfg: StackConfig, cluster: ClusterOutputs, data: DataOutputs,
+def _app_layer(cfg: StackConfig, cluster: ClusterOutputs, data: DataOutputs, provider: k8s.Provider,
                addons: tuple[pulumi.Resource, ...]) -> dict[str, pulumi.Input[str] | None]:
     p = cfg.prefix
-    provider = _k8s_provider(cfg, cluster.kubeconfig)
     k8s_opts = pulumi.ResourceOptions(providers=[provider])
     endpoint = PublicEndpoint(f"{p}-endpoint", PublicEndpointArgs(
         cfg.domain, cfg.hosted_zone_id, cfg.certificate_arn, cfg.features.waf, cfg.features.waf_rate_limit))

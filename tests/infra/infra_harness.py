@@ -48,6 +48,10 @@ CALLS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 }
 
 
+class DuplicateResource(AssertionError):
+    """Two resources with one type and name in a stack: a real `pulumi up` fails on the duplicate URN."""
+
+
 class UnexpectedCall(AssertionError):
     """The program called a provider function the mocks do not know: add it on purpose, or don't call it."""
 
@@ -161,6 +165,8 @@ class TrellisMocks(pulumi.runtime.Mocks):
                 raise UnexpectedCall(f"StackReference to {name}, which has not been deployed")
             done = self.stacks[stack]
             return name, {"name": name, "outputs": done.outputs, "secretOutputNames": sorted(done.secret)}
+        if any(r.type == args.typ and r.name == args.name for r in self.resources):  # the engine's URN check
+            raise DuplicateResource(f"{args.typ} {args.name} registered twice in one stack")
         self.resources.append(Recorded(args.typ, args.name, unwrap(dict(args.inputs)), dict(args.inputs),
                                        bool(args.custom), args.provider))
         return f"{args.name}-id", {**dict(args.inputs), **_computed(args)}

@@ -90,3 +90,10 @@ def test_pulumi_project_points_at_infra() -> None:
 
     project = yaml.safe_load((REPO / "Pulumi.yaml").read_text())
     assert project["runtime"]["name"] == "python" and project["main"] == "infra/"
+
+
+def test_one_kubernetes_provider_per_stack(any_stack: StackRun) -> None:
+    # The harness refuses duplicate (type, name) pairs as the engine refuses duplicate URNs; count explicitly too.
+    for run in any_stack.layers or [any_stack]:
+        providers = [r for r in run.resources if r.type == "pulumi:providers:kubernetes"]
+        assert len(providers) <= 1, [r.name for r in providers]
