@@ -125,7 +125,7 @@ def _addons_layer(cfg: StackConfig, cluster: ClusterOutputs, provider: k8s.Provi
         return _Addons((), AddonsOutputs(releases=[]))
     addons = ClusterAddons(f"{cfg.prefix}-addons", AddonsArgs(
         cfg.features, cluster.cluster_name, cfg.region, cluster.vpc_id,
-        Oidc(cluster.oidc_provider_arn, cluster.oidc_issuer), cfg.cluster.log_retention_days,
+        Oidc(cluster.oidc_provider_arn, cluster.oidc_issuer), cfg.cluster.log_retention_days, cfg.is_prod,
     ), pulumi.ResourceOptions(providers=[provider]))
     return _Addons(tuple(addons.releases), AddonsOutputs(releases=[r.name for r in addons.releases]))
 

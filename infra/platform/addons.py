@@ -69,6 +69,7 @@ class AddonsArgs:
     vpc_id: pulumi.Input[str] = ""
     oidc: Oidc | None = None
     log_retention_days: int = 30
+    retain_volumes: bool = False  # prod: a deleted claim keeps its EBS volume (Prometheus history survives mistakes)
 
 
 def prometheus_values(storage_gb: int, persistent: bool) -> dict[str, Any]:
@@ -104,7 +105,8 @@ class ClusterAddons(pulumi.ComponentResource):
         if on_aws and features.prometheus_storage_gb > 0:
             k8s.storage.v1.StorageClass(f"{name}-gp3", metadata={"name": STORAGE_CLASS},
                                         provisioner="ebs.csi.aws.com", volume_binding_mode="WaitForFirstConsumer",
-                                        allow_volume_expansion=True, reclaim_policy="Retain",
+                                        allow_volume_expansion=True,
+                                        reclaim_policy="Retain" if args.retain_volumes else "Delete",
                                         parameters={"type": "gp3", "encrypted": "true"},
                                         opts=pulumi.ResourceOptions(parent=self))
         if features.prometheus_operator:

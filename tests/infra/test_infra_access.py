@@ -93,6 +93,7 @@ def test_prometheus_keeps_its_data_on_a_gp3_volume(aws_stack: StackRun) -> None:
     assert int(spec["retentionSize"].removesuffix("GB")) < gb  # the TSDB never fills its volume
     sc = aws_stack.k8s_named("StorageClass", STORAGE_CLASS)
     assert sc["provisioner"] == "ebs.csi.aws.com" and sc["parameters"]["encrypted"] == "true"
+    assert sc["reclaimPolicy"] == ("Retain" if aws_stack.config.is_prod else "Delete")  # dev teardown leaves no disks
     csi = [a for a in aws_stack.of_type("aws:eks/addon:Addon") if a.inputs["addonName"] == "aws-ebs-csi-driver"]
     assert csi[0].inputs["serviceAccountRoleArn"].endswith("ebs-csi")
 
