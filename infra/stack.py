@@ -57,16 +57,19 @@ def _build_aws(cfg: StackConfig) -> StackOutputs:
         outputs.add(cluster)
     else:
         cluster = read_layer(ClusterOutputs, cfg, Layer.CLUSTER)
-        provider = _k8s_provider(cfg, cluster.kubeconfig)  # one Kubernetes provider per stack
+        # One Kubernetes provider per stack, and none where nothing is applied to the cluster (the data layer).
+        provider = _k8s_provider(cfg, cluster.kubeconfig) if cfg.layer in (Layer.ADDONS, Layer.APP) else None
     if Layer.DATA in wanted:
         outputs.add(data := _data_layer(cfg, cluster))
     elif Layer.APP in wanted:
         data = read_layer(DataOutputs, cfg, Layer.DATA)
     addons = None
     if Layer.ADDONS in wanted:
+        assert provider is not None
         addons = _addons_layer(cfg, cluster, provider)
         outputs.add(addons.outputs)
     if Layer.APP in wanted:
+        assert provider is not None
         outputs.add_app(_app_layer(cfg, cluster, data, provider, addons.releases if addons else ()))
     return outputs
 
