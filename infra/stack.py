@@ -12,6 +12,9 @@ or under Pulumi's mocks); reads no environment. Returns ``StackOutputs``; the en
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
@@ -49,28 +52,43 @@ def image_reference(repository: pulumi.Input[str], tag: str, digest: pulumi.Inpu
     return pulumi.Output.concat(repository, ":", tag, "@", digest)
 
 
+@dataclass
+class _Providers:
+    """The stack's explicit providers: AWS (region and default tags from the environment's settings, so a layer
+    stack needs no ``aws:*`` config of its own) and, where the stack applies anything to the cluster, Kubernetes."""
+
+    aws: aws.Provider
+    k8s: k8s.Provider | None = None
+
+    def opts(self, **extra: Any) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(providers=[p for p in (self.aws, self.k8s) if p is not None], **extra)
+
+    def invoke(self) -> pulumi.InvokeOptions:
+        return pulumi.InvokeOptions(provider=self.aws)
+
+
 def _build_aws(cfg: StackConfig) -> StackOutputs:
     wanted = [cfg.layer] if cfg.layer else list(LAYER_ORDER)
     outputs = StackOutputs()
+    providers = _Providers(aws.Provider(f"{cfg.prefix}-aws", region=cfg.region, default_tags={"tags": {
+        "project": "trellis", "environment": cfg.environment}}))
     if Layer.CLUSTER in wanted:
-        cluster, provider = _cluster_layer(cfg)
+        cluster = _cluster_layer(cfg, providers)
         outputs.add(cluster)
     else:
         cluster = read_layer(ClusterOutputs, cfg, Layer.CLUSTER)
-        # One Kubernetes provider per stack, and none where nothing is applied to the cluster (the data layer).
-        provider = _k8s_provider(cfg, cluster.kubeconfig) if cfg.layer in (Layer.ADDONS, Layer.APP) else None
+        if cfg.layer in (Layer.ADDONS, Layer.APP):  # none where nothing is applied to the cluster (data)
+            providers.k8s = _k8s_provider(cfg, cluster.kubeconfig)
     if Layer.DATA in wanted:
-        outputs.add(data := _data_layer(cfg, cluster))
+        outputs.add(data := _data_layer(cfg, cluster, providers))
     elif Layer.APP in wanted:
         data = read_layer(DataOutputs, cfg, Layer.DATA)
     addons = None
     if Layer.ADDONS in wanted:
-        assert provider is not None
-        addons = _addons_layer(cfg, cluster, provider)
+        addons = _addons_layer(cfg, cluster, providers)
         outputs.add(addons.outputs)
     if Layer.APP in wanted:
-        assert provider is not None
-        outputs.add_app(_app_layer(cfg, cluster, data, provider, addons.releases if addons else ()))
+        outputs.add_app(_app_layer(cfg, cluster, data, providers, addons.releases if addons else ()))
     return outputs
 
 
@@ -78,35 +96,38 @@ def _k8s_provider(cfg: StackConfig, kubeconfig: pulumi.Input[str]) -> k8s.Provid
     return k8s.Provider(f"{cfg.prefix}-k8s", kubeconfig=kubeconfig, enable_server_side_apply=True)
 
 
-def _cluster_layer(cfg: StackConfig) -> tuple[ClusterOutputs, k8s.Provider]:
+def _cluster_layer(cfg: StackConfig, providers: _Providers) -> ClusterOutputs:
     p = cfg.prefix
     # Local Zones and Wavelength zones are not availability zones; zone IDs EKS cannot use are skipped.
     found = aws.get_availability_zones(state="available", filters=[{"name": "zone-type",
-                                                                    "values": ["availability-zone"]}])
+                                                                    "values": ["availability-zone"]}],
+                                       opts=providers.invoke())
     zones = pick_zones(list(found.names), list(found.zone_ids), cfg.network.az_count)
-    network = Network(p, NetworkArgs(cfg.network.cidr, zones, cfg.network.nat_per_az, p, cfg.region))
+    network = Network(p, NetworkArgs(cfg.network.cidr, zones, cfg.network.nat_per_az, p, cfg.region),
+                      providers.opts())
     cluster = Cluster(p, ClusterArgs(p, cfg.environment, cfg.cluster, network.private_subnet_ids,
-                                     network.public_subnet_ids))
+                                     network.public_subnet_ids), providers.opts())
     oidc = Oidc(cluster.oidc_provider_arn, cluster.oidc_issuer)
-    provider = _k8s_provider(cfg, cluster.kubeconfig)
+    providers.k8s = _k8s_provider(cfg, cluster.kubeconfig)
     NodeAutoscaler(f"{p}-node-autoscaler", NodeAutoscalerArgs(cluster.name, cfg.cluster.version, cfg.region, oidc),
-                   pulumi.ResourceOptions(providers=[provider]))
+                   providers.opts())
     return ClusterOutputs(
         vpc_id=network.vpc_id, private_subnet_ids=network.private_subnet_ids, cluster_name=cluster.name,
         cluster_security_group_id=cluster.security_group_id, oidc_provider_arn=cluster.oidc_provider_arn,
         oidc_issuer=cluster.oidc_issuer, kubeconfig=cluster.kubeconfig,
-    ), provider
+    )
 
 
-def _data_layer(cfg: StackConfig, cluster: ClusterOutputs) -> DataOutputs:
+def _data_layer(cfg: StackConfig, cluster: ClusterOutputs, providers: _Providers) -> DataOutputs:
     p = cfg.prefix
     clients = [cluster.cluster_security_group_id]
     database = Database(f"{p}-db", DatabaseArgs(cfg.database, cluster.vpc_id, cluster.private_subnet_ids, clients,
-                                                protect=cfg.is_prod))
+                                                protect=cfg.is_prod), providers.opts())
     cache = Cache(f"{p}-cache", CacheArgs(cfg.cache, cluster.vpc_id, cluster.private_subnet_ids, clients,
-                                          protect=cfg.is_prod))
-    storage = Storage(f"{p}-storage", StorageArgs(cfg.storage, cfg.region, protect=cfg.is_prod))
-    registry = None if cfg.image_repository else Registry(f"{p}-registry", protect=cfg.is_prod)
+                                          protect=cfg.is_prod), providers.opts())
+    storage = Storage(f"{p}-storage", StorageArgs(cfg.storage, cfg.region, protect=cfg.is_prod), providers.opts())
+    registry = None if cfg.image_repository else Registry(f"{p}-registry", protect=cfg.is_prod,
+                                                          opts=providers.opts())
     return DataOutputs(
         database_url=database.url, database_endpoint=database.endpoint, redis_url=cache.url,
         redis_endpoint=pulumi.Output.concat(cache.address, ":6379"), redis_auth_token=cache.auth_token,
@@ -123,36 +144,38 @@ class _Addons:
         self.releases, self.outputs = releases, outputs
 
 
-def _addons_layer(cfg: StackConfig, cluster: ClusterOutputs, provider: k8s.Provider) -> _Addons:
+def _addons_layer(cfg: StackConfig, cluster: ClusterOutputs, providers: _Providers) -> _Addons:
     if not cfg.features.install_addons:
         return _Addons((), AddonsOutputs(releases=[]))
     addons = ClusterAddons(f"{cfg.prefix}-addons", AddonsArgs(
         cfg.features, cluster.cluster_name, cfg.region, cluster.vpc_id,
         Oidc(cluster.oidc_provider_arn, cluster.oidc_issuer), cfg.cluster.log_retention_days, cfg.is_prod,
-    ), pulumi.ResourceOptions(providers=[provider]))
+    ), providers.opts())
     return _Addons(tuple(addons.releases), AddonsOutputs(releases=[r.name for r in addons.releases]))
 
 
-def _app_image(cfg: StackConfig, data: DataOutputs) -> pulumi.Output[str]:
+def _app_image(cfg: StackConfig, data: DataOutputs, providers: _Providers) -> pulumi.Output[str]:
     if cfg.image_digest or cfg.image_repository or not cfg.layer:
         # An external registry, or every layer in one stack (the repository is created in this very update,
         # so the tag cannot be looked up yet): the configured digest if any, else the tag.
         return image_reference(data.repository_url, cfg.image_tag, cfg.image_digest)
     # Layered with our own ECR repository: the image was pushed after the data layer; pin what the tag names now.
-    found = aws.ecr.get_image_output(repository_name=data.repository_name, image_tag=cfg.image_tag)
+    found = aws.ecr.get_image_output(repository_name=data.repository_name, image_tag=cfg.image_tag,
+                                     opts=pulumi.InvokeOutputOptions(provider=providers.aws))
     return image_reference(data.repository_url, cfg.image_tag, found.image_digest)
 
 
-def _app_layer(cfg: StackConfig, cluster: ClusterOutputs, data: DataOutputs, provider: k8s.Provider,
+def _app_layer(cfg: StackConfig, cluster: ClusterOutputs, data: DataOutputs, providers: _Providers,
                addons: tuple[pulumi.Resource, ...]) -> dict[str, pulumi.Input[str] | None]:
     p = cfg.prefix
-    k8s_opts = pulumi.ResourceOptions(providers=[provider])
     endpoint = PublicEndpoint(f"{p}-endpoint", PublicEndpointArgs(
-        cfg.domain, cfg.hosted_zone_id, cfg.certificate_arn, cfg.features.waf, cfg.features.waf_rate_limit))
-    tenancy = Tenancy(f"{p}-tenancy", cfg, opts=k8s_opts)
+        cfg.domain, cfg.hosted_zone_id, cfg.certificate_arn, cfg.features.waf, cfg.features.waf_rate_limit),
+        providers.opts())
+    tenancy = Tenancy(f"{p}-tenancy", cfg, opts=providers.opts())
     # The S3 prefix list gives the exact CIDRs of the regional S3 service, so egress to the
     # object store can be narrowed to S3 instead of "the internet on 443".
-    s3_cidrs = aws.ec2.get_managed_prefix_list(name=f"com.amazonaws.{cfg.region}.s3").entries
+    s3_cidrs = aws.ec2.get_managed_prefix_list(name=f"com.amazonaws.{cfg.region}.s3",
+                                               opts=providers.invoke()).entries
     vpc = {"ipBlock": {"cidr": cfg.network.cidr}}
     backends = Backends(
         database_url=pulumi.Output.secret(data.database_url), redis_url=pulumi.Output.secret(data.redis_url),
@@ -163,7 +186,7 @@ def _app_layer(cfg: StackConfig, cluster: ClusterOutputs, data: DataOutputs, pro
         object_store_env={"AWS_REGION": cfg.region, "AWS_STS_REGIONAL_ENDPOINTS": "regional"},
         internal_cidrs=(cfg.network.cidr,),
     )
-    image = _app_image(cfg, data)
+    image = _app_image(cfg, data, providers)
     platform = Platform(f"{p}-platform", PlatformArgs(
         cfg, image, backends,
         # The ALB sits in the public subnets and sends to pod IPs: admit the VPC on the HTTP port only.
@@ -171,7 +194,7 @@ def _app_layer(cfg: StackConfig, cluster: ClusterOutputs, data: DataOutputs, pro
         irsa=Irsa(Oidc(cluster.oidc_provider_arn, cluster.oidc_issuer), data.bucket_arn, data.bucket_key_arn,
                   data.backup_bucket_arn, data.backup_key_arn),
         addons=addons, image_pinned=bool(cfg.image_digest or (cfg.layer and not cfg.image_repository)),
-    ), pulumi.ResourceOptions(providers=[provider], depends_on=[tenancy]))
+    ), providers.opts(depends_on=[tenancy]))
     return {"api_url": platform.api_url, "namespace": tenancy.namespace, "image": image,
             "certificate_validation_records": endpoint.validation_records}
 

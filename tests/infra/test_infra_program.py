@@ -97,3 +97,17 @@ def test_one_kubernetes_provider_per_stack(any_stack: StackRun) -> None:
     for run in any_stack.layers or [any_stack]:
         providers = [r for r in run.resources if r.type == "pulumi:providers:kubernetes"]
         assert len(providers) <= 1, [r.name for r in providers]
+
+
+def test_aws_resources_use_the_stacks_explicit_provider(aws_stack: StackRun) -> None:
+    for run in aws_stack.layers or [aws_stack]:
+        (provider,) = run.of_type("pulumi:providers:aws")
+        assert provider.inputs["region"] == aws_stack.config.region
+        assert json.loads(provider.inputs["defaultTags"])["tags"]["environment"] == aws_stack.config.environment
+        strays = [r.name for r in run.resources if r.type.startswith("aws:") and r.custom
+                  and f"::{aws_stack.config.prefix}-aws::" not in str(r.provider)]
+        assert strays == []
+    import yaml
+
+    project = yaml.safe_load((REPO / "Pulumi.yaml").read_text())
+    assert project["config"]["pulumi:disable-default-providers"] == ["aws", "kubernetes"]
