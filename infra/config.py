@@ -133,6 +133,9 @@ class StackConfig:
             "prod cluster.publicAccessCidrs must name your operator/CI networks, not 0.0.0.0/0": bool(
                 self.cluster.public_access_cidrs) and "0.0.0.0/0" not in self.cluster.public_access_cidrs,
             "prod needs cluster.adminRoleArns (operator roles with cluster-admin)": bool(self.cluster.admin_role_arns),
+            # An app update must not be able to reach the VPC, the cluster or a database (infra/layer.py).
+            "prod runs as layer stacks (prod-cluster, prod-data, prod-addons, prod-app), never one stack":
+                self.layer is not None,
         }
         if self.mode is Mode.LOCAL:
             return ["prod cannot run in local mode"]

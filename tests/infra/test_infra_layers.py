@@ -117,3 +117,8 @@ def test_the_environment_file_wins_but_the_release_is_per_stack() -> None:
 def test_validation_still_guards_layer_stacks(prod: StackRun) -> None:
     with pytest.raises(ConfigError, match="prod database"):
         dataclasses.replace(prod.config, database=DatabaseConfig(multi_az=False)).validate()
+
+
+def test_prod_refuses_to_run_as_one_stack(prod: StackRun) -> None:
+    with pytest.raises(ConfigError, match="layer stacks"):
+        dataclasses.replace(prod.config, layer=None).validate()
