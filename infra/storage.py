@@ -5,7 +5,7 @@ key, versioning, SSE-KMS default encryption, a public access block, BucketOwnerE
 a TLS-only bucket policy and lifecycle rules (old versions, stale multipart uploads; in the backups
 bucket, dumps expire after ``backup_retention_days``). Backups live apart from app data so the app's
 role never touches them and the backup job's role can only add dumps. With ``replica_region`` set
-the app bucket is replicated to a bucket (and key) in that region.
+each bucket is replicated to a bucket (and key) of its own in that region.
 Outputs: ``bucket_name``, ``bucket_arn``, ``key_arn``, ``backup_bucket_name``, ``backup_bucket_arn``,
 ``backup_key_arn``.
 """
@@ -70,8 +70,9 @@ class Storage(pulumi.ComponentResource):
              "noncurrent_version_expiration": {"noncurrent_days": 1},
              "abort_incomplete_multipart_upload": {"days_after_initiation": 1}},
         ], opts=pulumi.ResourceOptions(parent=self, depends_on=[backup_versioning]))
-        if cfg.replica_region:
+        if cfg.replica_region:  # both buckets: a region outage must not take the dumps with it
             self._replication(name, args, cfg.replica_region, bucket, key, versioning)
+            self._replication(f"{name}-backups", args, cfg.replica_region, backups, backup_key, backup_versioning)
         self.register_outputs({"bucket_name": self.bucket_name, "bucket_arn": self.bucket_arn,
                                "backup_bucket_name": self.backup_bucket_name})
 

@@ -80,10 +80,12 @@ def test_bucket_versioned_kms_private_with_lifecycle(aws_stack: StackRun) -> Non
 
 
 def test_prod_replicates_bucket_to_another_region(prod: StackRun, dev: StackRun) -> None:
-    replication = prod.one("aws:s3/bucketReplicationConfig:BucketReplicationConfig")
-    assert replication.inputs["rules"][0]["status"] == "Enabled"
+    replications = prod.of_type("aws:s3/bucketReplicationConfig:BucketReplicationConfig")
+    assert {r.name for r in replications} == {"trellis-prod-storage-replication",
+                                              "trellis-prod-storage-backups-replication"}  # app data and dumps
+    assert all(r.inputs["rules"][0]["status"] == "Enabled" for r in replications)
     replica = [b for b in prod.of_type("aws:s3/bucket:Bucket") if "replica" in b.name]
-    assert replica[0].inputs["region"] == prod.config.storage.replica_region
+    assert len(replica) == 2 and all(b.inputs["region"] == prod.config.storage.replica_region for b in replica)
     assert all(b.protect for b in prod.of_type("aws:s3/bucket:Bucket"))
     assert not dev.of_type("aws:s3/bucketReplicationConfig:BucketReplicationConfig")
 
