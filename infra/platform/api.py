@@ -29,6 +29,7 @@ __all__ = ["create_api", "API_NAME", "API_METRICS_NAME"]
 API_NAME = "trellis-api"
 API_METRICS_NAME = "trellis-api-metrics"
 API_COMMAND = ("gunicorn", "-c", "gunicorn.conf.py", "wsgi:app")
+PRESTOP_SECONDS = 15
 
 
 def create_api(name: str, args: PlatformArgs, config_hash: pulumi.Input[str], after: Sequence[pulumi.Resource],
@@ -45,8 +46,9 @@ def create_api(name: str, args: PlatformArgs, config_hash: pulumi.Input[str], af
         startupProbe=http_probe("/health", "http", period=5, failures=24),
         livenessProbe=http_probe("/health", "http", period=10, failures=3),
         readinessProbe=http_probe("/ready", "metrics", period=5, failures=2),
-        # The ingress keeps sending for a moment after the pod is marked terminating.
-        lifecycle={"preStop": {"sleep": {"seconds": 5}}},
+        # The load balancer keeps sending until it has deregistered the pod (the ALB: up to its 10 s
+        # deregistration delay plus propagation), so the pod keeps serving that long before gunicorn drains.
+        lifecycle={"preStop": {"sleep": {"seconds": PRESTOP_SECONDS}}},
     )
     deployment = k8s.apps.v1.Deployment(
         f"{name}-api",

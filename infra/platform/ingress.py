@@ -29,6 +29,7 @@ ISSUER_NAME = "trellis-acme"
 TLS_SECRET = "trellis-tls"
 ACME_SERVER = "https://acme-v02.api.letsencrypt.org/directory"
 BLOCKED_PATHS = ("/metrics", "/ready")
+DEREGISTRATION_SECONDS = 10
 _ALB = "alb.ingress.kubernetes.io/"
 SSE_ANNOTATIONS = {
     "nginx.ingress.kubernetes.io/proxy-buffering": "off",
@@ -56,6 +57,8 @@ def alb_annotations(certificate_arn: pulumi.Input[str] | None,
         f"{_ALB}listen-ports": json.dumps([{"HTTP": 80}, {"HTTPS": 443}]), f"{_ALB}ssl-redirect": "443",
         f"{_ALB}ssl-policy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
         f"{_ALB}healthcheck-path": "/health", f"{_ALB}load-balancer-attributes": ",".join(attributes),
+        # Shorter than the API's preStop sleep: the ALB is done with a pod before gunicorn starts draining it.
+        f"{_ALB}target-group-attributes": f"deregistration_delay.timeout_seconds={DEREGISTRATION_SECONDS}",
         f"{_ALB}actions.blocked": json.dumps({"type": "fixed-response", "fixedResponseConfig": {
             "contentType": "application/json", "statusCode": "404",
             "messageBody": json.dumps({"code": "not_found", "message": "Not Found", "status": 404})}}),

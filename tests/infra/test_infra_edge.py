@@ -124,3 +124,13 @@ def test_api_can_reach_the_model_provider(any_stack: StackRun) -> None:
     assert [p["port"] for p in rule["ports"]] == [443]
     ingress = any_stack.k8s_named("NetworkPolicy", "trellis-api-ingress")["spec"]["ingress"]
     assert {p["port"] for rule in ingress for p in rule["ports"]} == {API_PORT, METRICS_PORT}
+
+
+def test_rollouts_do_not_drop_alb_traffic(aws_stack: StackRun) -> None:
+    ns = aws_stack.k8s_named("Namespace", aws_stack.config.namespace)["metadata"]["labels"]
+    assert ns["elbv2.k8s.aws/pod-readiness-gate-inject"] == "enabled"  # new pods count only once the ALB sees them
+    ann = aws_stack.k8s_named("Ingress", "trellis")["metadata"]["annotations"]
+    delay = int(ann["alb.ingress.kubernetes.io/target-group-attributes"].split("=")[1])
+    api = aws_stack.k8s_named("Deployment", "trellis-api")["spec"]["template"]["spec"]
+    sleep = api["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert delay < sleep < api["terminationGracePeriodSeconds"]
