@@ -129,14 +129,18 @@ class StackConfig:
             "prod network needs a NAT gateway per AZ": self.network.nat_per_az,
             "prod storage needs a replica region": bool(self.storage.replica_region),
             "prod API needs >= 3 replicas": self.api.replicas >= 3,
-            # The cluster endpoint is reachable only from the operators' and CI's networks.
-            "prod cluster.publicAccessCidrs must name your operator/CI networks, not 0.0.0.0/0": bool(
-                self.cluster.public_access_cidrs) and "0.0.0.0/0" not in self.cluster.public_access_cidrs,
-            "prod needs cluster.adminRoleArns (operator roles with cluster-admin)": bool(self.cluster.admin_role_arns),
             # An app update must not be able to reach the VPC, the cluster or a database (infra/layer.py).
             "prod runs as layer stacks (prod-cluster, prod-data, prod-addons, prod-app), never one stack":
                 self.layer is not None,
         }
+        if self.layer in (None, Layer.CLUSTER):
+            # Set on the cluster stack only (they are the operator's, not the shared file's): the endpoint is
+            # reachable only from the operators' and CI's networks, and named roles are cluster-admin.
+            cidrs = self.cluster.public_access_cidrs
+            checks["prod cluster.publicAccessCidrs must name your operator/CI networks, not 0.0.0.0/0"] = bool(
+                cidrs) and "0.0.0.0/0" not in cidrs
+            checks["prod needs cluster.adminRoleArns (operator roles with cluster-admin)"] = bool(
+                self.cluster.admin_role_arns)
         if self.mode is Mode.LOCAL:
             return ["prod cannot run in local mode"]
         return [msg for msg, ok in checks.items() if not ok]

@@ -31,7 +31,8 @@ def built(stack: str) -> StackRun:
         key = {"trellis:openaiApiKey": "sk-test-openai-key-not-real"}
         if stack == "prod":
             operator = {f"trellis:{k}": json.dumps(v) for k, v in PROD_OPERATOR_SETTINGS.items()}
-            _CACHE[stack] = run_layers("prod", {**key, **operator}, ["trellis:openaiApiKey"])
+            # As docs/deploy.md says: the operator's settings on prod-cluster, the secret on prod-app.
+            _CACHE[stack] = run_layers("prod", None, ["trellis:openaiApiKey"], {"cluster": operator, "app": key})
         else:
             _CACHE[stack] = run_stack(load_stack_config(stack, key, ["trellis:openaiApiKey"]))
     return _CACHE[stack]

@@ -258,12 +258,13 @@ def run_stack(cfg: StackConfig, stack: str | None = None, deployed: dict[str, Ex
     return StackRun(cfg, mocks.resources, mocks.calls, outputs, secret, mocks.references)
 
 
-def run_layers(environment: str, extra: dict[str, str] | None = None,
-               secret_keys: list[str] | None = None) -> StackRun:
+def run_layers(environment: str, extra: dict[str, str] | None = None, secret_keys: list[str] | None = None,
+               layer_extra: dict[str, dict[str, str]] | None = None) -> StackRun:
     """``pulumi up`` of ``<env>-cluster``, ``-data``, ``-addons``, ``-app`` in order, as the Makefile runs them.
 
-    Each layer stack gets the environment file's settings (as the entry point reads them) and ``extra`` as its own
-    config, and reads earlier layers through StackReferences. Returns every layer's resources merged.
+    Each layer stack gets the environment file's settings (as the entry point reads them) and ``extra`` (plus
+    ``layer_extra[layer]``) as its own config, and reads earlier layers through StackReferences. Returns every
+    layer's resources merged.
     """
     from infra.layer import LAYER_ORDER, stack_name
 
@@ -271,7 +272,7 @@ def run_layers(environment: str, extra: dict[str, str] | None = None,
     runs = []
     for layer in LAYER_ORDER:
         name = stack_name(environment, layer)
-        cfg = load_stack_config(name, extra, secret_keys)
+        cfg = load_stack_config(name, {**(extra or {}), **(layer_extra or {}).get(layer.value, {})}, secret_keys)
         run = run_stack(cfg, name, deployed)
         deployed[name] = Exported(run.outputs, run.secret_outputs)
         runs.append(run)

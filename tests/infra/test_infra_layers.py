@@ -38,6 +38,8 @@ def test_a_minor_or_old_engine_version_is_refused(version: str) -> None:
 def test_prod_needs_its_operators_networks_and_roles() -> None:
     with pytest.raises(ConfigError, match="publicAccessCidrs.*adminRoleArns"):
         load_stack_config("prod-cluster")  # the shipped file names neither: the operator must
+    for layer in ("data", "addons", "app"):  # set on prod-cluster only, so the other layers must not ask for them
+        assert load_stack_config(f"prod-{layer}").layer
 
 
 @pytest.mark.parametrize("cidr", ["203.0.113.0/24", "198.51.100.8/29", "192.0.2.1/32"])
@@ -57,9 +59,10 @@ def test_no_stack_file_ships_a_documentation_range() -> None:
 
 
 def test_prod_endpoint_and_admin_access_come_from_config(prod: StackRun) -> None:
+    cluster = prod.layers[0].config.cluster  # the operator's settings live on prod-cluster only
     vpc = prod.one("aws:eks/cluster:Cluster").inputs["vpcConfig"]
-    assert vpc["publicAccessCidrs"] == list(prod.config.cluster.public_access_cidrs) == ["100.64.10.0/24"]
-    (arn,) = prod.config.cluster.admin_role_arns
+    assert vpc["publicAccessCidrs"] == list(cluster.public_access_cidrs) == ["100.64.10.0/24"]
+    (arn,) = cluster.admin_role_arns
     (entry,) = [e.inputs for e in prod.of_type("aws:eks/accessEntry:AccessEntry") if e.inputs["principalArn"] == arn]
     (assoc,) = prod.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
     assert assoc.inputs["principalArn"] == arn and assoc.inputs["accessScope"] == {"type": "cluster"}
@@ -93,8 +96,7 @@ def test_layers_read_the_ones_before_them(prod: StackRun) -> None:
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the aborted run leaves un-awaited outputs behind
 def test_an_app_layer_before_its_data_layer_fails() -> None:
-    cfg = load_stack_config("prod-app", {"trellis:cluster": json.dumps(
-        {"publicAccessCidrs": ["100.64.10.0/24"], "adminRoleArns": ["arn:aws:iam::123456789012:role/a"]})})
+    cfg = load_stack_config("prod-app")
     with pytest.raises(Exception, match="has not been deployed"):
         run_stack(cfg, "prod-app", {})
 
