@@ -5,7 +5,10 @@ gthread workers: SSE streams and blocking runs wait on I/O, so each process hold
 import os
 import tempfile
 
-bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '5001')}"
+bind = [f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '5001')}"]
+# METRICS_PORT: also listen here; /metrics and /ready then answer only on this port (app/api/ops.py).
+if int(os.environ.get("METRICS_PORT") or 0):
+    bind.append(f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ['METRICS_PORT']}")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "32"))

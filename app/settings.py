@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     # The price table (inline JSON/YAML or a file path; format in app/services/pricing.py). Empty: every call 0.
     pricing: str = ""
     metrics_enabled: bool = True
+    # METRICS_PORT: a second port the API listens on (gunicorn.conf.py). When set, `/metrics` and `/ready` answer
+    # only there (404 on PORT), so a proxy routing PORT to the internet cannot expose them. 0: both on PORT.
+    metrics_port: int = 0
     audit_enabled: bool = True
     audit_retention_days: int = 90
     audit_purge_interval_seconds: float = 3600.0

@@ -2,8 +2,10 @@
 
 Owns the cluster and node IAM roles, a KMS key for envelope encryption of Secrets, the
 control-plane log group, the OIDC provider used by IRSA, managed node groups in the
-private subnets, the EKS add-ons (VPC CNI with NetworkPolicy enforcement on) and access
-entries mapping developer IAM roles to the ``trellis:<env>:developers`` group.
+private subnets (their ``desiredSize`` belongs to the node autoscaler after creation), the EKS
+add-ons (VPC CNI with NetworkPolicy enforcement on, CoreDNS, kube-proxy, metrics-server for the
+HPAs, the EBS CSI driver for PersistentVolumes) and access entries: operator roles from config
+get cluster-admin, developer roles the ``trellis:<env>:developers`` group.
 Outputs: ``name``, ``oidc_provider_arn``, ``oidc_issuer``, ``security_group_id`` and
 ``kubeconfig`` (secret: it names the cluster endpoint and CA).
 """
@@ -16,13 +18,15 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.iam import assume_role_policy, policy_document
+from infra.iam import assume_role_policy, irsa_trust_policy, policy_document
 from infra.specs import ClusterConfig
 
 __all__ = ["Cluster", "ClusterArgs", "developer_group"]
 
 _LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 _NODE_POLICIES = ["AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly"]
+_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+_EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
 
 
 def developer_group(environment: str) -> str:
@@ -82,6 +86,7 @@ class Cluster(pulumi.ComponentResource):
             encryption_config={"resources": ["secrets"], "provider": {"key_arn": key.arn}},
             enabled_cluster_log_types=_LOG_TYPES,
             access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": True},
+            tags={"trellis.io/environment": args.environment},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[logs]),
         )
         self.name = cluster.name
@@ -91,10 +96,8 @@ class Cluster(pulumi.ComponentResource):
                                              client_id_lists=["sts.amazonaws.com"], opts=child)
         self.oidc_provider_arn = oidc.arn
         nodes = self._node_groups(name, args, cluster, child)
-        self._addons(name, cluster, nodes, child)
-        for i, arn in enumerate(args.config.developer_role_arns):
-            aws.eks.AccessEntry(f"{name}-developer-{i}", cluster_name=cluster.name, principal_arn=arn,
-                                kubernetes_groups=[developer_group(args.environment)], type="STANDARD", opts=child)
+        self._addons(name, cluster, nodes, self._ebs_csi_role(name, oidc.arn, self.oidc_issuer, child), child)
+        self._access(name, args, cluster, child)
         # The kubeconfig carries no credential (tokens come from `aws eks get-token`), but it
         # pins the endpoint and CA, so it is still exported as a secret.
         self.kubeconfig = pulumi.Output.secret(pulumi.Output.all(
@@ -120,19 +123,44 @@ class Cluster(pulumi.ComponentResource):
                 scaling_config={"min_size": spec.min_size, "desired_size": spec.desired_size,
                                 "max_size": spec.max_size},
                 update_config={"max_unavailable": 1}, labels={"trellis.io/node-group": spec.name},
+                # The node autoscaler (infra/node_autoscaler.py) owns desiredSize once the group exists; the
+                # config's value is only the starting size, so a later `up` never undoes a scale-out.
                 opts=pulumi.ResourceOptions(parent=opts.parent, depends_on=attachments,
                                             ignore_changes=["scalingConfig.desiredSize"]),
             ))
         return groups
 
     @staticmethod
-    def _addons(name: str, cluster: aws.eks.Cluster, nodes: list[aws.eks.NodeGroup],
+    def _access(name: str, args: ClusterArgs, cluster: aws.eks.Cluster, opts: pulumi.ResourceOptions) -> None:
+        for i, arn in enumerate(args.config.admin_role_arns):
+            entry = aws.eks.AccessEntry(f"{name}-admin-{i}", cluster_name=cluster.name, principal_arn=arn,
+                                        type="STANDARD", opts=opts)
+            aws.eks.AccessPolicyAssociation(f"{name}-admin-{i}", cluster_name=cluster.name, principal_arn=arn,
+                                            policy_arn=_ADMIN_POLICY, access_scope={"type": "cluster"},
+                                            opts=pulumi.ResourceOptions(parent=opts.parent, depends_on=[entry]))
+        for i, arn in enumerate(args.config.developer_role_arns):
+            aws.eks.AccessEntry(f"{name}-developer-{i}", cluster_name=cluster.name, principal_arn=arn,
+                                kubernetes_groups=[developer_group(args.environment)], type="STANDARD", opts=opts)
+
+    @staticmethod
+    def _ebs_csi_role(name: str, oidc_arn: pulumi.Input[str], issuer: pulumi.Input[str],
+                      opts: pulumi.ResourceOptions) -> aws.iam.Role:
+        role = aws.iam.Role(f"{name}-ebs-csi", assume_role_policy=irsa_trust_policy(
+            oidc_arn, issuer, "kube-system", "ebs-csi-controller-sa"), opts=opts)
+        aws.iam.RolePolicyAttachment(f"{name}-ebs-csi", role=role.name, policy_arn=_EBS_CSI_POLICY, opts=opts)
+        return role
+
+    @staticmethod
+    def _addons(name: str, cluster: aws.eks.Cluster, nodes: list[aws.eks.NodeGroup], ebs_role: aws.iam.Role,
                 opts: pulumi.ResourceOptions) -> None:
-        # Without enableNetworkPolicy the VPC CNI ignores NetworkPolicy objects entirely.
-        settings = {"vpc-cni": json.dumps({"enableNetworkPolicy": "true"}), "coredns": None, "kube-proxy": None}
+        # Without enableNetworkPolicy the VPC CNI ignores NetworkPolicy objects entirely. metrics-server feeds the
+        # CPU HPAs (and KEDA's CPU trigger); without it they have no data and never scale.
+        settings = {"vpc-cni": json.dumps({"enableNetworkPolicy": "true"}), "coredns": None, "kube-proxy": None,
+                    "metrics-server": None, "aws-ebs-csi-driver": None}
         for addon, values in settings.items():
             aws.eks.Addon(f"{name}-{addon}", cluster_name=cluster.name, addon_name=addon,
                           configuration_values=values, resolve_conflicts_on_update="OVERWRITE",
+                          service_account_role_arn=ebs_role.arn if addon == "aws-ebs-csi-driver" else None,
                           opts=pulumi.ResourceOptions(parent=opts.parent, depends_on=nodes))
 
 

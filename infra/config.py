@@ -19,7 +19,9 @@ from enum import StrEnum
 from typing import Any
 
 import pulumi
+import yaml
 
+from infra.layer import Layer
 from infra.specs import (
     ApiConfig,
     CacheConfig,
@@ -62,6 +64,11 @@ class StackConfig:
     domain: str = "trellis.localhost"
     image_repository: str | None = None  # None in aws mode: an ECR repository is created
     image_tag: str = "0.1.0"
+    # sha256:<hex> of the image: deploy by digest. In a layered aws stack with the stack's own ECR repository the
+    # app layer looks the tag's digest up itself; set this for an external registry.
+    image_digest: str | None = None
+    hosted_zone_id: str | None = None  # Route 53 zone of `domain`: ACM validation records are created there
+    certificate_arn: str | None = None  # bring your own ACM certificate instead of requesting one
     acme_email: str = ""
     kube_context: str | None = None  # local mode: kubeconfig context; None uses the current one
     vector_store: str = "pgvector"
@@ -75,6 +82,7 @@ class StackConfig:
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     secrets: StackSecrets = field(default_factory=StackSecrets)
+    layer: Layer | None = None  # from the stack name (infra/layer.py); None: every layer in this stack
 
     @property
     def is_prod(self) -> bool:
@@ -101,6 +109,10 @@ class StackConfig:
             found.append("local mode needs imageRepository (an image the cluster can pull)")
         if self.features.cert_manager and "@" not in self.acme_email:
             found.append("certManager needs acmeEmail")
+        if self.image_digest is not None and not re.fullmatch(r"sha256:[0-9a-f]{64}", self.image_digest):
+            found.append("imageDigest must be sha256:<64 hex digits>")
+        if self.mode is Mode.AWS and self.features.ingress and self.features.ingress_class != "alb":
+            found.append("aws mode serves through the AWS Load Balancer Controller: features.ingressClass 'alb'")
         for part in (self.network, self.cluster, self.database, self.cache, self.storage, self.api, self.worker):
             found.extend(part.problems())
         if self.is_prod:
@@ -117,7 +129,18 @@ class StackConfig:
             "prod network needs a NAT gateway per AZ": self.network.nat_per_az,
             "prod storage needs a replica region": bool(self.storage.replica_region),
             "prod API needs >= 3 replicas": self.api.replicas >= 3,
+            # An app update must not be able to reach the VPC, the cluster or a database (infra/layer.py).
+            "prod runs as layer stacks (prod-cluster, prod-data, prod-addons, prod-app), never one stack":
+                self.layer is not None,
         }
+        if self.layer in (None, Layer.CLUSTER):
+            # Set on the cluster stack only (they are the operator's, not the shared file's): the endpoint is
+            # reachable only from the operators' and CI's networks, and named roles are cluster-admin.
+            cidrs = self.cluster.public_access_cidrs
+            checks["prod cluster.publicAccessCidrs must name your operator/CI networks, not 0.0.0.0/0"] = bool(
+                cidrs) and "0.0.0.0/0" not in cidrs
+            checks["prod needs cluster.adminRoleArns (operator roles with cluster-admin)"] = bool(
+                self.cluster.admin_role_arns)
         if self.mode is Mode.LOCAL:
             return ["prod cannot run in local mode"]
         return [msg for msg, ok in checks.items() if not ok]
@@ -175,23 +198,53 @@ def from_mapping(cls: type[Any], raw: Mapping[str, Any], where: str = "trellis")
 
 _OBJECT_KEYS = ("network", "cluster", "database", "cache", "storage", "api", "worker", "features")
 _SCALAR_KEYS = (
-    "mode", "region", "domain", "imageRepository", "imageTag", "acmeEmail",
-    "kubeContext", "vectorStore", "openaiBaseUrl",
+    "mode", "region", "domain", "imageRepository", "imageTag", "imageDigest", "acmeEmail",
+    "kubeContext", "vectorStore", "openaiBaseUrl", "hostedZoneId", "certificateArn",
 )
 
 
-def load_config(config: pulumi.Config, environment: str) -> StackConfig:
+_RELEASE_KEYS = ("imageTag", "imageDigest")
+
+
+def _merged(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``; objects merge key by key (lists and scalars are replaced)."""
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merged(out[key], value) if isinstance(value, Mapping) and isinstance(out.get(key),
+                                                                                         Mapping) else value
+    return out
+
+
+def environment_settings(path: Any) -> dict[str, Any]:
+    """The plain (non-secret) ``trellis:`` settings of an environment file ``Pulumi.<env>.yaml``, keys unprefixed.
+
+    Layer stacks (``<env>-<layer>``) share their environment's settings this way; secure values are skipped
+    (each layer stack sets the secrets it needs in its own config).
+    """
+    raw = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("config") or {}
+    return {k.split(":", 1)[1]: v for k, v in raw.items()
+            if k.startswith("trellis:") and not (isinstance(v, Mapping) and "secure" in v)}
+
+
+def load_config(config: pulumi.Config, environment: str, layer: Layer | None = None,
+                base: Mapping[str, Any] | None = None) -> StackConfig:
     """Read the ``trellis`` namespace of the current stack's config into a validated ``StackConfig``.
 
-    ``environment`` defaults to the stack name at the call site. Raises ``ConfigError``.
+    ``environment`` defaults to the stack name at the call site; ``base`` (the environment file's settings, for a
+    layer stack) is merged over the stack's own keys, objects key by key. Raises ``ConfigError``.
     """
-    raw: dict[str, Any] = {"environment": config.get("environment") or environment}
-    for key in _SCALAR_KEYS:
+    own: dict[str, Any] = {}
+    for key in ("environment", *_SCALAR_KEYS):
         if (value := config.get(key)) is not None:
-            raw[key] = value
+            own[key] = value
     for key in _OBJECT_KEYS:
         if (obj := config.get_object(key)) is not None:
-            raw[key] = obj
+            own[key] = obj
+    # For a layer stack the environment file wins: the stack's own config only adds what the file leaves out
+    # (operator settings, secrets), and Pulumi.yaml's project defaults can never shadow the file.
+    raw = _merged(_merged({"environment": environment}, own), base or {})
+    # ...except the release being deployed, which CI and `make deploy TAG=...` set per app stack.
+    raw.update({key: own[key] for key in _RELEASE_KEYS if key in own})
     cfg = from_mapping(StackConfig, raw)
     secrets = StackSecrets(openai_api_key=config.get_secret("openaiApiKey"))
-    return dataclasses.replace(cfg, secrets=secrets).validate()
+    return dataclasses.replace(cfg, secrets=secrets, layer=layer).validate()

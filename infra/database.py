@@ -1,4 +1,4 @@
-"""Database: RDS PostgreSQL 16 in the private subnets.
+"""Database: RDS PostgreSQL (major version from config, e.g. 16) in the private subnets.
 
 Owns a KMS key, a subnet group, a security group (5432 only from the given security
 groups), a parameter group tuned for pgvector and forcing TLS, a generated master
@@ -62,7 +62,7 @@ class Database(pulumi.ComponentResource):
                       "security_groups": args.client_security_group_ids}],
             opts=child,
         )
-        params = aws.rds.ParameterGroup(f"{name}-params", family="postgres16", parameters=[
+        params = aws.rds.ParameterGroup(f"{name}-params", family=f"postgres{cfg.engine_version}", parameters=[
             {"name": "rds.force_ssl", "value": "1"},
             # HNSW/IVFFlat index builds (pgvector) run in maintenance_work_mem; the default 64MB spills to disk.
             {"name": "maintenance_work_mem", "value": str(cfg.maintenance_work_mem_mb * 1024)},
@@ -72,7 +72,10 @@ class Database(pulumi.ComponentResource):
         ], opts=child)
         password = random.RandomPassword(f"{name}-password", length=32, special=False, opts=child)
         instance = aws.rds.Instance(
-            f"{name}-pg", engine="postgres", engine_version=cfg.engine_version, instance_class=cfg.instance_class,
+            f"{name}-pg", engine="postgres",
+            # Major only ("16"): RDS chooses and auto-upgrades the minor, and the provider does not diff a
+            # newer minor against it, so no `up` ever asks for a downgrade.
+            engine_version=cfg.engine_version, instance_class=cfg.instance_class,
             allocated_storage=cfg.allocated_gb, max_allocated_storage=cfg.max_allocated_gb, storage_type="gp3",
             storage_encrypted=True, kms_key_id=key.arn, db_name=DB_NAME, username=DB_USER,
             password=password.result, db_subnet_group_name=subnets.name, vpc_security_group_ids=[sg.id],

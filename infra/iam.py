@@ -12,7 +12,9 @@ from typing import Any
 
 import pulumi
 
-__all__ = ["assume_role_policy", "bucket_access_policy", "irsa_trust_policy", "policy_document"]
+__all__ = [
+    "assume_role_policy", "backup_writer_policy", "bucket_access_policy", "irsa_trust_policy", "policy_document",
+]
 
 
 def policy_document(statements: Sequence[dict[str, Any]]) -> str:
@@ -56,4 +58,14 @@ def bucket_access_policy(bucket_arn: str, key_arn: str) -> str:
         {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject",
                                        "s3:AbortMultipartUpload"], "Resource": f"{bucket_arn}/*"},
         {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": key_arn},
+    ])
+
+
+def backup_writer_policy(bucket_arn: str, key_arn: str, prefix: str) -> str:
+    """Write-only access to ``prefix`` of the backups bucket: a compromised backup pod can add dumps, never read
+    or delete them (object versioning and the lifecycle rule handle expiry)."""
+    return policy_document([
+        {"Effect": "Allow", "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+         "Resource": f"{bucket_arn}/{prefix}*"},
+        {"Effect": "Allow", "Action": ["kms:GenerateDataKey"], "Resource": key_arn},
     ])

@@ -21,6 +21,7 @@ from infra.platform.addons import KEDA_NAMESPACE
 from infra.platform.netpol import components_selector, namespace_peer
 from infra.platform.pods import container, pod_security
 from infra.platform.spec import JOB_RESOURCES, Backends, labels, selector
+from infra.platform.waivers import waivers
 from infra.specs import ContainerResources
 
 __all__ = ["InClusterStores", "STORE_IMAGES", "STORE_RESOURCES"]
@@ -89,8 +90,9 @@ class InClusterStores(pulumi.ComponentResource):
         )
         self.register_outputs({})
 
-    def _meta(self, name: str, component: str) -> dict[str, Any]:
-        return {"name": name, "namespace": self._cfg.namespace, "labels": labels(self._cfg.environment, component)}
+    def _meta(self, name: str, component: str, *skips: str) -> dict[str, Any]:
+        meta = {"name": name, "namespace": self._cfg.namespace, "labels": labels(self._cfg.environment, component)}
+        return {**meta, "annotations": waivers(*skips)} if skips else meta
 
     def _postgres(self) -> dict[str, Any]:
         ready = "pg_isready -U trellis -d trellis -h 127.0.0.1"
@@ -135,7 +137,8 @@ class InClusterStores(pulumi.ComponentResource):
         k8s.core.v1.Service(f"{name}-{store}", metadata=self._meta(full, store), spec={
             "selector": match, "ports": [{"name": store, "port": port, "targetPort": store}]}, opts=opts)
         uid = _UID if store != "minio" else 10001
-        return k8s.apps.v1.StatefulSet(f"{name}-{store}", metadata=self._meta(full, store), spec={
+        skips = ("CKV_K8S_35", "CKV_K8S_15", "CKV_K8S_43", *(("CKV_K8S_40",) if uid == _UID else ()))
+        return k8s.apps.v1.StatefulSet(f"{name}-{store}", metadata=self._meta(full, store, *skips), spec={
             "serviceName": full, "replicas": 1, "selector": {"matchLabels": match},
             "template": {"metadata": {"labels": labels(self._cfg.environment, store)}, "spec": {
                 "automountServiceAccountToken": False, "securityContext": pod_security(uid),
@@ -152,7 +155,8 @@ class InClusterStores(pulumi.ComponentResource):
                *_secret_env("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")]
         # Idempotent: a re-run finds the bucket and succeeds.
         script = f"aws s3api head-bucket --bucket {BUCKET} || aws s3 mb s3://{BUCKET}"
-        k8s.batch.v1.Job(f"{name}-bucket", metadata=self._meta("trellis-minio-bucket", "minio-init"), spec={
+        k8s.batch.v1.Job(f"{name}-bucket", metadata=self._meta("trellis-minio-bucket", "minio-init", "CKV_K8S_35",
+                                                                "CKV_K8S_15", "CKV_K8S_43"), spec={
             "backoffLimit": 6,
             "template": {"metadata": {"labels": labels(self._cfg.environment, "minio-init")}, "spec": {
                 "restartPolicy": "OnFailure", "automountServiceAccountToken": False, "securityContext": pod_security(),

@@ -14,7 +14,18 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-__all__ = ["Network", "NetworkArgs"]
+__all__ = ["Network", "NetworkArgs", "EKS_UNSUPPORTED_ZONE_IDS", "pick_zones"]
+
+# Zone IDs (not names: names are shuffled per account) where EKS cannot place a control-plane ENI.
+EKS_UNSUPPORTED_ZONE_IDS = frozenset({"use1-az3", "usw1-az2", "cac1-az3"})
+
+
+def pick_zones(names: list[str], zone_ids: list[str], count: int) -> tuple[str, ...]:
+    """The first ``count`` zone names whose IDs EKS supports; raises ``ValueError`` if too few remain."""
+    usable = [name for name, zone_id in zip(names, zone_ids, strict=True) if zone_id not in EKS_UNSUPPORTED_ZONE_IDS]
+    if len(usable) < count:
+        raise ValueError(f"only {len(usable)} EKS-supported availability zones in the region, need {count}")
+    return tuple(usable[:count])
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,19 @@
 """The stack: composes the components for one ``StackConfig``. The program is ``build_stack(cfg)``.
 
-``aws`` mode: Network -> Cluster -> (Database, Cache, Storage, Registry) -> Kubernetes
-provider from the cluster's kubeconfig -> ClusterAddons -> Tenancy -> Platform.
-``local`` mode: Kubernetes provider from the current kubeconfig -> Tenancy ->
-InClusterStores -> Platform. Creates resources (call it only inside a Pulumi program or
-under Pulumi's mocks); reads no environment. Returns ``StackOutputs``; the entry point
-exports them.
+``aws`` mode has four layers (``infra/layer.py``), built in this order:
+cluster (Network, Cluster with its EKS add-ons, NodeAutoscaler) -> data (Database, Cache, Storage,
+Registry) -> addons (ClusterAddons) -> app (PublicEndpoint, Tenancy, Platform). With ``cfg.layer``
+set only that layer is built and the layers before it are read through ``StackReference``s to
+``<env>-<layer>`` stacks (their exported outputs, see ``infra/layer_outputs.py``); without it every
+layer is built in this one stack. ``local`` mode: Kubernetes provider from the current kubeconfig
+-> Tenancy -> InClusterStores -> Platform. Creates resources (call it only inside a Pulumi program
+or under Pulumi's mocks); reads no environment. Returns ``StackOutputs``; the entry point exports them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -20,30 +23,20 @@ from infra.cache import Cache, CacheArgs
 from infra.cluster import Cluster, ClusterArgs
 from infra.config import Mode, StackConfig
 from infra.database import Database, DatabaseArgs
+from infra.endpoint import PublicEndpoint, PublicEndpointArgs
 from infra.incluster import STORE_RESOURCES, InClusterStores
-from infra.network import Network, NetworkArgs
-from infra.platform import Backends, Irsa, Platform, PlatformArgs, Tenancy
-from infra.platform.addons import ClusterAddons
+from infra.irsa import Oidc
+from infra.layer import LAYER_ORDER, Layer
+from infra.layer_outputs import AddonsOutputs, ClusterOutputs, DataOutputs, StackOutputs, read_layer
+from infra.network import Network, NetworkArgs, pick_zones
+from infra.node_autoscaler import NodeAutoscaler, NodeAutoscalerArgs
+from infra.platform import Backends, Edge, Irsa, Platform, PlatformArgs, Tenancy
+from infra.platform.addons import LOCAL_INGRESS_NAMESPACE, AddonsArgs, ClusterAddons
+from infra.platform.netpol import namespace_peer
 from infra.registry import Registry
 from infra.storage import Storage, StorageArgs
 
-__all__ = ["StackOutputs", "build_stack"]
-
-
-@dataclass(frozen=True)
-class StackOutputs:
-    """What ``pulumi stack output`` shows. ``kubeconfig`` is secret (None in local mode)."""
-
-    api_url: pulumi.Input[str]
-    namespace: pulumi.Input[str]
-    image: pulumi.Input[str]
-    database_endpoint: pulumi.Input[str]
-    redis_endpoint: pulumi.Input[str]
-    bucket_name: pulumi.Input[str]
-    kubeconfig: pulumi.Output[str] | None
-
-    def as_dict(self) -> dict[str, pulumi.Input[str] | None]:
-        return dict(self.__dict__)
+__all__ = ["StackOutputs", "build_stack", "image_reference"]
 
 
 def build_stack(cfg: StackConfig) -> StackOutputs:
@@ -52,63 +45,176 @@ def build_stack(cfg: StackConfig) -> StackOutputs:
     return _build_local(cfg) if cfg.mode is Mode.LOCAL else _build_aws(cfg)
 
 
-def _image(repository: pulumi.Input[str], tag: str) -> pulumi.Output[str]:
-    return pulumi.Output.concat(repository, ":", tag)
+def image_reference(repository: pulumi.Input[str], tag: str, digest: pulumi.Input[str] | None) -> pulumi.Output[str]:
+    """``repo:tag@sha256:...`` when the digest is known (what the kubelet pulls is then fixed), else ``repo:tag``."""
+    if digest is None:
+        return pulumi.Output.concat(repository, ":", tag)
+    return pulumi.Output.concat(repository, ":", tag, "@", digest)
+
+
+@dataclass
+class _Providers:
+    """The stack's explicit providers: AWS (region and default tags from the environment's settings, so a layer
+    stack needs no ``aws:*`` config of its own) and, where the stack applies anything to the cluster, Kubernetes."""
+
+    aws: aws.Provider
+    k8s: k8s.Provider | None = None
+
+    def opts(self, **extra: Any) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(providers=[p for p in (self.aws, self.k8s) if p is not None], **extra)
+
+    def invoke(self) -> pulumi.InvokeOptions:
+        return pulumi.InvokeOptions(provider=self.aws)
 
 
 def _build_aws(cfg: StackConfig) -> StackOutputs:
+    wanted = [cfg.layer] if cfg.layer else list(LAYER_ORDER)
+    outputs = StackOutputs()
+    providers = _Providers(aws.Provider(f"{cfg.prefix}-aws", region=cfg.region, default_tags={"tags": {
+        "project": "trellis", "environment": cfg.environment}}))
+    if Layer.CLUSTER in wanted:
+        cluster = _cluster_layer(cfg, providers)
+        outputs.add(cluster)
+    else:
+        cluster = read_layer(ClusterOutputs, cfg, Layer.CLUSTER)
+        if cfg.layer in (Layer.ADDONS, Layer.APP):  # none where nothing is applied to the cluster (data)
+            providers.k8s = _k8s_provider(cfg, cluster.kubeconfig)
+    if Layer.DATA in wanted:
+        outputs.add(data := _data_layer(cfg, cluster, providers))
+    elif Layer.APP in wanted:
+        data = read_layer(DataOutputs, cfg, Layer.DATA)
+    addons = None
+    if Layer.ADDONS in wanted:
+        addons = _addons_layer(cfg, cluster, providers)
+        outputs.add(addons.outputs)
+    if Layer.APP in wanted:
+        outputs.add_app(_app_layer(cfg, cluster, data, providers, addons.releases if addons else ()))
+    return outputs
+
+
+def _k8s_provider(cfg: StackConfig, kubeconfig: pulumi.Input[str]) -> k8s.Provider:
+    return k8s.Provider(f"{cfg.prefix}-k8s", kubeconfig=kubeconfig, enable_server_side_apply=True)
+
+
+def _cluster_layer(cfg: StackConfig, providers: _Providers) -> ClusterOutputs:
     p = cfg.prefix
-    zones = aws.get_availability_zones(state="available").names[: cfg.network.az_count]
-    network = Network(p, NetworkArgs(cfg.network.cidr, tuple(zones), cfg.network.nat_per_az, p, cfg.region))
+    # Local Zones and Wavelength zones are not availability zones; zone IDs EKS cannot use are skipped.
+    found = aws.get_availability_zones(state="available", filters=[{"name": "zone-type",
+                                                                    "values": ["availability-zone"]}],
+                                       opts=providers.invoke())
+    zones = pick_zones(list(found.names), list(found.zone_ids), cfg.network.az_count)
+    network = Network(p, NetworkArgs(cfg.network.cidr, zones, cfg.network.nat_per_az, p, cfg.region),
+                      providers.opts())
     cluster = Cluster(p, ClusterArgs(p, cfg.environment, cfg.cluster, network.private_subnet_ids,
-                                     network.public_subnet_ids))
-    clients = [cluster.security_group_id]
-    database = Database(f"{p}-db", DatabaseArgs(cfg.database, network.vpc_id, network.private_subnet_ids, clients,
-                                                protect=cfg.is_prod))
-    cache = Cache(f"{p}-cache", CacheArgs(cfg.cache, network.vpc_id, network.private_subnet_ids, clients,
-                                          protect=cfg.is_prod))
-    storage = Storage(f"{p}-storage", StorageArgs(cfg.storage, cfg.region, protect=cfg.is_prod))
-    repository = cfg.image_repository or Registry(f"{p}-registry", protect=cfg.is_prod).repository_url
-    provider = k8s.Provider(f"{p}-k8s", kubeconfig=cluster.kubeconfig, enable_server_side_apply=True)
-    k8s_opts = pulumi.ResourceOptions(providers=[provider])
-    addons = ClusterAddons(f"{p}-addons", cfg.features, k8s_opts) if cfg.features.install_addons else None
-    tenancy = Tenancy(f"{p}-tenancy", cfg, opts=k8s_opts)
+                                     network.public_subnet_ids), providers.opts())
+    oidc = Oidc(cluster.oidc_provider_arn, cluster.oidc_issuer)
+    providers.k8s = _k8s_provider(cfg, cluster.kubeconfig)
+    NodeAutoscaler(f"{p}-node-autoscaler", NodeAutoscalerArgs(cluster.name, cfg.cluster.version, cfg.region, oidc),
+                   providers.opts())
+    return ClusterOutputs(
+        vpc_id=network.vpc_id, private_subnet_ids=network.private_subnet_ids, cluster_name=cluster.name,
+        cluster_security_group_id=cluster.security_group_id, oidc_provider_arn=cluster.oidc_provider_arn,
+        oidc_issuer=cluster.oidc_issuer, kubeconfig=cluster.kubeconfig,
+    )
+
+
+def _data_layer(cfg: StackConfig, cluster: ClusterOutputs, providers: _Providers) -> DataOutputs:
+    p = cfg.prefix
+    clients = [cluster.cluster_security_group_id]
+    database = Database(f"{p}-db", DatabaseArgs(cfg.database, cluster.vpc_id, cluster.private_subnet_ids, clients,
+                                                protect=cfg.is_prod), providers.opts())
+    cache = Cache(f"{p}-cache", CacheArgs(cfg.cache, cluster.vpc_id, cluster.private_subnet_ids, clients,
+                                          protect=cfg.is_prod), providers.opts())
+    storage = Storage(f"{p}-storage", StorageArgs(cfg.storage, cfg.region, protect=cfg.is_prod), providers.opts())
+    registry = None if cfg.image_repository else Registry(f"{p}-registry", protect=cfg.is_prod,
+                                                          opts=providers.opts())
+    return DataOutputs(
+        database_url=database.url, database_endpoint=database.endpoint, redis_url=cache.url,
+        redis_endpoint=pulumi.Output.concat(cache.address, ":6379"), redis_auth_token=cache.auth_token,
+        bucket_name=storage.bucket_name, bucket_arn=storage.bucket_arn, bucket_key_arn=storage.key_arn,
+        backup_bucket_name=storage.backup_bucket_name, backup_bucket_arn=storage.backup_bucket_arn,
+        backup_key_arn=storage.backup_key_arn,
+        repository_url=registry.repository_url if registry else cfg.image_repository or "",
+        repository_name=registry.repository_name if registry else "",
+    )
+
+
+class _Addons:
+    def __init__(self, releases: tuple[pulumi.Resource, ...], outputs: AddonsOutputs) -> None:
+        self.releases, self.outputs = releases, outputs
+
+
+def _addons_layer(cfg: StackConfig, cluster: ClusterOutputs, providers: _Providers) -> _Addons:
+    if not cfg.features.install_addons:
+        return _Addons((), AddonsOutputs(releases=[]))
+    addons = ClusterAddons(f"{cfg.prefix}-addons", AddonsArgs(
+        cfg.features, cluster.cluster_name, cfg.region, cluster.vpc_id,
+        Oidc(cluster.oidc_provider_arn, cluster.oidc_issuer), cfg.cluster.log_retention_days, cfg.is_prod,
+    ), providers.opts())
+    return _Addons(tuple(addons.releases), AddonsOutputs(releases=[r.name for r in addons.releases]))
+
+
+def _app_image(cfg: StackConfig, data: DataOutputs, providers: _Providers) -> pulumi.Output[str]:
+    if cfg.image_digest or cfg.image_repository or not cfg.layer:
+        # An external registry, or every layer in one stack (the repository is created in this very update,
+        # so the tag cannot be looked up yet): the configured digest if any, else the tag.
+        return image_reference(data.repository_url, cfg.image_tag, cfg.image_digest)
+    # Layered with our own ECR repository: the image was pushed after the data layer; pin what the tag names now.
+    found = aws.ecr.get_image_output(repository_name=data.repository_name, image_tag=cfg.image_tag,
+                                     opts=pulumi.InvokeOutputOptions(provider=providers.aws))
+    return image_reference(data.repository_url, cfg.image_tag, found.image_digest)
+
+
+def _app_layer(cfg: StackConfig, cluster: ClusterOutputs, data: DataOutputs, providers: _Providers,
+               addons: tuple[pulumi.Resource, ...]) -> dict[str, pulumi.Input[str] | None]:
+    p = cfg.prefix
+    endpoint = PublicEndpoint(f"{p}-endpoint", PublicEndpointArgs(
+        cfg.domain, cfg.hosted_zone_id, cfg.certificate_arn, cfg.features.waf, cfg.features.waf_rate_limit),
+        providers.opts())
+    tenancy = Tenancy(f"{p}-tenancy", cfg, opts=providers.opts())
     # The S3 prefix list gives the exact CIDRs of the regional S3 service, so egress to the
     # object store can be narrowed to S3 instead of "the internet on 443".
-    s3_cidrs = aws.ec2.get_managed_prefix_list(name=f"com.amazonaws.{cfg.region}.s3").entries
+    s3_cidrs = aws.ec2.get_managed_prefix_list(name=f"com.amazonaws.{cfg.region}.s3",
+                                               opts=providers.invoke()).entries
     vpc = {"ipBlock": {"cidr": cfg.network.cidr}}
     backends = Backends(
-        database_url=database.url, redis_url=cache.url, redis_address=pulumi.Output.concat(cache.address, ":6379"),
-        redis_password=cache.auth_token, redis_tls=True, bucket=storage.bucket_name,
+        database_url=pulumi.Output.secret(data.database_url), redis_url=pulumi.Output.secret(data.redis_url),
+        redis_address=data.redis_endpoint, redis_password=pulumi.Output.secret(data.redis_auth_token),
+        redis_tls=True, bucket=data.bucket_name, backup_bucket=data.backup_bucket_name,
         database_peers=(vpc,), redis_peers=(vpc,),
         object_store_peers=(vpc, *({"ipBlock": {"cidr": e.cidr}} for e in s3_cidrs)),
         object_store_env={"AWS_REGION": cfg.region, "AWS_STS_REGIONAL_ENDPOINTS": "regional"},
+        internal_cidrs=(cfg.network.cidr,),
     )
+    image = _app_image(cfg, data, providers)
     platform = Platform(f"{p}-platform", PlatformArgs(
-        cfg, _image(repository, cfg.image_tag), backends,
-        irsa=Irsa(cluster.oidc_provider_arn, cluster.oidc_issuer, storage.bucket_arn, storage.key_arn),
-        addons=tuple(addons.releases) if addons else (),
-    ), pulumi.ResourceOptions(providers=[provider], depends_on=[tenancy]))
-    return StackOutputs(
-        api_url=platform.api_url, namespace=tenancy.namespace, image=_image(repository, cfg.image_tag),
-        database_endpoint=database.endpoint, redis_endpoint=pulumi.Output.concat(cache.address, ":6379"),
-        bucket_name=storage.bucket_name, kubeconfig=cluster.kubeconfig,
-    )
+        cfg, image, backends,
+        # The ALB sits in the public subnets and sends to pod IPs: admit the VPC on the HTTP port only.
+        edge=Edge(ingress_peers=(vpc,), certificate_arn=endpoint.certificate_arn, web_acl_arn=endpoint.web_acl_arn),
+        irsa=Irsa(Oidc(cluster.oidc_provider_arn, cluster.oidc_issuer), data.bucket_arn, data.bucket_key_arn,
+                  data.backup_bucket_arn, data.backup_key_arn),
+        addons=addons, image_pinned=bool(cfg.image_digest or (cfg.layer and not cfg.image_repository)),
+    ), providers.opts(depends_on=[tenancy]))
+    return {"api_url": platform.api_url, "namespace": tenancy.namespace, "image": image,
+            "certificate_validation_records": endpoint.validation_records}
 
 
 def _build_local(cfg: StackConfig) -> StackOutputs:
     p = cfg.prefix
     provider = k8s.Provider(f"{p}-k8s", context=cfg.kube_context, enable_server_side_apply=True)
     k8s_opts = pulumi.ResourceOptions(providers=[provider])
-    addons = ClusterAddons(f"{p}-addons", cfg.features, k8s_opts) if cfg.features.install_addons else None
+    addons = ClusterAddons(f"{p}-addons", AddonsArgs(cfg.features), k8s_opts) if cfg.features.install_addons else None
     tenancy = Tenancy(f"{p}-tenancy", cfg, tuple(STORE_RESOURCES.values()), opts=k8s_opts)
     stores = InClusterStores(f"{p}-stores", cfg, pulumi.ResourceOptions(providers=[provider], depends_on=[tenancy]))
-    image = _image(cfg.image_repository or "", cfg.image_tag)
+    image = image_reference(cfg.image_repository or "", cfg.image_tag, cfg.image_digest)
     platform = Platform(f"{p}-platform", PlatformArgs(
-        cfg, image, stores.backends, extra_pods=stores.pods, addons=tuple(addons.releases) if addons else (),
+        cfg, image, stores.backends, edge=Edge(ingress_peers=(namespace_peer(LOCAL_INGRESS_NAMESPACE),)),
+        extra_pods=stores.pods, addons=tuple(addons.releases) if addons else (), image_pinned=bool(cfg.image_digest),
     ), pulumi.ResourceOptions(providers=[provider], depends_on=[tenancy]))
-    return StackOutputs(
-        api_url=platform.api_url, namespace=tenancy.namespace, image=image,
-        database_endpoint=f"trellis-postgres.{cfg.namespace}.svc:5432",
-        redis_endpoint=f"trellis-redis.{cfg.namespace}.svc:6379", bucket_name=stores.backends.bucket, kubeconfig=None,
-    )
+    outputs = StackOutputs()
+    outputs.add_app({
+        "api_url": platform.api_url, "namespace": tenancy.namespace, "image": image,
+        "database_endpoint": f"trellis-postgres.{cfg.namespace}.svc:5432",
+        "redis_endpoint": f"trellis-redis.{cfg.namespace}.svc:6379", "bucket_name": stores.backends.bucket,
+    })
+    return outputs

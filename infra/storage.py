@@ -1,11 +1,13 @@
-"""Storage: the S3 bucket behind ``OBJECT_STORE_URL`` (uploads, documents, database backups).
+"""Storage: the S3 bucket behind ``OBJECT_STORE_URL`` (uploads, documents) and the database backups bucket.
 
-pulumi-aws 7 style: ``aws.s3.Bucket`` plus one resource per setting. Owns a KMS key, the
-bucket, versioning, SSE-KMS default encryption, a public access block, BucketOwnerEnforced
-ownership, a TLS-only bucket policy and lifecycle rules (old versions, stale multipart
-uploads, backup retention). With ``replica_region`` set it also owns a replica bucket (and
-key) in that region and the replication role and configuration.
-Outputs: ``bucket_name``, ``bucket_arn``, ``key_arn``.
+pulumi-aws 7 style: ``aws.s3.Bucket`` plus one resource per setting. Each bucket has its own KMS
+key, versioning, SSE-KMS default encryption, a public access block, BucketOwnerEnforced ownership,
+a TLS-only bucket policy and lifecycle rules (old versions, stale multipart uploads; in the backups
+bucket, dumps expire after ``backup_retention_days``). Backups live apart from app data so the app's
+role never touches them and the backup job's role can only add dumps. With ``replica_region`` set
+each bucket is replicated to a bucket (and key) of its own in that region.
+Outputs: ``bucket_name``, ``bucket_arn``, ``key_arn``, ``backup_bucket_name``, ``backup_bucket_arn``,
+``backup_key_arn``.
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ class Storage(pulumi.ComponentResource):
     bucket_name: pulumi.Output[str]
     bucket_arn: pulumi.Output[str]
     key_arn: pulumi.Output[str]
+    backup_bucket_name: pulumi.Output[str]
+    backup_bucket_arn: pulumi.Output[str]
+    backup_key_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         args.validate()
@@ -55,12 +60,21 @@ class Storage(pulumi.ComponentResource):
             {"id": "expire-old-versions", "status": "Enabled", "filter": {"prefix": ""},
              "noncurrent_version_expiration": {"noncurrent_days": cfg.noncurrent_version_days},
              "abort_incomplete_multipart_upload": {"days_after_initiation": 7}},
-            {"id": "expire-backups", "status": "Enabled", "filter": {"prefix": BACKUP_PREFIX},
-             "expiration": {"days": cfg.backup_retention_days}},
         ], opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]))
-        if cfg.replica_region:
+        backup_key, backups, backup_versioning = self._bucket(f"{name}-backups", None, args)
+        self.backup_bucket_name, self.backup_bucket_arn = backups.bucket, backups.arn
+        self.backup_key_arn = backup_key.arn
+        aws.s3.BucketLifecycleConfiguration(f"{name}-backups-lifecycle", bucket=backups.id, rules=[
+            {"id": "expire-backups", "status": "Enabled", "filter": {"prefix": BACKUP_PREFIX},
+             "expiration": {"days": cfg.backup_retention_days},
+             "noncurrent_version_expiration": {"noncurrent_days": 1},
+             "abort_incomplete_multipart_upload": {"days_after_initiation": 1}},
+        ], opts=pulumi.ResourceOptions(parent=self, depends_on=[backup_versioning]))
+        if cfg.replica_region:  # both buckets: a region outage must not take the dumps with it
             self._replication(name, args, cfg.replica_region, bucket, key, versioning)
-        self.register_outputs({"bucket_name": self.bucket_name, "bucket_arn": self.bucket_arn})
+            self._replication(f"{name}-backups", args, cfg.replica_region, backups, backup_key, backup_versioning)
+        self.register_outputs({"bucket_name": self.bucket_name, "bucket_arn": self.bucket_arn,
+                               "backup_bucket_name": self.backup_bucket_name})
 
     def _bucket(self, name: str, region: str | None,
                 args: StorageArgs) -> tuple[aws.kms.Key, aws.s3.Bucket, aws.s3.BucketVersioning]:

@@ -21,11 +21,11 @@ from infra.platform.netpol import create_network_policies
 from infra.platform.observability import create_observability
 from infra.platform.pods import checksum
 from infra.platform.secrets import app_settings, create_app_config
-from infra.platform.spec import Backends, Irsa, PlatformArgs
+from infra.platform.spec import Backends, Edge, Irsa, PlatformArgs
 from infra.platform.tenancy import Tenancy
 from infra.platform.worker import create_worker
 
-__all__ = ["Backends", "Irsa", "Platform", "PlatformArgs", "Tenancy"]
+__all__ = ["Backends", "Edge", "Irsa", "Platform", "PlatformArgs", "Tenancy"]
 
 
 class Platform(pulumi.ComponentResource):
@@ -40,9 +40,9 @@ class Platform(pulumi.ComponentResource):
         base = pulumi.ResourceOptions(parent=self)
         # Custom resources need their CRDs: wait for the add-on releases that install them.
         with_crds = pulumi.ResourceOptions(parent=self, depends_on=list(args.addons))
-        account = create_identity(name, args, base)
+        accounts = create_identity(name, args, base)
         app_config = create_app_config(name, args, base)
-        ready = pulumi.ResourceOptions(parent=self, depends_on=[account, *app_config])
+        ready = pulumi.ResourceOptions(parent=self, depends_on=[*accounts, *app_config])
         migration = create_migration(name, args, ready)
         config_hash = pulumi.Output.from_input(app_settings(args)).apply(checksum)
         create_api(name, args, config_hash, [migration], ready)

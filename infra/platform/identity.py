@@ -1,8 +1,11 @@
-"""Identity: the ServiceAccount the app pods run as, and (on AWS) its IRSA role.
+"""Identity: one ServiceAccount per workload, and (on AWS) one IRSA role each, least privilege.
 
-The IAM role trusts only ``system:serviceaccount:<namespace>:trellis`` through the
-cluster's OIDC provider and may only read/write its one bucket (and use that bucket's
-KMS key). Without ``Irsa`` (local mode) the ServiceAccount has no cloud identity.
+- ``trellis-api`` and ``trellis-worker``: read, write and delete objects in the app bucket (uploads,
+  documents, generated files) with its KMS key; nothing in the backups bucket.
+- ``trellis-backup``: put dumps under ``backups/<env>/`` of the backups bucket; no read, no delete.
+- ``trellis-migrate``: no AWS identity at all (it only talks to the database).
+Each role trusts exactly one service account through the cluster's OIDC provider. Without ``Irsa``
+(local mode) the service accounts have no cloud identity.
 """
 
 from __future__ import annotations
@@ -11,31 +14,39 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra.iam import bucket_access_policy, irsa_trust_policy
-from infra.platform.pods import SERVICE_ACCOUNT
-from infra.platform.spec import Irsa, PlatformArgs, labels
+from infra.iam import backup_writer_policy, bucket_access_policy
+from infra.irsa import irsa_role
+from infra.platform.spec import Irsa, PlatformArgs, labels, service_account
+from infra.storage import BACKUP_PREFIX
 
-__all__ = ["create_identity"]
+__all__ = ["WORKLOADS", "create_identity"]
+
+WORKLOADS = ("api", "worker", "backup", "migrate")
 
 
-def create_identity(name: str, args: PlatformArgs, opts: pulumi.ResourceOptions) -> k8s.core.v1.ServiceAccount:
-    """Create the ServiceAccount (and IRSA role + policy when ``args.irsa`` is set)."""
+def _policy(component: str, irsa: Irsa, environment: str) -> pulumi.Output[str] | None:
+    if component in ("api", "worker"):
+        return pulumi.Output.all(irsa.bucket_arn, irsa.key_arn).apply(lambda a: bucket_access_policy(a[0], a[1]))
+    if component == "backup":
+        return pulumi.Output.all(irsa.backup_bucket_arn, irsa.backup_key_arn).apply(
+            lambda a: backup_writer_policy(a[0], a[1], f"{BACKUP_PREFIX}{environment}/"))
+    return None
+
+
+def create_identity(name: str, args: PlatformArgs, opts: pulumi.ResourceOptions) -> list[k8s.core.v1.ServiceAccount]:
+    """Create the workloads' ServiceAccounts (and their IRSA roles when ``args.irsa`` is set)."""
     cfg = args.config
-    annotations: dict[str, pulumi.Input[str]] = {}
-    if args.irsa is not None:
-        annotations["eks.amazonaws.com/role-arn"] = _irsa_role(name, cfg.namespace, args.irsa, opts).arn
-    return k8s.core.v1.ServiceAccount(f"{name}-sa", metadata={
-        "name": SERVICE_ACCOUNT, "namespace": cfg.namespace, "labels": labels(cfg.environment, "identity"),
-        "annotations": annotations,
-    }, automount_service_account_token=False, opts=opts)
-
-
-def _irsa_role(name: str, namespace: str, irsa: Irsa, opts: pulumi.ResourceOptions) -> aws.iam.Role:
-    aws_opts = pulumi.ResourceOptions(parent=opts.parent)
-    role = aws.iam.Role(f"{name}-app-role", description=f"Trellis pods in {namespace}",
-                        assume_role_policy=irsa_trust_policy(irsa.oidc_provider_arn, irsa.oidc_issuer,
-                                                             namespace, SERVICE_ACCOUNT),
-                        opts=aws_opts)
-    aws.iam.RolePolicy(f"{name}-app-bucket", role=role.id, policy=pulumi.Output.all(
-        irsa.bucket_arn, irsa.key_arn).apply(lambda a: bucket_access_policy(a[0], a[1])), opts=aws_opts)
-    return role
+    accounts = []
+    for component in WORKLOADS:
+        annotations: dict[str, pulumi.Input[str]] = {}
+        policy = _policy(component, args.irsa, cfg.environment) if args.irsa else None
+        if args.irsa is not None and policy is not None:
+            role: aws.iam.Role = irsa_role(f"{name}-{component}", args.irsa.oidc, cfg.namespace,
+                                           service_account(component), policy,
+                                           pulumi.ResourceOptions(parent=opts.parent))
+            annotations["eks.amazonaws.com/role-arn"] = role.arn
+        accounts.append(k8s.core.v1.ServiceAccount(f"{name}-sa-{component}", metadata={
+            "name": service_account(component), "namespace": cfg.namespace,
+            "labels": labels(cfg.environment, component), "annotations": annotations,
+        }, automount_service_account_token=False, opts=opts))
+    return accounts

@@ -5,8 +5,9 @@ The rules and the dashboard have one source of truth, the files in ``ops/`` that
 ``ops/prometheus/alerts.yml`` becomes the ``spec.groups`` of the ``trellis`` PrometheusRule and
 ``ops/grafana/trellis.json`` the ``trellis-dashboard`` ConfigMap, picked up by Grafana's sidecar
 via the ``grafana_dashboard`` label. Both are read when the program runs, never at import, and
-shipped unchanged. The ServiceMonitor scrapes ``/metrics`` on the API (5001, port ``http``) and
-the worker (8081, port ``metrics``); it and the PrometheusRule need the Prometheus Operator
+shipped unchanged. The ServiceMonitor scrapes ``/metrics`` on the port named ``metrics`` only: the
+API's metrics port (9090, Service ``trellis-api-metrics``) and the worker's (8081), never a port the
+Ingress routes to; it and the PrometheusRule need the Prometheus Operator
 CRDs (``features.prometheus_operator``).
 """
 
@@ -83,8 +84,7 @@ def create_observability(name: str, args: PlatformArgs, opts: pulumi.ResourceOpt
         spec={
             "selector": {"matchLabels": {"app.kubernetes.io/instance": f"trellis-{cfg.environment}"}},
             "namespaceSelector": {"matchNames": [cfg.namespace]},
-            "endpoints": [{"port": "http", "path": "/metrics", "interval": "30s"},
-                          {"port": "metrics", "path": "/metrics", "interval": "30s"}],
+            "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "30s"}],
         }, opts=opts,
     )
     k8s.apiextensions.CustomResource(

@@ -16,13 +16,12 @@ from infra.platform.spec import APP_UID
 from infra.specs import ContainerResources
 
 __all__ = [
-    "CONFIG_NAME", "SECRET_NAME", "SERVICE_ACCOUNT", "TRELLIS_HOME", "container", "pod_security",
+    "CONFIG_NAME", "SECRET_NAME", "TRELLIS_HOME", "container", "pod_security",
     "resources", "scratch_volumes", "topology_spread", "checksum", "http_probe",
 ]
 
 CONFIG_NAME = "trellis-config"
 SECRET_NAME = "trellis-env"
-SERVICE_ACCOUNT = "trellis"
 TRELLIS_HOME = "/var/lib/trellis"
 
 

@@ -15,7 +15,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from infra.platform.pods import CONFIG_NAME, SECRET_NAME, TRELLIS_HOME
-from infra.platform.spec import API_PORT, WORKER_HEALTH_PORT, PlatformArgs, labels
+from infra.platform.spec import API_PORT, METRICS_PORT, WORKER_HEALTH_PORT, PlatformArgs, labels
 
 __all__ = ["app_settings", "create_app_config"]
 
@@ -25,6 +25,12 @@ def app_settings(args: PlatformArgs) -> dict[str, Any]:
     cfg = args.config
     data: dict[str, Any] = {
         "PORT": str(API_PORT),
+        "METRICS_PORT": str(METRICS_PORT),
+        "RATE_LIMIT_PER_SECOND": f"{cfg.api.rate_limit_per_second:g}",
+        "RATE_LIMIT_BURST": str(cfg.api.rate_limit_burst),
+        # Exactly one proxy (the ALB or the ingress controller) appends the client's address to X-Forwarded-For;
+        # the app takes that last entry, so a client-supplied header cannot pose as another address.
+        "TRUSTED_PROXY_HOPS": "1",
         "TRELLIS_HOME": TRELLIS_HOME,
         "VECTOR_STORE": cfg.vector_store,
         "HUEY_NAME": cfg.worker.huey_name,

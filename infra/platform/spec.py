@@ -15,14 +15,19 @@ from typing import Any
 import pulumi
 
 from infra.config import StackConfig
+from infra.irsa import Oidc
+from infra.platform.waivers import waivers
 from infra.specs import ContainerResources
 
 __all__ = [
-    "API_PORT", "WORKER_HEALTH_PORT", "Backends", "Irsa", "PlatformArgs", "Peer",
-    "huey_queue_key", "labels", "selector", "JOB_RESOURCES", "APP_UID",
+    "API_PORT", "METRICS_PORT", "WORKER_HEALTH_PORT", "Backends", "Edge", "Irsa", "PlatformArgs", "Peer",
+    "huey_queue_key", "labels", "selector", "service_account", "JOB_RESOURCES", "APP_UID",
 ]
 
 API_PORT = 5001
+# The API's /metrics and /ready answer only on this port (METRICS_PORT), which no Service the ingress routes
+# to exposes: Prometheus and the kubelet reach it, the internet cannot.
+METRICS_PORT = 9090
 WORKER_HEALTH_PORT = 8081
 APP_UID = 10001  # the image's non-root user (see Dockerfile)
 JOB_RESOURCES = ContainerResources("100m", "256Mi", "500m", "512Mi")
@@ -42,6 +47,11 @@ def selector(environment: str, component: str) -> dict[str, str]:
         "app.kubernetes.io/instance": f"trellis-{environment}",
         "app.kubernetes.io/component": component,
     }
+
+
+def service_account(component: str) -> str:
+    """One ServiceAccount (and on AWS one IAM role) per workload: ``trellis-api``, ``trellis-worker``, ..."""
+    return f"trellis-{component}"
 
 
 def labels(environment: str, component: str) -> dict[str, str]:
@@ -71,16 +81,31 @@ class Backends:
     object_store_port: int = 443
     object_store_env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     object_store_secret_env: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)
+    backup_bucket: pulumi.Input[str] | None = None  # None: dumps go to ``bucket`` (local mode)
+    # Networks inside the deployment (the VPC): the internet egress rules exclude them, so "internet" never
+    # means "anything in the VPC".
+    internal_cidrs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Irsa:
-    """IAM Roles for Service Accounts: the cluster's OIDC provider and the bucket the role may reach."""
+    """IAM Roles for Service Accounts: the cluster's OIDC provider and the buckets (and keys) the roles may reach."""
 
-    oidc_provider_arn: pulumi.Input[str]
-    oidc_issuer: pulumi.Input[str]
+    oidc: Oidc
     bucket_arn: pulumi.Input[str]
     key_arn: pulumi.Input[str]
+    backup_bucket_arn: pulumi.Input[str]
+    backup_key_arn: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class Edge:
+    """How traffic enters: NetworkPolicy peers the API admits on its HTTP port (the ALB's subnets on AWS, the
+    ingress controller's namespace locally), and the ALB's certificate and WAF web ACL when there is one."""
+
+    ingress_peers: tuple[Peer, ...]
+    certificate_arn: pulumi.Input[str] | None = None
+    web_acl_arn: pulumi.Input[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -90,7 +115,9 @@ class PlatformArgs:
     config: StackConfig
     image: pulumi.Input[str]
     backends: Backends
+    edge: Edge
     irsa: Irsa | None = None
+    image_pinned: bool = False  # ``image`` carries a digest (what the kubelet pulls can never change)
     extra_pods: tuple[ContainerResources, ...] = ()
     addons: tuple[pulumi.Resource, ...] = ()
 
@@ -98,6 +125,11 @@ class PlatformArgs:
         self.config.validate()
         if not self.backends.database_peers or not self.backends.redis_peers:
             raise ValueError("Backends need NetworkPolicy peers for the database and Redis")
+
+    @property
+    def app_waivers(self) -> dict[str, str]:
+        """Checkov waivers of the app's workloads (infra/platform/waivers.py): a digest satisfies the image checks."""
+        return waivers("CKV_K8S_35", *(() if self.image_pinned else ("CKV_K8S_15", "CKV_K8S_43")))
 
     @property
     def object_store_url(self) -> pulumi.Output[str]:

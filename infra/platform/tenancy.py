@@ -62,6 +62,8 @@ class Tenancy(pulumi.ComponentResource):
         ns = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": cfg.namespace, "labels": {
             "trellis.io/environment": cfg.environment, "app.kubernetes.io/part-of": "trellis",
             "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest",
+            # The AWS Load Balancer Controller adds readiness gates: rollouts wait until the ALB sees new pods healthy.
+            **({"elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"} if cfg.features.ingress_class == "alb" else {}),
         }}, opts=child)
         self.namespace = ns.metadata.apply(lambda m: m.name)
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns])

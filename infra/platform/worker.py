@@ -15,13 +15,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.platform.pods import (
-    SERVICE_ACCOUNT,
     container,
     deployment_spec,
     http_probe,
     scratch_volumes,
 )
-from infra.platform.spec import WORKER_HEALTH_PORT, PlatformArgs, labels, selector
+from infra.platform.spec import WORKER_HEALTH_PORT, PlatformArgs, labels, selector, service_account
 
 __all__ = ["create_worker", "WORKER_NAME", "DRAIN_MARGIN_SECONDS", "grace_period"]
 
@@ -51,9 +50,10 @@ def create_worker(name: str, args: PlatformArgs, config_hash: pulumi.Input[str],
     )
     deployment = k8s.apps.v1.Deployment(
         f"{name}-worker",
-        metadata={"name": WORKER_NAME, "namespace": cfg.namespace, "labels": labels(cfg.environment, "worker")},
+        metadata={"name": WORKER_NAME, "namespace": cfg.namespace, "labels": labels(cfg.environment, "worker"),
+                  "annotations": args.app_waivers},
         spec=deployment_spec(replicas=cfg.worker.replicas, match=match, pod_labels=labels(cfg.environment, "worker"),
-                             config_hash=config_hash, service_account=SERVICE_ACCOUNT,
+                             config_hash=config_hash, service_account=service_account("worker"),
                              grace_seconds=grace_period(cfg.worker.drain_seconds), spread_strictly=cfg.is_prod,
                              main=worker, volumes=volumes),
         # KEDA or the HPA owns the replica count once running.

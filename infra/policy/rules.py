@@ -8,6 +8,8 @@ They are pure, so tests call them directly with passing and failing resources; t
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -132,9 +134,12 @@ def buckets_locked_down(resources: Sequence[tuple[str, Props]]) -> list[str]:
 
 
 def _environment(resources: Sequence[tuple[str, Props]]) -> str | None:
+    """The stack's environment: its Namespace's label (app layer) or its EKS cluster's tag (cluster layer)."""
     for t, p in resources:
         if t == "kubernetes:core/v1:Namespace":
             return ((p.get("metadata") or {}).get("labels") or {}).get("trellis.io/environment")
+        if t == "aws:eks/cluster:Cluster":
+            return (p.get("tags") or {}).get("trellis.io/environment")
     return None
 
 
@@ -157,8 +162,104 @@ def prod_data_protection(resources: Sequence[tuple[str, Props]]) -> list[str]:
                  "prod ElastiCache must be Multi-AZ with automatic failover"),
                 (int(p.get("snapshotRetentionLimit") or 0) >= 1, "prod ElastiCache must keep snapshots"),
             ) if not ok]
-    if not any(t == "aws:s3/bucketReplicationConfig:BucketReplicationConfig" for t, _ in resources):
+    has_buckets = any(t == "aws:s3/bucket:Bucket" for t, _ in resources)  # layer stacks without data are exempt
+    if has_buckets and not any(t == "aws:s3/bucketReplicationConfig:BucketReplicationConfig" for t, _ in resources):
         found.append("prod buckets must replicate to another region")
+    return found
+
+
+def engine_versions_without_patch(resource_type: str, props: Props) -> list[str]:
+    """RDS PostgreSQL pins the major version only, ElastiCache major.minor: AWS applies minor/patch upgrades itself,
+    and a pinned lower version would make the next update ask for a downgrade."""
+    version = str(props.get("engineVersion") or "")
+    if resource_type == "aws:rds/instance:Instance" and props.get("engine") == "postgres":
+        return [] if re.fullmatch(r"\d+", version) else [f"RDS engineVersion {version!r} must be the major only"]
+    if resource_type == "aws:elasticache/replicationGroup:ReplicationGroup" and version.count(".") > 1:
+        return [f"ElastiCache engineVersion {version!r} must not pin a patch level"]
+    return []
+
+
+def _ingress_backends(props: Props) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """(path, backend service) of every route of an Ingress, the default backend as path ``*``."""
+    spec = props.get("spec") or {}
+    if (default := (spec.get("defaultBackend") or {}).get("service")) is not None:
+        yield "*", default
+    for rule in spec.get("rules") or []:
+        for path in (rule.get("http") or {}).get("paths") or []:
+            if (service := (path.get("backend") or {}).get("service")) is not None:
+                yield str(path.get("path", "/")), service
+
+
+def metrics_not_public(resources: Sequence[tuple[str, Props]]) -> list[str]:
+    """No Ingress routes to a port Prometheus scrapes (or one named ``metrics``) or sends ``/metrics`` to a real
+    backend, and no LoadBalancer/NodePort Service exposes a metrics port: unauthenticated metrics stay internal."""
+    kinds = [(_kind(t, p), p) for t, p in resources]
+    scraped = {str(e.get("port")) for k, p in kinds if k == "ServiceMonitor"
+               for e in (p.get("spec") or {}).get("endpoints") or [] if e.get("port")} | {"metrics"}
+    found = []
+    for kind, props in kinds:
+        if kind == "Ingress":
+            for path, service in _ingress_backends(props):
+                port = service.get("port") or {}
+                port_name = str(port.get("name") or port.get("number") or "")
+                if port_name in scraped:
+                    found.append(f"Ingress routes {path} to {service.get('name')}:{port_name}, a metrics port")
+                if path.startswith(("/metrics", "/ready")) and port_name != "use-annotation":
+                    found.append(f"Ingress sends {path} to {service.get('name')}: it must be blocked at the edge")
+        if kind == "Service" and (props.get("spec") or {}).get("type") in ("LoadBalancer", "NodePort"):
+            found += [f"Service {(props.get('metadata') or {}).get('name')} exposes metrics port {p.get('name')}"
+                      for p in (props.get("spec") or {}).get("ports") or [] if p.get("name") in scraped]
+    return found
+
+
+_AUTOSCALER_CHARTS = {"cluster-autoscaler", "karpenter"}
+
+
+def node_autoscaler(resources: Sequence[tuple[str, Props]]) -> list[str]:
+    """A stack that creates EKS managed node groups also installs a node autoscaler (Cluster Autoscaler or Karpenter
+    release), or its cluster uses EKS Auto Mode: otherwise pods added by the HPAs stay Pending."""
+    if not any(t == "aws:eks/nodeGroup:NodeGroup" for t, _ in resources):
+        return []
+    charts = {str(p.get("chart", "")).rsplit("/", 1)[-1] for t, p in resources if t == "kubernetes:helm.sh/v3:Release"}
+    auto_mode = any(t == "aws:eks/cluster:Cluster" and (p.get("computeConfig") or {}).get("enabled") is True
+                    for t, p in resources)
+    return [] if charts & _AUTOSCALER_CHARTS or auto_mode else [
+        "EKS node groups without a node autoscaler: install cluster-autoscaler or karpenter, or use EKS Auto Mode"]
+
+
+_DOCUMENTATION = tuple(ipaddress.ip_network(n) for n in (
+    "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"))
+
+
+def _cidrs(resource_type: str, props: Props) -> Iterator[str]:
+    if resource_type == "aws:eks/cluster:Cluster":
+        yield from (props.get("vpcConfig") or {}).get("publicAccessCidrs") or []
+    if resource_type == "aws:ec2/securityGroup:SecurityGroup":
+        for rule in (props.get("ingress") or []) + (props.get("egress") or []):
+            yield from rule.get("cidrBlocks") or []
+    if _kind(resource_type, props) == "NetworkPolicy":
+        spec = props.get("spec") or {}
+        for rule in (spec.get("ingress") or []) + (spec.get("egress") or []):
+            for peer in (rule.get("from") or []) + (rule.get("to") or []):
+                if block := peer.get("ipBlock"):
+                    yield block.get("cidr", "")
+
+
+def _documentation(text: str) -> bool:
+    try:
+        net = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return any(net.version == doc.version and net.subnet_of(doc) for doc in _DOCUMENTATION)  # type: ignore[arg-type]
+
+
+def no_documentation_cidrs(resources: Sequence[tuple[str, Props]]) -> list[str]:
+    """No CIDR anywhere lies in a documentation range (RFC 5737/3849: a placeholder left in); in prod the EKS
+    endpoint is not open to 0.0.0.0/0 either."""
+    found = [f"{t}: {c} is a documentation range" for t, p in resources for c in _cidrs(t, p) if _documentation(c)]
+    if _environment(resources) == "prod":
+        found += ["prod EKS endpoint must not be public to 0.0.0.0/0" for t, p in resources
+                  if t == "aws:eks/cluster:Cluster" and "0.0.0.0/0" in _cidrs(t, p)]
     return found
 
 
@@ -168,8 +269,12 @@ RESOURCE_RULES: dict[str, ResourceRule] = {
     "probes-and-limits": probes_and_limits,
     "pinned-images": pinned_images,
     "non-root": non_root,
+    "engine-versions-without-patch": engine_versions_without_patch,
 }
 STACK_RULES: dict[str, StackRule] = {
     "buckets-locked-down": buckets_locked_down,
     "prod-data-protection": prod_data_protection,
+    "metrics-not-public": metrics_not_public,
+    "node-autoscaler": node_autoscaler,
+    "no-documentation-cidrs": no_documentation_cidrs,
 }

@@ -1,11 +1,14 @@
-"""Fixtures for the infrastructure tests: each stack (dev, prod, local) is built once per session.
+"""Fixtures for the infrastructure tests: each environment (dev, prod, local) is built once per session.
 
-Builds read the real ``Pulumi.<stack>.yaml`` files through ``load_config`` and run the real
-program (``infra.stack.build_stack``) under Pulumi's mocks; see ``infra_harness.py``.
+Builds read the real ``Pulumi.<env>.yaml`` files through ``load_config`` and run the real
+program (``infra.stack.build_stack``) under Pulumi's mocks; see ``infra_harness.py``. ``dev`` and
+``local`` are built as one stack each; ``prod`` as its four layer stacks in order (the way
+``make deploy`` brings it up), so both paths are covered.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -16,7 +19,7 @@ for path in (str(_HERE.parents[1]), str(_HERE)):  # the repo root (for `infra`) 
     if path not in sys.path:
         sys.path.insert(0, path)
 
-from infra_harness import StackRun, load_stack_config, run_stack  # noqa: E402
+from infra_harness import PROD_OPERATOR_SETTINGS, StackRun, load_stack_config, run_layers, run_stack  # noqa: E402
 
 STACKS = ("dev", "prod", "local")
 _CACHE: dict[str, StackRun] = {}
@@ -25,9 +28,13 @@ _CACHE: dict[str, StackRun] = {}
 def built(stack: str) -> StackRun:
     """The mocked run of ``stack`` with a configured (secret) OpenAI key; cached for the session."""
     if stack not in _CACHE:
-        cfg = load_stack_config(stack, {"trellis:openaiApiKey": "sk-test-openai-key-not-real"},
-                                ["trellis:openaiApiKey"])
-        _CACHE[stack] = run_stack(cfg)
+        key = {"trellis:openaiApiKey": "sk-test-openai-key-not-real"}
+        if stack == "prod":
+            operator = {f"trellis:{k}": json.dumps(v) for k, v in PROD_OPERATOR_SETTINGS.items()}
+            # As docs/deploy.md says: the operator's settings on prod-cluster, the secret on prod-app.
+            _CACHE[stack] = run_layers("prod", None, ["trellis:openaiApiKey"], {"cluster": operator, "app": key})
+        else:
+            _CACHE[stack] = run_stack(load_stack_config(stack, key, ["trellis:openaiApiKey"]))
     return _CACHE[stack]
 
 

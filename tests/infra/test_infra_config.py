@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
-from infra_harness import load_stack_config
+from infra_harness import PROD_OPERATOR_SETTINGS, load_stack_config
 
 from infra.config import ConfigError, Mode, StackConfig, from_mapping
 from infra.platform.spec import huey_queue_key
 from infra.specs import DatabaseConfig
 
 
+def _prod(extra: dict[str, str] | None = None) -> object:
+    """prod with the settings only its operator knows (the file ships without them)."""
+    cluster = json.dumps(PROD_OPERATOR_SETTINGS["cluster"])
+    return load_stack_config("prod-cluster", {"trellis:cluster": cluster, **(extra or {})})
+
+
 @pytest.mark.parametrize("stack", ["dev", "prod", "local"])
 def test_stack_files_load(stack: str) -> None:
-    cfg = load_stack_config(stack)
+    cfg = _prod() if stack == "prod" else load_stack_config(stack)
     assert cfg.environment == stack
     assert cfg.mode is (Mode.LOCAL if stack == "local" else Mode.AWS)
     assert cfg.secrets.openai_api_key is None
 
 
 def test_prod_is_ha_and_dev_is_small() -> None:
-    dev, prod = load_stack_config("dev"), load_stack_config("prod")
+    dev, prod = load_stack_config("dev"), _prod()
     assert prod.database.multi_az and prod.database.deletion_protection and prod.database.backup_retention_days == 30
     assert prod.network.nat_per_az and not dev.network.nat_per_az
     assert prod.cache.nodes >= 2 and dev.cache.nodes == 1
@@ -45,7 +52,7 @@ def test_wrong_type_is_refused() -> None:
     {"database": DatabaseConfig(multi_az=True, deletion_protection=True, backup_retention_days=7)},
 ])
 def test_prod_without_protection_is_refused(change: dict[str, object]) -> None:
-    prod = load_stack_config("prod")
+    prod = _prod()
     with pytest.raises(ConfigError, match="prod database"):
         dataclasses.replace(prod, **change).validate()  # type: ignore[arg-type]
 

@@ -3,11 +3,13 @@ no Docker daemon here), and the CI workflow runs preview on PRs and up on main."
 
 from __future__ import annotations
 
+import json
 import re
 
 import yaml
 from infra_harness import REPO
 
+from infra.layer import LAYER_ORDER
 from infra.platform.api import API_COMMAND
 from infra.platform.spec import APP_UID
 
@@ -42,6 +44,21 @@ def test_ci_previews_pull_requests_and_deploys_main() -> None:
     preview = [s for s in jobs["preview"]["steps"] if s.get("uses", "").startswith("pulumi/actions")]
     assert preview[0]["with"]["command"] == "preview" and preview[0]["with"]["policyPacks"] == "infra/policy"
     assert jobs["preview"]["if"] == "github.event_name == 'pull_request'"
+    assert preview[0]["with"]["stack-name"] == "${{ matrix.stack }}-${{ matrix.layer }}"
+    assert jobs["preview"]["strategy"]["matrix"]["layer"] == [layer.value for layer in LAYER_ORDER]
     assert jobs["deploy"]["if"] == "github.event_name == 'push'"
-    assert any("pulumi up" in s.get("run", "") for s in jobs["deploy"]["steps"])
+    runs = [s.get("run", "") for s in jobs["deploy"]["steps"]]
+    assert any(r.startswith("make deploy ENV=${{ matrix.stack }}") for r in runs)
+    assert "--target" not in json.dumps(workflow)  # the first `up` never depends on a partial update
     assert jobs["deploy"]["strategy"]["matrix"]["stack"] == ["dev", "prod"]
+
+
+def test_make_deploy_runs_the_layers_in_order_around_the_image_push() -> None:
+    makefile = (REPO / "Makefile").read_text()
+    before = re.search(r"^LAYERS_BEFORE_IMAGE := (.+)$", makefile, re.M)
+    after = re.search(r"^LAYERS_AFTER_IMAGE := (.+)$", makefile, re.M)
+    assert before and after
+    assert before.group(1).split() + after.group(1).split() == [layer.value for layer in LAYER_ORDER]
+    assert before.group(1).split()[-1] == "data"  # the registry exists before the push; the app after it
+    recipe = makefile[makefile.index("\ndeploy:"):makefile.index("\nimage:")]
+    assert recipe.index("LAYERS_BEFORE_IMAGE") < recipe.index("$(MAKE) image") < recipe.index("LAYERS_AFTER_IMAGE")

@@ -12,7 +12,7 @@ from infra_harness import REPO, StackRun
 
 from infra.platform.observability import alert_groups, dashboard_json
 from infra.platform.quantity import cpu_millis, memory_mib
-from infra.platform.spec import API_PORT, WORKER_HEALTH_PORT, huey_queue_key
+from infra.platform.spec import API_PORT, METRICS_PORT, WORKER_HEALTH_PORT, huey_queue_key
 from infra.platform.worker import DRAIN_MARGIN_SECONDS
 from infra.policy.rules import pod_spec
 
@@ -28,9 +28,10 @@ def test_api_deployment_contract(any_stack: StackRun) -> None:
     assert api["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     (c,) = api["spec"]["template"]["spec"]["containers"]
     assert c["command"] == ["gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]
-    assert c["ports"][0]["containerPort"] == API_PORT
+    assert {p["name"]: p["containerPort"] for p in c["ports"]} == {"http": API_PORT, "metrics": METRICS_PORT}
     assert c["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
-    assert c["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "metrics"}  # /ready is not on the HTTP port
+    assert api["spec"]["template"]["spec"]["serviceAccountName"] == "trellis-api"
     assert c["resources"]["limits"] and c["resources"]["requests"]
     zones = api["spec"]["template"]["spec"]["topologySpreadConstraints"][0]
     assert zones["topologyKey"] == "topology.kubernetes.io/zone"
@@ -107,30 +108,31 @@ def test_disruption_budgets(any_stack: StackRun) -> None:
         assert pdb["selector"]["matchLabels"]["app.kubernetes.io/component"] == name.split("-")[1]
 
 
-def test_network_policies_default_deny_and_internet_only_for_workers(any_stack: StackRun) -> None:
+def test_network_policies_default_deny_and_internet_only_for_worker_and_api(any_stack: StackRun) -> None:
     policies = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in any_stack.k8s("NetworkPolicy")}
     assert policies["trellis-default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
     internet = [n for n, s in policies.items() for rule in s.get("egress", []) for peer in rule.get("to", [])
                 if peer.get("ipBlock", {}).get("cidr") == "0.0.0.0/0"]
-    assert internet == ["trellis-worker-internet-egress"]
+    assert sorted(internet) == ["trellis-api-model-egress", "trellis-worker-internet-egress"]
     worker = policies["trellis-worker-internet-egress"]
     assert worker["podSelector"]["matchExpressions"][0]["values"] == ["worker"]
     assert "169.254.169.254/32" in worker["egress"][0]["to"][0]["ipBlock"]["except"]
-    ingress = policies["trellis-api-ingress"]["ingress"][0]
-    assert ingress["from"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "ingress-nginx"}
+    api = policies["trellis-api-model-egress"]
+    assert api["podSelector"]["matchExpressions"][0]["values"] == ["api"]
+    assert [p["port"] for p in api["egress"][0]["ports"]] == [443]  # the model provider, over TLS only
+    ingress = policies["trellis-api-ingress"]["ingress"]
+    assert [p["port"] for p in ingress[0]["ports"]] == [API_PORT]  # the edge reaches the HTTP port only
+    assert [p["port"] for p in ingress[1]["ports"]] == [METRICS_PORT]  # Prometheus the metrics port only
+    assert ingress[1]["from"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "monitoring"}
     assert {p["port"] for p in policies["trellis-database-egress"]["egress"][0]["ports"]} == {5432}
     assert {p["port"] for p in policies["trellis-redis-egress"]["egress"][0]["ports"]} == {6379}
 
 
-def test_ingress_nginx_tls_and_sse(aws_stack: StackRun) -> None:
-    ing = aws_stack.k8s_named("Ingress", "trellis")
-    ann = ing["metadata"]["annotations"]
-    assert ing["spec"]["ingressClassName"] == "nginx"
-    assert ann["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
-    assert int(ann["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600
-    assert ann["cert-manager.io/issuer"] == "trellis-acme"
-    assert ing["spec"]["tls"][0]["hosts"] == [aws_stack.config.domain]
-    assert aws_stack.outputs["api_url"] == f"https://{aws_stack.config.domain}"
+def test_local_ingress_uses_the_clusters_class(local: StackRun) -> None:
+    ing = local.k8s_named("Ingress", "trellis")
+    assert ing["spec"]["ingressClassName"] == local.config.features.ingress_class == "nginx"
+    assert ing["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"  # SSE
+    assert local.outputs["api_url"] == f"http://{local.config.domain}"
 
 
 def test_backup_cronjob_dumps_to_the_bucket(any_stack: StackRun) -> None:
@@ -153,7 +155,8 @@ def _ops_dashboard() -> dict[str, Any]:
 
 def test_observability_ships_the_ops_files_as_they_are(aws_stack: StackRun) -> None:
     monitor = aws_stack.k8s_named("ServiceMonitor", "trellis")["spec"]
-    assert {e["port"] for e in monitor["endpoints"]} == {"http", "metrics"}
+    # Only the metrics ports are scraped: the API's HTTP port (the one the Ingress routes to) serves no metrics.
+    assert {e["port"] for e in monitor["endpoints"]} == {"metrics"}
     rule = aws_stack.k8s_named("PrometheusRule", "trellis")
     assert rule["metadata"]["namespace"] == aws_stack.config.namespace
     assert rule["spec"]["groups"] == _ops_alert_groups()

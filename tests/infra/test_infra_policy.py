@@ -54,6 +54,10 @@ CASES: dict[str, list[tuple[str, dict[str, Any], dict[str, Any]]]] = {
         (DEPLOY, _deployment(), _deployment(image="trellis:latest")),
         (DEPLOY, _deployment(image="repo/trellis@sha256:" + "a" * 64), _deployment(image="host:5000/trellis")),
     ],
+    "engine-versions-without-patch": [
+        (RDS, {"engine": "postgres", "engineVersion": "16"}, {"engine": "postgres", "engineVersion": "16.6"}),
+        (CACHE, {"engineVersion": "7.1"}, {"engineVersion": "7.1.0"}),
+    ],
     "non-root": [
         (DEPLOY, _deployment(), _deployment(securityContext={"allowPrivilegeEscalation": True})),
         (DEPLOY, _deployment(), _deployment(securityContext={"allowPrivilegeEscalation": False,
@@ -88,7 +92,7 @@ def _prod_stack(**overrides: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]
     rds = {"multiAz": True, "deletionProtection": True, "backupRetentionPeriod": 30, **overrides.get("rds", {})}
     cache = {"multiAzEnabled": True, "automaticFailoverEnabled": True, "snapshotRetentionLimit": 7}
     return [("kubernetes:core/v1:Namespace", {"metadata": {"labels": {"trellis.io/environment": "prod"}}}),
-            (RDS, rds), (CACHE, {**cache, **overrides.get("cache", {})}),
+            (RDS, rds), (CACHE, {**cache, **overrides.get("cache", {})}), ("aws:s3/bucket:Bucket", {}),
             ("aws:s3/bucketReplicationConfig:BucketReplicationConfig", {})]
 
 
@@ -113,11 +117,12 @@ def test_buckets_locked_down() -> None:
 
 
 def test_real_stacks_pass_every_rule(any_stack: StackRun) -> None:
-    resources = [(r.type, r.inputs) for r in any_stack.resources if r.custom]
-    violations = [f"{name}: {r.type} {r.name}: {m}" for name, rule in RESOURCE_RULES.items()
-                  for r in any_stack.resources if r.custom for m in rule(r.type, r.inputs)]
-    violations += [f"{name}: {m}" for name, rule in STACK_RULES.items() for m in rule(resources)]
-    assert violations == []
+    for run in any_stack.layers or [any_stack]:  # the pack checks each stack on its own, layer stacks too
+        resources = [(r.type, r.inputs) for r in run.resources if r.custom]
+        violations = [f"{name}: {r.type} {r.name}: {m}" for name, rule in RESOURCE_RULES.items()
+                      for r in run.resources if r.custom for m in rule(r.type, r.inputs)]
+        violations += [f"{name}: {m}" for name, rule in STACK_RULES.items() for m in rule(resources)]
+        assert violations == [], run.resources[0].stack
 
 
 def test_policy_pack_entry_only_wraps_rules() -> None:
@@ -127,3 +132,64 @@ def test_policy_pack_entry_only_wraps_rules() -> None:
     source = (REPO / "infra/policy/__main__.py").read_text()
     assert "RESOURCE_RULES" in source and "STACK_RULES" in source and "PolicyPack(" in source
     assert (REPO / "infra/policy/PulumiPolicy.yaml").exists()
+
+
+INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+MONITOR = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor"
+
+
+def _ingress(*paths: tuple[str, str]) -> tuple[str, dict[str, Any]]:
+    return (INGRESS, {"kind": "Ingress", "spec": {"rules": [{"http": {"paths": [
+        {"path": path, "backend": {"service": {"name": "trellis-api", "port": {"name": port}}}}
+        for path, port in paths]}}]}})
+
+
+_MONITOR = (MONITOR, {"kind": "ServiceMonitor", "spec": {"endpoints": [{"port": "scrape"}]}})
+
+
+@pytest.mark.parametrize("bad", [
+    [_ingress(("/", "scrape")), _MONITOR],  # the Ingress routes to the port Prometheus scrapes
+    [_ingress(("/", "metrics"))],  # a port named metrics
+    [_ingress(("/metrics", "http"), ("/", "http"))],  # /metrics to a real backend
+    [("kubernetes:core/v1:Service", {"kind": "Service", "metadata": {"name": "x"}, "spec": {
+        "type": "LoadBalancer", "ports": [{"name": "metrics", "port": 9090}]}})],
+])
+def test_metrics_not_public(bad: list[tuple[str, dict[str, Any]]]) -> None:
+    good = [_ingress(("/metrics", "use-annotation"), ("/", "http")), _MONITOR]
+    assert STACK_RULES["metrics-not-public"](good) == []
+    assert STACK_RULES["metrics-not-public"](bad)
+
+
+def test_node_autoscaler_required_with_node_groups() -> None:
+    groups = [("aws:eks/nodeGroup:NodeGroup", {})]
+    assert STACK_RULES["node-autoscaler"](groups)
+    assert STACK_RULES["node-autoscaler"](groups + [("kubernetes:helm.sh/v3:Release", {"chart": "metrics-server"})])
+    for chart in ("cluster-autoscaler", "karpenter"):
+        assert STACK_RULES["node-autoscaler"](groups + [("kubernetes:helm.sh/v3:Release", {"chart": chart})]) == []
+    auto_mode = ("aws:eks/cluster:Cluster", {"computeConfig": {"enabled": True}})
+    assert STACK_RULES["node-autoscaler"](groups + [auto_mode]) == []
+    assert STACK_RULES["node-autoscaler"]([("aws:rds/instance:Instance", {})]) == []  # no node groups, no rule
+
+
+def _eks(env: str, *cidrs: str) -> tuple[str, dict[str, Any]]:
+    return ("aws:eks/cluster:Cluster", {"tags": {"trellis.io/environment": env},
+                                        "vpcConfig": {"publicAccessCidrs": list(cidrs)}})
+
+
+@pytest.mark.parametrize("bad", [
+    [_eks("prod", "203.0.113.0/24")],  # the placeholder the issue found in Pulumi.prod.yaml
+    [_eks("dev", "198.51.100.7/32")],
+    [_eks("prod", "0.0.0.0/0")],
+    [("aws:ec2/securityGroup:SecurityGroup", {"ingress": [{"cidrBlocks": ["192.0.2.0/24"]}]})],
+    [("kubernetes:networking.k8s.io/v1:NetworkPolicy", {"kind": "NetworkPolicy", "spec": {
+        "egress": [{"to": [{"ipBlock": {"cidr": "2001:db8::/48"}}]}]}})],
+])
+def test_no_documentation_cidrs(bad: list[tuple[str, dict[str, Any]]]) -> None:
+    assert STACK_RULES["no-documentation-cidrs"]([_eks("prod", "100.64.10.0/24")]) == []
+    assert STACK_RULES["no-documentation-cidrs"]([_eks("dev", "0.0.0.0/0")]) == []  # dev may stay open (IAM auth)
+    assert STACK_RULES["no-documentation-cidrs"](bad)
+
+
+def test_prod_data_protection_exempts_layers_without_buckets() -> None:
+    cluster_layer = [_eks("prod", "100.64.10.0/24")]
+    assert STACK_RULES["prod-data-protection"](cluster_layer) == []
