@@ -54,9 +54,12 @@ def _dataset_map() -> dict[str, str]:
 def import_app() -> tuple[Response, int]:
     who = admin_principal()
     app = container().apps.import_dsl(who.workspace_id, _dsl_body(), dataset_map=_dataset_map())
-    body = {"id": app.id, "name": app.name, "mode": app.mode}
+    body: dict[str, object] = {"id": app.id, "name": app.name, "mode": app.mode}
     if app.warnings:
         body["warnings"] = list(app.warnings)
+    if app.missing_tools:
+        # Which tools to install (POST /manage/v1/tool-providers) or give credentials before runs reach them.
+        body["missing_tools"] = list(app.missing_tools)
     return jsonify(body), 201
 
 

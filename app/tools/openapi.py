@@ -27,7 +27,7 @@ from app.errors import InvalidParam, ToolCredentialsMissing, ToolInvokeError, To
 from app.tools.provider import ProviderContext
 
 METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
-MAX_SCHEMA_DEPTH = 8
+MAX_SCHEMA_DEPTH = 32
 AUTH_TYPES = ("none", "bearer", "basic", "api_key")
 
 
@@ -47,14 +47,20 @@ def _refuse_remote(uri: str) -> Any:
     raise InvalidParam(f"OpenAPI schema refers to {uri!r}: only references inside the schema are allowed")
 
 
-def _plain(value: Any, depth: int = 0) -> Any:
-    """A copy without jsonref proxies and cut at MAX_SCHEMA_DEPTH (recursive schemas would never end)."""
+def _plain(value: Any, depth: int = 0, open_refs: frozenset[int] = frozenset()) -> Any:
+    """A copy without jsonref proxies. A reference met again inside itself (a recursive schema) becomes a bare
+    object, and nesting is capped at MAX_SCHEMA_DEPTH, so the copy is finite and small."""
+    if isinstance(value, jsonref.JsonRef):
+        target = value.__subject__
+        if id(target) in open_refs:
+            return {"type": "object"}
+        return _plain(target, depth, open_refs | {id(target)})
     if depth > MAX_SCHEMA_DEPTH:
         return {}
     if isinstance(value, Mapping):
-        return {str(k): _plain(v, depth + 1) for k, v in value.items()}
+        return {str(k): _plain(v, depth + 1, open_refs) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v, depth + 1) for v in value]
+        return [_plain(v, depth + 1, open_refs) for v in value]
     return value
 
 
@@ -126,7 +132,8 @@ def _operation(path: str, method: str, op: dict[str, Any], shared: list[Any]) ->
     description = op.get("summary") or op.get("description") or f"{method.upper()} {path}"
     return Operation(name=str(name), method=method.upper(), path=path, description=str(description)[:1024],
                      params=where, body=tuple(body), whole_body=whole,
-                     schema={"type": "object", "properties": properties, "required": sorted(set(required))})
+                     schema={"type": "object", "properties": properties,
+                             "required": sorted({r for r in required if isinstance(r, str)})})
 
 
 def operations(doc: dict[str, Any]) -> list[Operation]:

@@ -101,6 +101,16 @@ class ToolRegistry:
                                "this workspace: install it with POST /manage/v1/tool-providers")
         return Resolved(self._installed(workspace_id, found), (found.provider_type, found.provider_id))
 
+    def build(self, workspace_id: str, provider_type: str, provider_id: str,
+              config: Mapping[str, Any]) -> ToolProvider:
+        """A fresh provider of an installed kind from a configuration (not cached): how an install is checked.
+        Raises InvalidParam (a bad configuration) or ToolNotFound (an unknown kind)."""
+        factory = self.kinds.get(provider_type)
+        if factory is None or provider_type == "builtin":
+            raise ToolNotFound(f"tool provider kind {provider_type!r} cannot be installed; kinds: "
+                               f"{', '.join(sorted(self.kinds)) or 'none'}")
+        return factory(provider_id, config, self._bound(workspace_id))
+
     def _builtin(self, workspace_id: str, provider_id: str) -> ToolProvider:
         key = ("builtin", workspace_id, provider_id)
         return self._cached(key, lambda: BuiltinProvider(self.builtins[provider_id], self._bound(workspace_id)))

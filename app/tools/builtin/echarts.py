@@ -59,7 +59,8 @@ def pie_chart(call: ToolCall) -> ToolResult:
         raise ToolInvokeError(f"echarts: {len(data)} values but {len(labels)} categories")
     return _fenced({"title": {"text": call.text("title"), "left": "center"}, "tooltip": {"trigger": "item"},
                     "legend": {"orient": "vertical", "left": "left"},
-                    "series": [{"type": "pie", "data": [{"name": n, "value": v} for n, v in zip(labels, data)]}]})
+                    "series": [{"type": "pie",
+                                "data": [{"name": n, "value": v} for n, v in zip(labels, data, strict=True)]}]})
 
 
 DATA = Param("data", "string", True, "values separated by ';'")
