@@ -19,8 +19,8 @@ from app import __version__
 from app.api.openapi.components import SCHEMAS, SECURITY_SCHEMES
 from app.api.openapi.knowledge import knowledge_paths
 from app.api.openapi.manage import manage_paths
-from app.api.openapi.tools import tool_paths
 from app.api.openapi.service import service_paths
+from app.api.openapi.tools import tool_paths
 
 openapi = Blueprint("openapi", __name__)
 METHODS = ("get", "post", "put", "patch", "delete")
