@@ -1,6 +1,7 @@
 """Layers only look down: an AST walk over every module fails on an import that points up.
 
-api -> services -> engine -> providers (tools beside providers); worker -> services/engine. `app/wiring.py` is the composition root
+api -> services -> engine -> providers (tools beside providers);
+worker -> services/engine. `app/wiring.py` is the composition root
 and may import anything; nothing else reads the environment (only the entry modules do)."""
 
 from __future__ import annotations

@@ -14,3 +14,17 @@ def call(provider_id: str, tool: str, context: ProviderContext | None = None,
     """Invoke a built-in tool the way the registry does."""
     provider = BuiltinProvider(BUILTINS[provider_id], context or ProviderContext())
     return provider.invoke(tool, arguments, credentials or {})
+
+
+class MemoryFiles:
+    def __init__(self) -> None:
+        self.saved: dict[str, tuple[bytes, str]] = {}
+
+    def read(self, workspace_id: str, file: Any) -> bytes:
+        return self.saved[file["related_id"]][0]
+
+    def save(self, workspace_id: str, filename: str, data: bytes, mime_type: str) -> dict[str, Any]:
+        file_id = f"f{len(self.saved)}"
+        self.saved[file_id] = (data, mime_type)
+        return {"related_id": file_id, "filename": filename, "mime_type": mime_type, "size": len(data),
+                "transfer_method": "tool_file", "tenant_id": workspace_id}

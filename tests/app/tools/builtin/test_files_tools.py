@@ -5,28 +5,13 @@ from __future__ import annotations
 
 import base64
 import io
-from typing import Any
 
 import pytest
 from docx import Document
 
 from app.errors import ToolInvokeError
 from app.tools.provider import ProviderContext
-from tests.app.tools.builtin.calls import call
-
-
-class MemoryFiles:
-    def __init__(self) -> None:
-        self.saved: dict[str, tuple[bytes, str]] = {}
-
-    def read(self, workspace_id: str, file: Any) -> bytes:
-        return self.saved[file["related_id"]][0]
-
-    def save(self, workspace_id: str, filename: str, data: bytes, mime_type: str) -> dict[str, Any]:
-        file_id = f"f{len(self.saved)}"
-        self.saved[file_id] = (data, mime_type)
-        return {"related_id": file_id, "filename": filename, "mime_type": mime_type, "size": len(data),
-                "transfer_method": "tool_file", "tenant_id": workspace_id}
+from tests.app.tools.builtin.calls import MemoryFiles, call
 
 
 def test_base64_text_both_ways_and_an_image_file():

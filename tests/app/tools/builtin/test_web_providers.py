@@ -67,7 +67,8 @@ def test_tavily_error_status_names_the_service_not_the_key(web):
 
 def test_wikipedia_search_with_language_names(web):
     web.json_route("/w/api.php", {"query": {"pages": {
-        "2": {"index": 2, "title": "Second", "extract": "Two."}, "1": {"index": 1, "title": "First", "extract": "One."}}}})
+        "2": {"index": 2, "title": "Second", "extract": "Two."},
+        "1": {"index": 1, "title": "First", "extract": "One."}}}})
     result = call("wikipedia", "wikipedia_search", web.context("wikipedia"), query="dify", language="English")
     assert result.text == "Page: First\nSummary: One.\n\nPage: Second\nSummary: Two."
     assert web.requests[0].query["gsrsearch"] == ["dify"]
