@@ -152,18 +152,23 @@ def build_egress(settings: Settings) -> Any:
 
 
 def secret_key(settings: Settings) -> str:
-    """SECRET_KEY, or the key generated once into TRELLIS_HOME/secret_key (created exclusively, mode 0600, so
-    two processes starting together agree on it)."""
+    """SECRET_KEY, or the key generated once into TRELLIS_HOME/secret_key (mode 0600). The file appears whole
+    (written aside, then hard-linked into place, which fails if another process won the race), so processes
+    starting together agree on one key and never read a half-written file."""
     if settings.secret_key:
         return settings.secret_key.get_secret_value()
     path = settings.ensure_home() / "secret_key"
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
+    if not path.exists():
+        draft = path.with_name(f".secret_key.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(32))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
     return path.read_text().strip()
 
 
@@ -180,7 +185,7 @@ def build_tools(settings: Settings, sessions: sessionmaker[Session], files: Call
     context = ProviderContext(http=http, timeout_seconds=settings.tool_timeout_seconds,
                               files=ToolFileStore(files, http, settings.tool_timeout_seconds),
                               endpoints=dict(settings.tool_endpoints))
-    return ToolRegistry(context, ToolProviderStore(sessions, SecretBox(secret_key(settings))))
+    return ToolRegistry(context, ToolProviderStore(sessions, lambda: SecretBox(secret_key(settings))))
 
 
 def build_node_services(settings: Settings) -> NodeServices:

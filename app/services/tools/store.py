@@ -5,7 +5,8 @@ Nothing here logs or returns a credential value; views carry only the names of t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import select
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db import transaction
 from app.errors import Conflict, InvalidParam, NotFound, ToolCredentialsMissing
 from app.models import ToolProviderRecord
-from app.models.base import new_id
+from app.models.base import as_utc, new_id
 from app.providers.secret_box import SecretBox, SecretBoxError
 from app.tools.installation import Installation
 
@@ -23,7 +24,8 @@ MAX_CREDENTIAL_CHARS = 8192
 
 def _view(row: ToolProviderRecord) -> Installation:
     names = tuple(n for n in (row.credential_names or "").split(",") if n)
-    version = row.updated_at.isoformat() if row.updated_at else ""
+    updated = as_utc(row.updated_at)
+    version = updated.isoformat() if updated else ""
     return Installation(id=row.id, workspace_id=row.workspace_id, provider_type=row.provider_type,
                         provider_id=row.provider_id, name=row.name, config=dict(row.config or {}),
                         credential_names=names, version=version)
@@ -46,9 +48,16 @@ def clean_credentials(values: Any) -> dict[str, str]:
 
 
 class ToolProviderStore:
-    def __init__(self, sessions: sessionmaker[Session], box: SecretBox) -> None:
+    def __init__(self, sessions: sessionmaker[Session], box: SecretBox | Callable[[], SecretBox]) -> None:
         self._sessions = sessions
-        self._box = box
+        # A factory is called on first use of credentials, so a process that never touches them never reads
+        # (or generates) the key.
+        self._box_source = box
+
+    @cached_property
+    def _box(self) -> SecretBox:
+        source = self._box_source
+        return source if isinstance(source, SecretBox) else source()
 
     # The registry's ProviderStore protocol.
     def find(self, workspace_id: str, provider_type: str, provider_id: str, name: str = "") -> Installation | None:
