@@ -104,3 +104,16 @@ def test_wecom_posts_to_the_robot(web):
     web.json_route("/cgi-bin/webhook/send", {"errcode": 93000, "errmsg": "invalid webhook url"})
     with pytest.raises(ToolInvokeError, match="invalid webhook"):
         call("wecom", "wecom_group_bot", web.context("wecom"), content="x", hook_key="k1")
+
+
+def test_duckduckgo_search_parses_results_and_skips_ads(web):
+    page = b"""<html><body>
+    <div class="result result--ad"><a class="result__a" href="https://ad">Ad</a></div>
+    <div class="result"><a class="result__a" href="//duckduckgo.com/l/?uddg=https%3A%2F%2Fdify.ai%2F&rut=x">Dify
+    <b>AI</b></a><a class="result__snippet">Build apps.</a></div>
+    <div class="result"><a class="result__a" href="https://two">Two</a></div></body></html>"""
+    web.routes["/html/"] = (200, "text/html", page)
+    result = call("duckduckgo", "ddgo_search", web.context("duckduckgo"), query="dify", max_results="5")
+    assert result.json[0]["results"] == [{"title": "Dify AI", "href": "https://dify.ai/", "body": "Build apps."},
+                                         {"title": "Two", "href": "https://two", "body": ""}]
+    assert web.requests[0].method == "POST" and web.requests[0].body == b"q=dify&b="
