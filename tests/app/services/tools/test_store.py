@@ -66,3 +66,24 @@ def test_a_generated_secret_key_is_kept_and_reused(make_settings, tmp_path):
     assert oct((tmp_path / "fresh" / "secret_key").stat().st_mode & 0o777) == "0o600"
     assert list((tmp_path / "fresh").glob(".secret_key.*")) == []
     assert secret_key(make_settings(secret_key="given")) == "given"
+
+
+def test_the_store_on_postgres(make_settings, postgres_url):
+    from tests.conftest import build_test_container
+
+    container = build_test_container(make_settings(database_url=postgres_url, secret_key="pg-key"))
+    try:
+        workspace = container.accounts.default_workspace_id()
+        store = container.tools.store
+        item = store.add(workspace, "api", "uuid-pg", "On PG", {"schema": {"openapi": "3.0.0"}, "n": [1, 2]},
+                         {"api_key": "pg-secret"})
+        assert store.find(workspace, "api", "x", name="On PG") == item
+        assert item.config == {"schema": {"openapi": "3.0.0"}, "n": [1, 2]}
+        assert store.credentials(workspace, "api", "uuid-pg") == {"api_key": "pg-secret"}
+        with container.engine.connect() as conn:
+            assert "pg-secret" not in conn.scalar(text("SELECT credentials FROM tool_providers"))
+            kind = conn.scalar(text("SELECT data_type FROM information_schema.columns "
+                                    "WHERE table_name = 'tool_providers' AND column_name = 'config'"))
+        assert kind == "jsonb"
+    finally:
+        container.close()
