@@ -151,6 +151,21 @@ def operations(doc: dict[str, Any]) -> list[Operation]:
     return found
 
 
+def dify_auth(auth: Mapping[str, Any]) -> dict[str, Any]:
+    """Auth in this module's shape; Dify's own (`auth_type`, `api_key_header`, `api_key_header_prefix`
+    basic | bearer | custom, `api_key_query_param`) is translated, so a provider copied from Dify works."""
+    if "auth_type" not in auth:
+        return dict(auth)
+    if auth["auth_type"] == "none":
+        return {"type": "none"}
+    if auth["auth_type"] == "api_key_query":
+        return {"type": "api_key", "in": "query", "name": auth.get("api_key_query_param") or "key"}
+    prefix, header = auth.get("api_key_header_prefix", "custom"), auth.get("api_key_header") or "Authorization"
+    if prefix in ("bearer", "basic") and header.lower() == "authorization":
+        return {"type": prefix}
+    return {"type": "api_key", "in": "header", "name": header}
+
+
 class OpenApiProvider:
     """A `ToolProvider` over one schema; built once per installation version and workspace."""
 
@@ -163,7 +178,7 @@ class OpenApiProvider:
         self._server = str(config.get("server_url") or _server(doc)).rstrip("/")
         if not re.match(r"^https?://", self._server):
             raise InvalidParam("OpenAPI schema has no absolute http(s) server URL; set `server_url`")
-        self._auth = dict(config.get("auth") or {"type": "none"})
+        self._auth = dify_auth(config.get("auth") or {"type": "none"})
         if self._auth.get("type", "none") not in AUTH_TYPES:
             raise InvalidParam(f"auth.type must be one of {', '.join(AUTH_TYPES)}")
         self._operations = {op.name: op for op in operations(doc)}

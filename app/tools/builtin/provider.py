@@ -44,6 +44,9 @@ class Param:
             out["enum"] = list(self.options)
         if self.default is not None:
             out["default"] = self.default
+        if self.form == "form":
+            # Set in the node's configuration rather than chosen by a model; an agent may leave it out.
+            out["x-dify-form"] = "form"
         return out
 
     def coerce(self, value: Any) -> Any:

@@ -135,3 +135,17 @@ def test_bad_schemas_are_refused_and_remote_refs_never_fetched(web, schema, mess
 def test_no_server_url_is_refused():
     with pytest.raises(InvalidParam, match="server URL"):
         from_config("p", {"schema": {"openapi": "3.0.0", "paths": {"/a": {"get": {}}}}}, context=None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("dify,ours", [
+    ({"auth_type": "none"}, {"type": "none"}),
+    ({"auth_type": "api_key", "api_key_header": "Authorization", "api_key_header_prefix": "bearer"},
+     {"type": "bearer"}),
+    ({"auth_type": "api_key", "api_key_header": "X-Token", "api_key_header_prefix": "custom"},
+     {"type": "api_key", "in": "header", "name": "X-Token"}),
+    ({"auth_type": "api_key_query", "api_key_query_param": "k"}, {"type": "api_key", "in": "query", "name": "k"}),
+])
+def test_difys_auth_shape_is_understood(dify, ours):
+    from app.tools.openapi import dify_auth
+
+    assert dify_auth(dify) == ours
