@@ -6,6 +6,7 @@ from app.tools.builtin.arxiv import ARXIV
 from app.tools.builtin.base64_codec import BASE64_CODEC
 from app.tools.builtin.duckduckgo import DUCKDUCKGO
 from app.tools.builtin.echarts import CHART, ECHARTS
+from app.tools.builtin.google_translate import GOOGLE_TRANSLATE
 from app.tools.builtin.jina import JINA
 from app.tools.builtin.json_process import JSON_PROCESS
 from app.tools.builtin.maths import MATHS
@@ -20,7 +21,7 @@ from app.tools.builtin.wikipedia import WIKIPEDIA
 
 BUILTINS: dict[str, BuiltinSpec] = {spec.provider_id: spec for spec in (
     TIME, JSON_PROCESS, MATHS, BASE64_CODEC, ECHARTS, CHART, MD_EXPORTER, WEBSCRAPER, JINA, TAVILY, WIKIPEDIA,
-    SEARXNG, ARXIV, WECOM, DUCKDUCKGO)}
+    SEARXNG, ARXIV, WECOM, DUCKDUCKGO, GOOGLE_TRANSLATE)}
 # Dify plugin ids (`org/plugin/provider`) of the providers above.
 ALIASES: dict[str, str] = {alias: spec.provider_id for spec in BUILTINS.values() for alias in spec.aliases}
 

@@ -13,7 +13,7 @@ from app.errors import InvalidParam
 
 CORPUS = Path(os.environ.get("DIFY_CORPUS_DIR") or Path(__file__).resolve().parents[5] / "shared" / "dify-corpus")
 NATIVE = {"time", "langgenius/time/time", "jina", "webscraper", "langgenius/echarts/echarts", "wikipedia", "chart",
-          "bowenliang123/base64_codec/base64_codec", "duckduckgo"}
+          "bowenliang123/base64_codec/base64_codec", "duckduckgo", "google_translate"}
 
 
 def tool_exports() -> list[Path]:

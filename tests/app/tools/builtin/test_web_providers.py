@@ -117,3 +117,10 @@ def test_duckduckgo_search_parses_results_and_skips_ads(web):
     assert result.json[0]["results"] == [{"title": "Dify AI", "href": "https://dify.ai/", "body": "Build apps."},
                                          {"title": "Two", "href": "https://two", "body": ""}]
     assert web.requests[0].method == "POST" and web.requests[0].body == b"q=dify&b="
+
+
+def test_google_translate_joins_the_translated_segments(web):
+    web.json_route("/translate_a/single", [[["Hello ", "你好", None], ["world", "世界", None]], None, "zh-CN"])
+    result = call("google_translate", "translate", web.context("google_translate"), content="你好世界", dest="en")
+    assert result.text == "Hello world"
+    assert web.requests[0].query["tl"] == ["en"] and web.requests[0].query["q"] == ["你好世界"]
