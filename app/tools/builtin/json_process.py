@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 from jsonpath_ng import DatumInContext
-from jsonpath_ng.exceptions import JsonPathParserError
 from jsonpath_ng.ext import parse
 
 from app.engine.ports import ToolResult
@@ -28,7 +27,7 @@ def _load(call: ToolCall) -> Any:
 def _path(query: str) -> Any:
     try:
         return parse(query or "$")
-    except (JsonPathParserError, Exception) as exc:  # the parser raises bare Exceptions for some inputs
+    except Exception as exc:  # jsonpath-ng raises JsonPathParserError, and bare Exceptions for some inputs
         raise ToolInvokeError(f"json_process: invalid JSONPath {query!r}: {exc}") from exc
 
 

@@ -63,7 +63,9 @@ def _docx_table(document: Any, rows: list[list[str]]) -> None:
 def to_docx(call: ToolCall) -> ToolResult:
     tokens = MarkdownIt("commonmark").enable("table").parse(_markdown(call))
     document = Document()
-    style, lists, rows = "Normal", [], []  # type: ignore[var-annotated]
+    style = "Normal"
+    lists: list[str] = []  # the styles of the lists we are inside, innermost last
+    rows: list[list[str]] = []  # the table being read
     for token in tokens:
         if token.type == "heading_open":
             style = f"Heading {min(int(token.tag[1]), 9)}"

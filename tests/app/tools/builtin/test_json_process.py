@@ -43,3 +43,8 @@ def test_replace_pattern_key_and_value_then_delete():
     assert patterned["name"] == "Shop"
     deleted = json.loads(call("json_process", "json_delete", content=DOC, query="$.store.books[0]").text)
     assert [b["title"] for b in deleted["store"]["books"]] == ["B"]
+
+
+def test_an_invalid_jsonpath_is_named():
+    with pytest.raises(ToolInvokeError, match="invalid JSONPath"):
+        call("json_process", "json_parse", content=DOC, json_filter="$[?(@.x ==")
