@@ -192,3 +192,13 @@ def test_native_tools_run_and_unsupported_nodes_import_with_warnings(api):
     assert warned["warnings"] == ["node w (Warp) has unsupported type 'warp-drive': a run that reaches it fails"]
     failed = run_app(api, warned["id"], {"q": ""})
     assert failed["status"] == "failed" and "'warp-drive'" in failed["error"]
+
+
+def test_publishing_a_new_version_reports_missing_tools_too(api):
+    app = imported(api, workflow(tool_node("t", "builtin", "time", "current_time"), outputs={"t": ["t", "text"]}))
+    dsl = workflow(tool_node("t", "mcp", "pdftranslate-mcp-server", "translate_pdf"), outputs={"t": ["t", "text"]})
+    updated = api.put(f"/manage/v1/apps/{app['id']}", data=dsl,
+                      headers={**ADMIN_HEADERS, "Content-Type": "application/yaml"})
+    assert updated.status_code == 200
+    assert [(m["provider_id"], m["reason"]) for m in updated.get_json()["missing_tools"]] == [
+        ("pdftranslate-mcp-server", "not_installed")]
