@@ -62,7 +62,8 @@ class ToolAdmin:
         listing = self.providers(workspace_id)
         for view in listing["builtin"]:
             provider = self.registry.builtins[view["provider_id"]]
-            out.append({**view, "tools": [tool_view(t.spec(provider.provider_id)) for t in provider.tools]})
+            out.append({**view, "tools": [tool_view(t.spec(provider.provider_id, for_model=False))
+                                          for t in provider.tools]})
         for item in listing["installed"]:
             entry = dict(item)
             try:

@@ -116,10 +116,13 @@ class BuiltinTool:
     params: tuple[Param, ...]
     run: Callable[[ToolCall], ToolResult]
 
-    def spec(self, provider_id: str) -> ToolSpec:
+    def spec(self, provider_id: str, for_model: bool = True) -> ToolSpec:
+        """The tool as a model sees it: only the parameters a model fills (`form: llm`); the `form` ones are
+        configured in the node or agent. `for_model=False` lists every parameter (the management API)."""
+        params = [p for p in self.params if p.form == "llm" or not for_model]
         return ToolSpec(ref=ToolRef("builtin", provider_id, self.name), description=self.description,
-                        parameters={"type": "object", "properties": {p.name: p.schema() for p in self.params},
-                                    "required": [p.name for p in self.params if p.required]})
+                        parameters={"type": "object", "properties": {p.name: p.schema() for p in params},
+                                    "required": [p.name for p in params if p.required]})
 
 
 @dataclass(frozen=True)

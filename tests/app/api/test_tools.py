@@ -202,3 +202,11 @@ def test_publishing_a_new_version_reports_missing_tools_too(api):
     assert updated.status_code == 200
     assert [(m["provider_id"], m["reason"]) for m in updated.get_json()["missing_tools"]] == [
         ("pdftranslate-mcp-server", "not_installed")]
+
+
+def test_the_tool_listing_shows_every_parameter_with_its_form(api):
+    tools = api.get("/manage/v1/tools", headers=ADMIN_HEADERS).get_json()["data"]
+    time = next(p for p in tools if p["provider_id"] == "time")
+    current = next(t for t in time["tools"] if t["name"] == "current_time")
+    assert current["parameters"]["properties"]["timezone"]["x-dify-form"] == "form"
+    assert {"time", "json_process", "maths", "tavily", "jina", "echarts"} <= {p["provider_id"] for p in tools}

@@ -57,7 +57,9 @@ def test_builtin_and_plugin_refs_reach_the_native_time(registry, kind, provider_
     ref = ToolRef(kind, provider_id, "current_time")
     assert registry.invoke("ws", ref, {"timezone": "UTC", "format": "%Z"}).text == "UTC"
     spec = registry.describe("ws", ref)
-    assert spec.ref == ref and "timezone" in spec.parameters["properties"]
+    assert spec.ref == ref and spec.parameters["properties"] == {}  # both are set in the node, not by a model
+    stamp = registry.describe("ws", ToolRef(kind, provider_id, "timestamp_to_localtime"))
+    assert stamp.parameters["required"] == ["timestamp"]
 
 
 def test_missing_providers_and_tools_are_named(registry):
@@ -123,3 +125,8 @@ def test_problem_reports_without_building(registry, store):
     before = EchoProvider.built
     store.add("ws", "mcp", "srv")
     assert registry.problem("ws", ToolRef("mcp", "srv", "anything")) is None and EchoProvider.built == before
+
+
+def test_models_see_only_the_parameters_they_fill(registry):
+    spec = registry.describe("ws", ToolRef("builtin", "tavily", "tavily_search"))
+    assert set(spec.parameters["properties"]) == {"query"} and spec.parameters["required"] == ["query"]
