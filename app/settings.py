@@ -125,6 +125,14 @@ class Settings(BaseSettings):
     sql_timeout_seconds: float = 10.0
     sql_max_rows: int = 1000
 
+    # Tools (issue 13). SECRET_KEY seals tool credentials at rest (unset: a key generated once into
+    # TRELLIS_HOME/secret_key, fine for one machine; every API and worker process of a cluster needs the same
+    # value). TOOL_TIMEOUT_SECONDS bounds one tool call. TOOL_ENDPOINTS: JSON {"provider_id": "base URL"} to send
+    # a built-in web provider (tavily, jina, wikipedia...) to a proxy or a self-hosted mirror.
+    secret_key: SecretStr | None = None
+    tool_timeout_seconds: float = 30.0
+    tool_endpoints: dict[str, str] = {}
+
     log_level: str = "INFO"
 
     # Operations (docs/operations.md). LOG_PAYLOADS logs prompts, inputs and keys unmasked: debugging only.

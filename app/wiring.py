@@ -6,6 +6,7 @@ instance and its task set, which API and consumer must share)."""
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
     from app.providers.vectors import VectorStore
     from app.services.knowledge_base import KnowledgeBase
     from app.services.metering import UsageRecorder
+    from app.services.tools.admin import ToolAdmin
+    from app.tools.registry import ToolRegistry
     from worker.runtime import WorkerRuntime
 
 
@@ -73,7 +76,19 @@ class Container:
         """The side-effect ports nodes use (code sandbox, egress-guarded HTTP, read-only SQL, knowledge)."""
         services = build_node_services(self.settings)
         services.retriever = self.knowledge.retriever
+        services.tools = self.tools
         return services
+
+    @cached_property
+    def tools(self) -> ToolRegistry:
+        """The tool registry: built-ins plus each workspace's installed providers (the tool port of runs)."""
+        return build_tools(self.settings, self.sessions, lambda: self.knowledge.files)
+
+    @cached_property
+    def tool_admin(self) -> ToolAdmin:
+        from app.services.tools.admin import ToolAdmin
+
+        return ToolAdmin(self.tools.store, self.tools)  # type: ignore[arg-type]
 
     @cached_property
     def knowledge(self) -> KnowledgeBase:
@@ -126,16 +141,59 @@ def build_llm(settings: Settings, environ: Mapping[str, str] | None = None) -> L
     return LLMRouter(default=default, routes=gateways, aliases={r.name: r.models for r in routes if r.models})
 
 
-def build_node_services(settings: Settings) -> NodeServices:
-    """The code sandbox, the egress-guarded HTTP client and the SQL runner, from settings (docs/security.md)."""
+def build_egress(settings: Settings) -> Any:
+    """The egress-guarded HTTP client (EGRESS_ALLOW and the HTTP_MAX_* limits)."""
     from app.providers.egress import EgressClient, EgressLimits, EgressPolicy
-    from app.providers.sandbox import ProcessSandbox, SandboxLimits
-    from app.providers.sql import SqlRunner
 
-    http = EgressClient(EgressPolicy.parse(settings.egress_allow), EgressLimits(
+    return EgressClient(EgressPolicy.parse(settings.egress_allow), EgressLimits(
         max_connect_seconds=settings.http_max_connect_seconds, max_read_seconds=settings.http_max_read_seconds,
         max_write_seconds=settings.http_max_write_seconds, max_text_bytes=settings.http_max_text_bytes,
         max_file_bytes=settings.http_max_file_bytes))
+
+
+def secret_key(settings: Settings) -> str:
+    """SECRET_KEY, or the key generated once into TRELLIS_HOME/secret_key (mode 0600). The file appears whole
+    (written aside, then hard-linked into place, which fails if another process won the race), so processes
+    starting together agree on one key and never read a half-written file."""
+    if settings.secret_key:
+        return settings.secret_key.get_secret_value()
+    path = settings.ensure_home() / "secret_key"
+    if not path.exists():
+        draft = path.with_name(f".secret_key.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(32))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
+
+
+def build_tools(settings: Settings, sessions: sessionmaker[Session], files: Callable[[], Any]) -> ToolRegistry:
+    """The tool registry over the tool_providers table, credentials sealed with SECRET_KEY; tools reach the
+    network through their own egress-guarded client and files through the upload store."""
+    from app.providers.secret_box import SecretBox
+    from app.services.tools.files import ToolFileStore
+    from app.services.tools.store import ToolProviderStore
+    from app.tools.provider import ProviderContext
+    from app.tools.registry import ToolRegistry
+
+    http = build_egress(settings)
+    context = ProviderContext(http=http, timeout_seconds=settings.tool_timeout_seconds,
+                              files=ToolFileStore(files, http, settings.tool_timeout_seconds),
+                              endpoints=dict(settings.tool_endpoints))
+    return ToolRegistry(context, ToolProviderStore(sessions, lambda: SecretBox(secret_key(settings))))
+
+
+def build_node_services(settings: Settings) -> NodeServices:
+    """The code sandbox, the egress-guarded HTTP client and the SQL runner, from settings (docs/security.md)."""
+    from app.providers.sandbox import ProcessSandbox, SandboxLimits
+    from app.providers.sql import SqlRunner
+
+    http = build_egress(settings)
     sandbox = ProcessSandbox(SandboxLimits(
         wall_seconds=settings.sandbox_wall_seconds, cpu_seconds=settings.sandbox_cpu_seconds,
         memory_mb=settings.sandbox_memory_mb, output_bytes=settings.sandbox_output_bytes))
@@ -234,9 +292,11 @@ def build(settings: Settings, runtime: Callable[[], WorkerRuntime] = _no_runtime
         limiter = (RedisRateLimiter(redis_client, settings.rate_limit_per_second, settings.rate_limit_burst)
                    if redis_client is not None else
                    MemoryRateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst))
-    return Container(settings=settings, engine=engine, sessions=sessions, events=events, llm=build_llm(settings),
-                     huey=huey, queue=queue, apps=apps,
-                     accounts=Accounts(sessions, bootstrap, settings.cache_seconds),
-                     runs=Runs(sessions, apps, events, queue, admission), redis=redis_client,
-                     rate_limiter=limiter, auth_failures=build_auth_failures(settings, redis_client),
-                     ops=build_operations(settings, sessions, huey, queue, events))
+    container = Container(settings=settings, engine=engine, sessions=sessions, events=events,
+                          llm=build_llm(settings), huey=huey, queue=queue, apps=apps,
+                          accounts=Accounts(sessions, bootstrap, settings.cache_seconds),
+                          runs=Runs(sessions, apps, events, queue, admission), redis=redis_client,
+                          rate_limiter=limiter, auth_failures=build_auth_failures(settings, redis_client),
+                          ops=build_operations(settings, sessions, huey, queue, events))
+    apps.tools = container.tools  # imports report the tools a workspace lacks
+    return container

@@ -1,6 +1,7 @@
 """Layers only look down: an AST walk over every module fails on an import that points up.
 
-api -> services -> engine -> providers; worker -> services/engine. `app/wiring.py` is the composition root
+api -> services -> engine -> providers (tools beside providers);
+worker -> services/engine. `app/wiring.py` is the composition root
 and may import anything; nothing else reads the environment (only the entry modules do)."""
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # package prefix -> prefixes it must never import
 FORBIDDEN = {
     "app.engine": ("app.api", "app.services", "app.models", "app.wiring", "app.settings", "app.db", "worker",
-                   "flask", "sqlalchemy", "redis", "huey"),
+                   "flask", "sqlalchemy", "redis", "huey", "app.tools"),
+    # Tools sit beside providers: they see the engine's ports and the providers, never what is above them.
+    "app.tools": ("app.api", "app.services", "app.models", "app.wiring", "app.settings", "app.db", "worker",
+                  "flask", "sqlalchemy", "app.engine.runner"),
     "app.providers": ("app.api", "app.services", "app.wiring", "worker", "flask", "app.engine.runner"),
     "app.models": ("app.api", "app.services", "app.engine", "app.providers", "app.wiring", "worker", "flask"),
     "app.services": ("app.api", "app.wiring", "worker", "flask"),

@@ -22,6 +22,7 @@ def register_api(app: Flask) -> None:
     from app.api.files import files
     from app.api.manage import manage
     from app.api.manage_datasets import manage_datasets
+    from app.api.manage_tools import manage_tools
     from app.api.observability import register_observability
     from app.api.openapi import openapi
     from app.api.operations import operations
@@ -47,5 +48,6 @@ def register_api(app: Flask) -> None:
     app.register_blueprint(openapi, url_prefix="/v1")
     app.register_blueprint(manage, url_prefix="/manage/v1")
     app.register_blueprint(manage_datasets, url_prefix="/manage/v1")
+    app.register_blueprint(manage_tools, url_prefix="/manage/v1")
     app.register_blueprint(operations, url_prefix="/manage/v1")
     app.register_blueprint(console, url_prefix="/manage/console")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, jsonify, request
 
 from app.api import container
 from app.api.auth import admin_principal
 from app.errors import InvalidParam, PayloadTooLarge
+from app.services.apps import AppView
 from app.services.runs import parse_page
 
 manage = Blueprint("manage", __name__)
@@ -54,10 +57,17 @@ def _dataset_map() -> dict[str, str]:
 def import_app() -> tuple[Response, int]:
     who = admin_principal()
     app = container().apps.import_dsl(who.workspace_id, _dsl_body(), dataset_map=_dataset_map())
-    body = {"id": app.id, "name": app.name, "mode": app.mode}
+    return jsonify(_with_reports({"id": app.id, "name": app.name, "mode": app.mode}, app)), 201
+
+
+def _with_reports(body: dict[str, Any], app: AppView) -> dict[str, Any]:
+    """What an import noticed: `warnings` (dropped datasets, unsupported node types) and `missing_tools` (to
+    install with POST /manage/v1/tool-providers, or give credentials, before a run reaches them)."""
     if app.warnings:
         body["warnings"] = list(app.warnings)
-    return jsonify(body), 201
+    if app.missing_tools:
+        body["missing_tools"] = list(app.missing_tools)
+    return body
 
 
 @manage.get("/apps")
@@ -78,7 +88,8 @@ def get_app(app_id: str) -> Response:
 def update_app(app_id: str) -> Response:
     """Publish a new version of the app from DSL."""
     who = admin_principal()
-    return jsonify(container().apps.import_dsl(who.workspace_id, _dsl_body(), app_id=app_id).to_dict())
+    app = container().apps.import_dsl(who.workspace_id, _dsl_body(), app_id=app_id)
+    return jsonify(_with_reports(app.to_dict(), app))
 
 
 @manage.delete("/apps/<app_id>")

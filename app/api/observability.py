@@ -18,7 +18,7 @@ from app.services.accounts import AdminPrincipal, AppPrincipal
 from app.services.audit import AuditEntry
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
-AUDITED_BLUEPRINTS = frozenset({"service", "manage", "operations", "console"})
+AUDITED_BLUEPRINTS = frozenset({"service", "manage", "manage_tools", "operations", "console"})
 # Endpoints that start a run: refused with 429 once the app's monthly budget is spent.
 BUDGETED_ENDPOINTS = frozenset({"service.run_workflow", "service.chat_messages", "service.completion_messages"})
 

@@ -1,5 +1,6 @@
 """Build a runnable graph from a workflow spec and reject, at import, everything that would fail at run time:
-unknown node types, dangling edges, bad edge handles, cycles, no reachable end and selectors to missing nodes.
+dangling edges, bad edge handles, cycles, no reachable end and selectors to missing nodes. A node of an unknown
+type is kept as an `UnknownNode` and reported in `Graph.warnings`: only a run that reaches it fails.
 
 Nodes inside an iteration or a loop are not part of the top-level graph: each container gets its own body
 graph (started at its `iteration-start`/`loop-start` node), validated with the same rules except that a body
@@ -15,6 +16,7 @@ from typing import Any
 from app.engine.dsl import EdgeSpec, NodeSpec, WorkflowSpec
 from app.engine.nodes import IGNORED_TYPES, NODE_TYPES, Node
 from app.engine.nodes.start import StartNode
+from app.engine.nodes.unknown import UnknownNode
 from app.errors import InvalidParam
 
 # Selector roots that are not node ids.
@@ -33,6 +35,7 @@ class Graph:
     environment: dict[str, Any] = field(default_factory=dict)
     secret_names: frozenset[str] = frozenset()
     conversation: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
     @property
     def start(self) -> StartNode:
@@ -42,10 +45,6 @@ class Graph:
 
 
 def _instantiate(spec: WorkflowSpec) -> tuple[dict[str, Node], dict[str, NodeSpec]]:
-    unknown = [f"{n.id} ({n.type})" for n in spec.graph.nodes
-               if n.type not in NODE_TYPES and n.type not in IGNORED_TYPES]
-    if unknown:
-        raise InvalidParam(f"unsupported node types: {', '.join(unknown)}", params=[u.split(" ")[0] for u in unknown])
     nodes: dict[str, Node] = {}
     specs: dict[str, NodeSpec] = {}
     for node_spec in spec.graph.nodes:
@@ -53,9 +52,15 @@ def _instantiate(spec: WorkflowSpec) -> tuple[dict[str, Node], dict[str, NodeSpe
             continue
         if node_spec.id in nodes:
             raise InvalidParam(f"duplicate node id {node_spec.id}", params=node_spec.id)
-        nodes[node_spec.id] = NODE_TYPES[node_spec.type](node_spec)
+        nodes[node_spec.id] = NODE_TYPES.get(node_spec.type, UnknownNode)(node_spec)
         specs[node_spec.id] = node_spec
     return nodes, specs
+
+
+def unsupported(nodes: dict[str, Node]) -> list[str]:
+    """Warnings for the nodes whose type Trellis does not run."""
+    return [f"node {n.id} ({n.title}) has unsupported type {n.type!r}: a run that reaches it fails"
+            for n in nodes.values() if isinstance(n, UnknownNode)]
 
 
 def _scopes(nodes: dict[str, Node], specs: dict[str, NodeSpec]) -> dict[str | None, set[str]]:
@@ -70,7 +75,9 @@ def _scopes(nodes: dict[str, Node], specs: dict[str, NodeSpec]) -> dict[str | No
     return scopes
 
 
-def _allowed_handles(node: Node) -> list[str]:
+def _allowed_handles(node: Node) -> list[str] | None:
+    if getattr(node, "any_handle", False):
+        return None
     handles = node.source_handles() or ["source"]
     if getattr(node.data, "error_strategy", None) == FAIL_BRANCH:
         return handles + [FAIL_BRANCH]
@@ -92,7 +99,7 @@ def _edges(edges: list[EdgeSpec], nodes: dict[str, Node], scope_of: dict[str, st
             raise InvalidParam(f"edge {edge.source}->{edge.target} crosses an iteration or loop boundary",
                                params=[edge.source, edge.target])
         handles = _allowed_handles(nodes[edge.source])
-        if edge.source_handle not in handles:
+        if handles is not None and edge.source_handle not in handles:
             raise InvalidParam(f"edge from node {edge.source} uses unknown handle {edge.source_handle!r}",
                                params=edge.source)
         key = (edge.source, edge.target, edge.source_handle)
@@ -189,4 +196,5 @@ def build_graph(spec: WorkflowSpec, mode: str = "workflow") -> Graph:
                  in_edges=dict(in_edges),
                  environment={v.name: v.value for v in spec.environment_variables},
                  secret_names=frozenset(v.name for v in spec.environment_variables if v.is_secret),
-                 conversation={v.name: v.value for v in spec.conversation_variables})
+                 conversation={v.name: v.value for v in spec.conversation_variables},
+                 warnings=tuple(unsupported(nodes)))

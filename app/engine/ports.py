@@ -75,6 +75,9 @@ class ToolRef:
     provider_type: str
     provider_id: str
     tool_name: str
+    # The provider's display name in the exporting Dify (`provider_name`); installed providers may be found by it
+    # when their id differs from the export's (Dify ids of API, MCP and workflow providers are per deployment).
+    provider_name: str = field(default="", compare=False)
 
     @property
     def label(self) -> str:

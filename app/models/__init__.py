@@ -8,6 +8,7 @@ from app.models.datasets import Dataset, Document, DocumentSegment, UploadFile
 from app.models.queues import QueuePause, WorkerProcess
 from app.models.runs import EndUser, NodeExecution, RunEvent, WorkflowRun
 from app.models.tenancy import AdminToken, Workspace
+from app.models.tools import ToolProviderRecord
 
 __all__ = [
     "AdminToken",
@@ -27,6 +28,7 @@ __all__ = [
     "NodeExecution",
     "QueuePause",
     "RunEvent",
+    "ToolProviderRecord",
     "UploadFile",
     "WorkerProcess",
     "WorkflowRun",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db import transaction
 from app.engine.dsl import WorkflowSpec, parse_dsl
 from app.engine.graph import Graph, build_graph
+from app.engine.ports import ToolRef
 from app.errors import AppUnavailable, NotFound
 from app.models import App, WorkflowVersion
 from app.models.base import as_utc
@@ -30,6 +31,8 @@ class AppView:
     updated_at: datetime | None
     warnings: tuple[str, ...] = ()
     max_active_runs: int = 0  # 0: the deployment's default cap applies
+    # Tools the app calls that this workspace cannot run yet (import reports them; only a run reaching one fails).
+    missing_tools: tuple[dict[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "mode": self.mode, "description": self.description,
@@ -54,6 +57,32 @@ def _view(app: App) -> AppView:
 GRAPH_CACHE_SIZE = 256
 
 
+class ToolCheck(Protocol):
+    """The part of the tool registry an import needs (`app.tools.registry.ToolRegistry`)."""
+
+    def problem(self, workspace_id: str, ref: ToolRef) -> str | None:
+        """Why a run could not call `ref` in this workspace (`not_installed`, `credentials_missing`), or None."""
+        ...
+
+
+def missing_tools(graph: Graph, workspace_id: str, tools: ToolCheck | None) -> list[dict[str, str]]:
+    """One entry per tool node (containers' bodies included) whose tool this workspace cannot run."""
+    found: list[dict[str, str]] = []
+    pending = list(graph.nodes.values())
+    while pending:
+        node = pending.pop(0)
+        body = getattr(node, "body", None)
+        if body is not None:
+            pending.extend(body.nodes.values())
+        for ref in node.tool_refs():
+            reason = tools.problem(workspace_id, ref) if tools is not None else "not_installed"
+            if reason:
+                found.append({"node_id": node.id, "provider_type": ref.provider_type,
+                              "provider_id": ref.provider_id, "provider_name": ref.provider_name,
+                              "tool_name": ref.tool_name, "reason": reason})
+    return found
+
+
 def _remap_datasets(session: Session, workspace_id: str, workflow: WorkflowSpec, mapping: dict[str, str]) -> list[str]:
     from app.models.datasets import Dataset
 
@@ -73,8 +102,11 @@ def _remap_datasets(session: Session, workspace_id: str, workflow: WorkflowSpec,
 
 
 class Apps:
-    def __init__(self, sessions: sessionmaker[Session], cache_seconds: float = 0.0) -> None:
+    def __init__(self, sessions: sessionmaker[Session], cache_seconds: float = 0.0,
+                 tools: ToolCheck | None = None) -> None:
         self._sessions = sessions
+        # Checks, at import, which tools the app calls are not installed here (reported, never refused).
+        self.tools = tools
         # Each app's published workflow, per process, for `cache_seconds` (read before every run). Importing,
         # publishing or deleting here drops the entry at once; other processes see it within the TTL.
         self._apps: ReadCache[tuple[str, str], PublishedWorkflow] = ReadCache(cache_seconds)
@@ -85,11 +117,14 @@ class Apps:
                    dataset_map: dict[str, str] | None = None) -> AppView:
         """Parse and validate DSL (InvalidParam on any problem, nothing written), then create the app (or a new
         version of `app_id`) and publish the version. Knowledge-retrieval dataset ids are first renamed through
-        `dataset_map`; ids the workspace does not have are dropped, each with a warning (as Dify does)."""
+        `dataset_map`; ids the workspace does not have are dropped, each with a warning (as Dify does).
+        Nodes of unsupported types and tools this workspace lacks do not fail the import: the view lists them
+        (`warnings`, `missing_tools`), and only a run that reaches one fails."""
         doc = parse_dsl(text)
-        build_graph(doc.workflow, doc.app.mode)
+        graph = build_graph(doc.workflow, doc.app.mode)
+        missing = missing_tools(graph, workspace_id, self.tools)
         with transaction(self._sessions) as session:
-            warnings = _remap_datasets(session, workspace_id, doc.workflow, dataset_map or {})
+            warnings = [*graph.warnings, *_remap_datasets(session, workspace_id, doc.workflow, dataset_map or {})]
             if app_id:
                 app = self._get(session, workspace_id, app_id)
                 app.name, app.description = doc.app.name, doc.app.description
@@ -106,7 +141,7 @@ class Apps:
             session.flush()
             app.published_version_id = version.id
             session.flush()
-            view = replace(_view(app), warnings=tuple(warnings))
+            view = replace(_view(app), warnings=tuple(warnings), missing_tools=tuple(missing))
         self._apps.forget((workspace_id, view.id))  # after the commit: the next read sees the new version
         return view
 

@@ -30,15 +30,35 @@ class ToolProvider(Protocol):
         ...
 
 
+class ToolFiles(Protocol):
+    """Where tools read the files they are given and keep the files they make (the object store behind it)."""
+
+    def read(self, workspace_id: str, file: Mapping[str, Any]) -> bytes:
+        """The bytes of a file in Dify's file shape (an upload, a tool file or a remote URL). Raises
+        ToolInvokeError when the file cannot be read."""
+        ...
+
+    def save(self, workspace_id: str, filename: str, data: bytes, mime_type: str) -> dict[str, Any]:
+        """Store a file a tool made; returns it in Dify's file shape (`transfer_method: tool_file`)."""
+        ...
+
+
 @dataclass(frozen=True)
 class ProviderContext:
     """What adapters may use from the outside world, handed in by the wiring: an egress-guarded HTTP client
     factory (every request leaves through the SSRF guard), the sandbox limits for child processes, and a
-    timeout for one call."""
+    timeout for one call.
+
+    The registry hands each provider a copy bound to one workspace (`workspace_id`), so a provider is built per
+    workspace and may call back into it (workflow-as-tool). `files` reads and stores files; `endpoints` overrides
+    the base URL of a built-in web provider by provider id (a proxy, a self-hosted mirror, a test server)."""
 
     http: Any = None
     timeout_seconds: float = 30.0
     extras: dict[str, Any] = field(default_factory=dict)
+    workspace_id: str = ""
+    files: ToolFiles | None = None
+    endpoints: Mapping[str, str] = field(default_factory=dict)
 
 
 # A factory builds a provider of one kind from its stored configuration (an OpenAPI schema, an MCP URL...).

@@ -1,6 +1,7 @@
 """Configuration handed to the app processes: one ConfigMap (plain settings) and one Secret.
 
-The Secret holds ``DATABASE_URL``, ``REDIS_URL``, a generated ``ADMIN_TOKEN`` and, when
+The Secret holds ``DATABASE_URL``, ``REDIS_URL``, a generated ``ADMIN_TOKEN``, a generated ``SECRET_KEY``
+(seals tool credentials at rest; every process must share it) and, when
 configured, ``OPENAI_API_KEY`` (plus S3 credentials in local mode). Its values are
 secret Outputs end to end; nothing here is exported. Returns the ConfigMap data so the
 workloads can hash it into their pod templates.
@@ -52,10 +53,12 @@ def create_app_config(name: str, args: PlatformArgs, opts: pulumi.ResourceOption
     config_map = k8s.core.v1.ConfigMap(f"{name}-config", metadata={**meta, "name": CONFIG_NAME},
                                        data=app_settings(args), opts=opts)
     admin = random.RandomPassword(f"{name}-admin-token", length=40, special=False, opts=opts)
+    sealing = random.RandomPassword(f"{name}-secret-key", length=48, special=False, opts=opts)
     secret_data: dict[str, pulumi.Input[str]] = {
         "DATABASE_URL": args.backends.database_url,
         "REDIS_URL": args.backends.redis_url,
         "ADMIN_TOKEN": admin.result,
+        "SECRET_KEY": sealing.result,
         **args.backends.object_store_secret_env,
     }
     if cfg.secrets.openai_api_key is not None:

@@ -40,7 +40,8 @@ def test_secrets_reach_kubernetes_only_as_secret_values(any_stack: StackRun) -> 
     from infra_harness import secret_paths
 
     env = [r for r in any_stack.k8s("Secret") if r.inputs["metadata"]["name"] == "trellis-env"][0]
-    assert {"DATABASE_URL", "REDIS_URL", "ADMIN_TOKEN", "OPENAI_API_KEY"} <= set(env.inputs["stringData"])
+    assert {"DATABASE_URL", "REDIS_URL", "ADMIN_TOKEN", "SECRET_KEY", "OPENAI_API_KEY"} <= set(
+        env.inputs["stringData"])
     paths = set(secret_paths(env.raw))
     assert all(".stringData" in paths or f".stringData.{key}" in paths for key in env.inputs["stringData"])
     config = json.dumps([r.inputs for r in any_stack.k8s("ConfigMap")])

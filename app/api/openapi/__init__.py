@@ -20,6 +20,7 @@ from app.api.openapi.components import SCHEMAS, SECURITY_SCHEMES
 from app.api.openapi.knowledge import knowledge_paths
 from app.api.openapi.manage import manage_paths
 from app.api.openapi.service import service_paths
+from app.api.openapi.tools import tool_paths
 
 openapi = Blueprint("openapi", __name__)
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -54,7 +55,7 @@ def build_document() -> dict[str, Any]:
                                 "management API (`/manage/v1`, admin tokens). Every error is JSON "
                                 "`{code, message, status}`; streaming responses are Server-Sent Events."},
         "servers": [{"url": "/"}],
-        "paths": {**service_paths(), **knowledge_paths(), **manage_paths()},
+        "paths": {**service_paths(), **knowledge_paths(), **manage_paths(), **tool_paths()},
         "components": {"schemas": {**generated.get("$defs", {}), **SCHEMAS},
                        "securitySchemes": SECURITY_SCHEMES},
     }

@@ -87,7 +87,11 @@ SCHEMAS: dict[str, Schema] = {
         "segment": ref("Segment"), "score": NUM}))}),
     "App": obj({"id": STR, "name": STR, "mode": STR, "description": nullable("string"),
                 "published_version_id": nullable("string"), "created_at": TS, "updated_at": TS}),
-    "AppCreated": obj({"id": STR, "name": STR, "mode": STR}),
+    "AppCreated": obj({"id": STR, "name": STR, "mode": STR}, {
+        "warnings": array(STR),
+        "missing_tools": array(obj({"node_id": STR, "provider_type": STR, "provider_id": STR, "tool_name": STR,
+                                    "reason": {"type": "string", "enum": ["not_installed", "credentials_missing"]}},
+                                   {"provider_name": STR}))}),
     "Version": obj({"id": STR, "number": INT, "status": STR, "dsl_version": nullable("string"), "created_at": TS}),
     "KeyCreated": obj({"id": STR, "token": STR, "type": {"type": "string", "enum": ["app", "dataset"]}}),
     "KeyInfo": obj({"id": STR, "token": STR, "type": STR, "created_at": TS, "last_used_at": TS}),

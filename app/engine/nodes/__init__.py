@@ -20,6 +20,7 @@ from app.engine.nodes.question_classifier import QuestionClassifierNode
 from app.engine.nodes.sql import SqlNode
 from app.engine.nodes.start import StartNode
 from app.engine.nodes.template_transform import TemplateTransformNode
+from app.engine.nodes.tool import ToolNode
 from app.engine.nodes.variable_aggregator import VariableAggregatorNode
 
 NODE_TYPES: dict[str, type[Node]] = {
@@ -34,6 +35,8 @@ NODE_TYPES.update({cls.type: cls for cls in (
     AssignerNode, IterationNode, IterationStartNode, LoopNode, LoopStartNode, LoopEndNode, DocumentExtractorNode)})
 # Before Dify 0.6.x renamed it, the aggregator was exported as `variable-assigner` (today's assigner is `assigner`).
 NODE_TYPES["variable-assigner"] = VariableAggregatorNode
+# Tools (issue 13): built-in, OpenAPI, MCP, workflow and plugin tools behind the tool port.
+NODE_TYPES[ToolNode.type] = ToolNode
 
 # Nodes that exist only for the editor canvas and never run.
 IGNORED_TYPES = frozenset({"custom-note", ""})

@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app.engine.dsl import NodeSpec
-from app.engine.ports import LLMGateway, NodeServices
+from app.engine.ports import LLMGateway, NodeServices, ToolRef
 from app.engine.variables import VariablePool
 from app.errors import InvalidParam
 
@@ -119,6 +119,10 @@ class Node(ABC):
 
     def selectors(self) -> list[list[str]]:
         """Every variable selector this node reads; checked against the graph at import."""
+        return []
+
+    def tool_refs(self) -> list[ToolRef]:
+        """The tools this node calls (tool and agent nodes), so an import can report the ones not installed."""
         return []
 
     def source_handles(self) -> list[str] | None:

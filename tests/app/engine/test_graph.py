@@ -32,12 +32,13 @@ def test_selectors_to_missing_nodes_are_rejected_but_container_selectors_pass():
     assert set(g.nodes["it"].body.nodes) == {"its", "tt"} and g.nodes["it"].body.start_id == "its"
 
 
-def test_children_of_a_non_container_and_unknown_types_are_rejected():
+def test_children_of_a_non_container_are_rejected_and_unknown_types_kept_with_a_warning():
     with pytest.raises(InvalidParam, match="not an iteration or loop"):
         graph([start(), node("x", "template-transform", parent="start", template=""), end()], [edge("start", "end")])
-    with pytest.raises(InvalidParam, match="unsupported node types") as info:
-        graph([start(), node("w", "tool"), end()], [edge("start", "end")])
-    assert info.value.extra["params"] == ["w"]
+    g = graph([start(), node("w", "warp-drive"), end()],
+              [edge("start", "w"), edge("w", "end", handle="engage")])
+    assert g.nodes["w"].type == "warp-drive"
+    assert len(g.warnings) == 1 and "'warp-drive'" in g.warnings[0] and "node w" in g.warnings[0]
 
 
 def test_real_export_quirks_are_tolerated():
