@@ -81,8 +81,31 @@ class Container:
 
     @cached_property
     def tools(self) -> ToolRegistry:
-        """The tool registry: built-ins plus each workspace's installed providers (the tool port of runs)."""
-        return build_tools(self.settings, self.sessions, lambda: self.knowledge.files)
+        """The tool registry: built-ins plus each workspace's installed providers (the tool port of runs). The
+        workflow-as-tool kind runs callee graphs with this container's LLM and node services, looked up lazily
+        because those services hold this registry too."""
+        from app.tools.workflow_tool import InlineGraphRun
+
+        registry = build_tools(self.settings, self.sessions, lambda: self.knowledge.files)
+        timeout = self.settings.tool_timeout_seconds
+        registry.bound("").extras.update({
+            "plugin_host": self.plugin_host,
+            "load_published_graph": lambda workspace_id, app_id: self.apps.published(workspace_id, app_id).graph,
+            "run_graph": lambda workspace_id, graph, inputs: InlineGraphRun(
+                self.llm, self.node_services, self.limits, timeout)(workspace_id, graph, inputs),
+            "max_call_depth": self.settings.max_call_depth})
+        return registry
+
+    @cached_property
+    def plugin_host(self) -> Any:
+        """One PluginHost per process: plugin children and their egress proxy, stopped by `close`. Plugins are
+        enabled when PLUGIN_PYTHON names a Python 3.12+ (the dify-plugin SDK's floor)."""
+        from app.tools.plugin import PluginHost
+        from app.tools.plugin_process import PluginLimits
+
+        home = self.settings.ensure_home() / "plugins"
+        return PluginHost(build_egress(self.settings).backend, self.settings.plugin_python or None,
+                          home / "packages", home / "runtimes", PluginLimits(memory_mb=self.settings.plugin_memory_mb))
 
     @cached_property
     def tool_admin(self) -> ToolAdmin:
@@ -112,6 +135,8 @@ class Container:
             return False
 
     def close(self) -> None:
+        if "plugin_host" in self.__dict__:
+            self.plugin_host.close()
         if self.ops:
             self.ops.close()
         self.events.close()

@@ -19,6 +19,7 @@ from typing import Any
 
 from app.engine.ports import ToolRef, ToolResult, ToolSpec
 from app.errors import ToolInvokeError, ToolNotFound, TrellisError
+from app.tools import mcp, plugin, workflow_tool
 from app.tools.builtin import ALIASES, BUILTINS, BuiltinProvider, BuiltinSpec
 from app.tools.installation import Installation, NoStore, ProviderStore
 from app.tools.openapi import from_config as openapi_from_config
@@ -27,7 +28,8 @@ from app.tools.provider import ProviderContext, ProviderFactory, ToolProvider
 log = logging.getLogger(__name__)
 
 # Installed provider kinds and the factory that builds each from its stored configuration.
-KINDS: dict[str, ProviderFactory] = {"api": openapi_from_config}
+KINDS: dict[str, ProviderFactory] = {"api": openapi_from_config, "mcp": mcp.from_config,
+                                     "workflow": workflow_tool.from_config, "plugin": plugin.from_config}
 NATIVE_TYPES = ("builtin", "plugin")
 CACHE_SIZE = 512
 
@@ -109,19 +111,20 @@ class ToolRegistry:
         if factory is None or provider_type == "builtin":
             raise ToolNotFound(f"tool provider kind {provider_type!r} cannot be installed; kinds: "
                                f"{', '.join(sorted(self.kinds)) or 'none'}")
-        return factory(provider_id, config, self._bound(workspace_id))
+        return factory(provider_id, config, self.bound(workspace_id))
 
     def _builtin(self, workspace_id: str, provider_id: str) -> ToolProvider:
         key = ("builtin", workspace_id, provider_id)
-        return self._cached(key, lambda: BuiltinProvider(self.builtins[provider_id], self._bound(workspace_id)))
+        return self._cached(key, lambda: BuiltinProvider(self.builtins[provider_id], self.bound(workspace_id)))
 
     def _installed(self, workspace_id: str, installation: Installation) -> ToolProvider:
         factory = self.kinds[installation.provider_type]
         key = (installation.provider_type, workspace_id, installation.id, installation.version)
         return self._cached(key, lambda: factory(installation.provider_id, installation.config,
-                                                 self._bound(workspace_id)))
+                                                 self.bound(workspace_id)))
 
-    def _bound(self, workspace_id: str) -> ProviderContext:
+    def bound(self, workspace_id: str) -> ProviderContext:
+        """The shared provider context for one workspace."""
         return dataclasses.replace(self._context, workspace_id=workspace_id)
 
     def _cached(self, key: tuple[str, ...], build: Any) -> ToolProvider:

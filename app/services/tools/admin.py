@@ -6,7 +6,10 @@ Credential values go in and never come out: every view lists only the names that
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError
 
 from app.engine.ports import ToolSpec
 from app.errors import InvalidParam, NotFound, TrellisError
@@ -84,10 +87,47 @@ class ToolAdmin:
             raise InvalidParam("config must be an object", params="config")
         credentials = clean_credentials(body.get("credentials") or {})
         provider_id = provider_id or new_id()
+        config = self._prepared(workspace_id, kind, provider_id, config, credentials)
         built = self.registry.build(workspace_id, kind, provider_id, config)
         installed = self.store.add(workspace_id, kind, provider_id, name, config, credentials)
         self.registry.forget(workspace_id)
         return {**installed_view(installed), "tools": [t.ref.tool_name for t in _listed(built)]}
+
+    def _prepared(self, workspace_id: str, kind: str, provider_id: str, config: Mapping[str, Any],
+                  credentials: Mapping[str, str]) -> Mapping[str, Any]:
+        """Kind-specific install steps. A plugin's configuration names folders and an interpreter on the
+        worker, so it only comes from `install_plugin` (never from a request body); a workflow tool may only call
+        an app of the installer's own workspace; an MCP server's tools are listed once, here."""
+        if kind == "plugin":
+            raise InvalidParam("plugins are installed from their package: POST /manage/v1/tool-providers/plugins "
+                               "with the .difypkg as the body", params="provider_type")
+        if kind == "workflow":
+            return {**dict(config), "workspace_id": workspace_id}
+        if kind == "mcp":
+            from app.tools.mcp import install_config
+
+            try:
+                return install_config(provider_id, config, credentials, self.registry.bound(workspace_id))
+            except ValidationError as exc:
+                raise InvalidParam(f"invalid MCP server configuration: {exc.errors()[0]['msg']}",
+                                   params="config") from exc
+        return config
+
+    def install_plugin(self, workspace_id: str, package: Path, name: str | None = None) -> list[dict[str, Any]]:
+        """Install every tool provider of a plugin package (a `.difypkg` file or an unpacked folder). Raises
+        InvalidParam (a bad package, plugins not enabled), Conflict (a provider id is taken)."""
+        from app.tools.plugin import install_package
+
+        host = self.registry.bound(workspace_id).extras.get("plugin_host")
+        if host is None:
+            raise InvalidParam("plugins are not enabled in this deployment (set PLUGIN_PYTHON)")
+        installed = []
+        for provider_id, config in install_package(host, package):
+            self.registry.build(workspace_id, "plugin", provider_id, config)
+            row = self.store.add(workspace_id, "plugin", provider_id, name or provider_id, config, {})
+            installed.append(installed_view(row))
+        self.registry.forget(workspace_id)
+        return installed
 
     def update(self, workspace_id: str, record_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
         current = self.store.get(workspace_id, record_id)
