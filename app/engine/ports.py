@@ -11,9 +11,22 @@ from app.engine.state import NodeRecord
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """One function call a model asked for: `arguments` is the JSON text the model wrote (not yet parsed, since
+    models do write broken JSON and the caller decides what to do about it)."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+
+@dataclass(frozen=True)
 class ChatMessage:
-    role: str  # system | user | assistant
+    role: str  # system | user | assistant | tool
     content: str
+    # An assistant turn that called tools carries the calls; a `tool` turn answers the call `tool_call_id`.
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -24,6 +37,10 @@ class LLMRequest:
     mode: str = "chat"  # chat | completion
     params: dict[str, Any] = field(default_factory=dict)
     response_format: dict[str, Any] | None = None
+    # OpenAI function specs (`{"type": "function", "function": {name, description, parameters}}`) the model may
+    # call, and `tool_choice` ("auto", "none", "required" or a named function); empty = no tool calling.
+    tools: tuple[dict[str, Any], ...] = ()
+    tool_choice: str | dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +59,7 @@ class LLMResult:
     usage: LLMUsage
     finish_reason: str = "stop"
     model: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()  # the calls the model asked for (finish_reason "tool_calls")
 
 
 class LLMGateway(Protocol):
