@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.engine.nodes.agent import AgentNode
 from app.engine.nodes.answer import AnswerNode
 from app.engine.nodes.assigner import AssignerNode
 from app.engine.nodes.base import Node
@@ -34,6 +35,8 @@ NODE_TYPES.update({cls.type: cls for cls in (
     AssignerNode, IterationNode, IterationStartNode, LoopNode, LoopStartNode, LoopEndNode, DocumentExtractorNode)})
 # Before Dify 0.6.x renamed it, the aggregator was exported as `variable-assigner` (today's assigner is `assigner`).
 NODE_TYPES["variable-assigner"] = VariableAggregatorNode
+# Agents (issue 13): a model with tools through the tool port.
+NODE_TYPES[AgentNode.type] = AgentNode
 
 # Nodes that exist only for the editor canvas and never run.
 IGNORED_TYPES = frozenset({"custom-note", ""})
