@@ -1,4 +1,5 @@
-"""The Dify DSL document model: parse an exported YAML file into typed specs.
+"""The Dify DSL document model: parse an exported YAML file into typed specs. Apps of the easy modes (chat,
+completion, agent-chat) get the workflow equivalent to their `model_config` (see `app.engine.model_config`).
 
 Real exports carry many UI-only keys (positions, sizes, selection flags); they are ignored, not rejected.
 Environment and conversation variables are parsed here too, so the graph can seed `env.*` and
@@ -12,9 +13,10 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from app.engine.model_config import EASY_MODES, workflow_from_model_config
 from app.errors import InvalidParam
 
-SUPPORTED_MODES = ("workflow", "advanced-chat")
+SUPPORTED_MODES = ("workflow", "advanced-chat", *EASY_MODES)
 
 
 class NodeSpec(BaseModel):
@@ -127,8 +129,13 @@ def parse_dsl(text: str) -> DslDocument:
         raise InvalidParam(f"DSL is not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise InvalidParam("DSL must be a YAML mapping with `app` and `workflow` keys")
+    mode = (raw.get("app") or {}).get("mode") if isinstance(raw.get("app"), dict) else None
+    if "workflow" not in raw and mode in EASY_MODES and isinstance(raw.get("model_config"), dict):
+        # chat, completion and agent-chat apps carry a model_config instead; they run as its equivalent graph.
+        raw = {**raw, "workflow": workflow_from_model_config(str(mode), raw["model_config"])}
     if "workflow" not in raw:
-        raise InvalidParam("DSL has no `workflow` section: only workflow and chatflow apps can be imported")
+        raise InvalidParam("DSL has no `workflow` section (or, for chat, completion and agent-chat apps, no "
+                           "`model_config`)")
     try:
         doc = DslDocument.model_validate(raw)
     except ValidationError as exc:
