@@ -1,0 +1,85 @@
+"""`POST /v1/completion-messages` (+ stop) for `completion` apps imported from a self-written DSL: Dify's blocking
+body, its `message`/`message_end` stream without workflow events, input validation, mode checks, stop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.services.chat import ChatRequest
+from tests.app.api.test_service_workflows import sse_events
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+COMPLETION = (FIXTURES / "completion_app.yml").read_text()
+CHAT = (FIXTURES / "chat_app.yml").read_text()
+BLOCKING_KEYS = {"event", "task_id", "id", "message_id", "mode", "answer", "metadata", "created_at"}
+
+
+def complete(client, headers, inputs, mode="blocking", user="alice"):
+    return client.post("/v1/completion-messages", headers=headers,
+                       json={"inputs": inputs, "response_mode": mode, "user": user})
+
+
+def test_blocking_completion_returns_difys_shape(client, app_with_key, llm_server):
+    headers = app_with_key(COMPLETION)
+    response = complete(client, headers, {"product": "green tea"})
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert set(body) == BLOCKING_KEYS
+    assert body["event"] == "message" and body["mode"] == "completion"
+    # The form's default fills `tone`; the prompt is the app's pre_prompt with the inputs.
+    assert body["answer"] == "Echo: Write a slogan for green tea in a cheerful tone."
+    assert body["id"] == body["message_id"] and body["task_id"]
+    usage = body["metadata"]["usage"]
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"] > 0
+    sent = llm_server.chat_requests()[-1]
+    assert sent["model"] == "gpt-4o-mini" and sent["max_tokens"] == 256
+
+
+def test_streaming_completion_emits_message_events_only(client, app_with_key):
+    headers = app_with_key(COMPLETION)
+    response = complete(client, headers, {"product": "socks", "tone": "serious"}, mode="streaming")
+    assert response.status_code == 200 and response.mimetype == "text/event-stream"
+    events = sse_events(response.data)
+    kinds = [e["event"] for e in events]
+    assert set(kinds) == {"message", "message_end"} and kinds[-1] == "message_end"
+    answer = "".join(e["answer"] for e in events if e["event"] == "message")
+    assert answer == "Echo: Write a slogan for socks in a serious tone."
+    assert kinds.count("message") > 1  # streamed, not sent whole
+    first, end = events[0], events[-1]
+    assert all(e["message_id"] == first["message_id"] and e["task_id"] == first["task_id"] for e in events)
+    assert all("conversation_id" not in e for e in events)
+    assert end["id"] == first["message_id"] and end["metadata"]["usage"]["total_tokens"] > 0
+
+
+def test_inputs_are_validated_and_modes_are_checked(client, app_with_key):
+    headers = app_with_key(COMPLETION)
+    missing = complete(client, headers, {})
+    assert missing.status_code == 400 and missing.get_json()["code"] == "invalid_param"
+    assert "product" in missing.get_json()["message"]
+    bad = complete(client, headers, {"product": "x", "tone": "angry"})
+    assert bad.status_code == 400
+    chat = client.post("/v1/chat-messages", headers=headers,
+                       json={"inputs": {"product": "x"}, "query": "hi", "user": "u", "response_mode": "blocking"})
+    assert chat.status_code == 400 and chat.get_json()["code"] == "not_chat_app"
+    chat_headers = app_with_key(CHAT)
+    wrong = complete(client, chat_headers, {})
+    assert wrong.status_code == 400 and wrong.get_json()["code"] == "not_completion_app"
+    assert client.post("/v1/completion-messages", headers=headers, json={"inputs": {}}).status_code == 400
+
+
+def test_stop_a_queued_completion(client, app_with_key, container):
+    headers = app_with_key(COMPLETION)
+    who = container.accounts.authenticate_app_key(headers["Authorization"].split(" ", 1)[1])
+    container.huey.immediate = False  # no consumer: the message stays queued until stopped
+    ticket = container.chats.submit(who, ChatRequest(query="", user="alice", inputs={"product": "tea"}),
+                                    completion=True)
+    stop = client.post(f"/v1/completion-messages/{ticket.task_id}/stop", headers=headers, json={"user": "alice"})
+    assert stop.status_code == 200 and stop.get_json() == {"result": "success"}
+    events = list(container.chats.follow(ticket, timeout=5))
+    assert [e["event"] for e in events] == ["message_end"]
+    assert container.runs.load(ticket.run_id).status == "stopped"
+    # Stopping a finished one is a no-op success, as in Dify.
+    container.huey.immediate = True
+    done = complete(client, headers, {"product": "tea"}).get_json()
+    again = client.post(f"/v1/completion-messages/{done['task_id']}/stop", headers=headers, json={"user": "alice"})
+    assert again.get_json() == {"result": "success"}
