@@ -133,6 +133,17 @@ class ToolRuntime(Protocol):
         ...
 
 
+class ToolCatalog(Protocol):
+    """Optional second face of a ToolRuntime: every tool of one provider. Agent strategies that bring a whole MCP
+    server (`mcp_server` / `mcp_servers_config` parameters) need it; runtimes without it make those agents fail
+    with a clear error."""
+
+    def list_tools(self, workspace_id: str, provider_type: str, provider_id: str) -> list[ToolSpec]:
+        """The provider's tools (for `mcp`, `provider_id` is the server URL). Raises ToolNotFound when the
+        provider is not installed or not reachable."""
+        ...
+
+
 @dataclass
 class NodeServices:
     """Optional side-effect ports that specific node types need (code sandbox, egress-guarded HTTP, SQL,

@@ -13,10 +13,11 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.engine.ports import ToolRef, ToolResult, ToolRuntime
+from app.engine.ports import ToolRef, ToolResult, ToolRuntime, ToolSpec
 from app.engine.variables import VariablePool
 from app.errors import ToolNotFound, TrellisError
 
@@ -106,26 +107,29 @@ class Toolbox:
 
     @classmethod
     def build(cls, entries: list[ToolEntry], runtime: ToolRuntime | None, workspace_id: str,
-              pool: VariablePool) -> Toolbox:
-        """Describe every enabled tool through the port. Raises ToolNotFound naming the tools when no tool
-        runtime is configured, or when a provider or tool is not installed."""
+              pool: VariablePool, servers: list[str] | None = None) -> Toolbox:
+        """Describe every enabled tool through the port, plus every tool of the MCP `servers` (URLs). Raises
+        ToolNotFound naming the tools when no tool runtime is configured, or when a provider, tool or server
+        is not installed."""
         enabled = [e for e in entries if e.enabled and e.tool_name]
-        if enabled and runtime is None:
-            names = ", ".join(e.ref.label for e in enabled)
+        if (enabled or servers) and runtime is None:
+            names = ", ".join([e.ref.label for e in enabled] + [f"mcp:{server_label(s)}" for s in servers or []])
             raise ToolNotFound(f"No tool runtime is configured, so the agent cannot use its tools: {names}")
         bound: list[BoundTool] = []
         for entry in enabled:
             assert runtime is not None
             spec = runtime.describe(workspace_id, entry.ref)
             fixed, defaults = _split_values(entry, pool)
-            name = FUNCTION_NAME.sub("_", entry.tool_name)[:64] or "tool"
-            taken = {t.name for t in bound}
-            suffix = 2
-            while name in taken:
-                name, suffix = f"{name[:60]}_{suffix}", suffix + 1
             description = str(entry.extra.get("description") or spec.description or entry.tool_name)
-            bound.append(BoundTool(name=name, ref=entry.ref, description=description, fixed=fixed,
-                                   defaults=defaults, parameters=_model_schema(spec.parameters, set(fixed))))
+            bound.append(BoundTool(name=_unique(entry.tool_name, bound), ref=entry.ref, description=description,
+                                   fixed=fixed, defaults=defaults,
+                                   parameters=_model_schema(spec.parameters, set(fixed))))
+        for server in servers or []:
+            assert runtime is not None
+            for spec in _server_tools(runtime, workspace_id, server):
+                bound.append(BoundTool(name=_unique(spec.ref.tool_name, bound), ref=spec.ref,
+                                       description=spec.description or spec.ref.tool_name,
+                                       parameters=_model_schema(spec.parameters, set())))
         return cls(bound, runtime, workspace_id)
 
     def functions(self) -> tuple[dict[str, Any], ...]:
@@ -148,6 +152,30 @@ class Toolbox:
             message = f"tool invoke error: {exc.message}"
             return Observation(name, merged, message, error=exc.message)
         return Observation(name, merged, observation_text(result), result=result)
+
+
+def _unique(tool_name: str, bound: list[BoundTool]) -> str:
+    """An OpenAI-safe function name not used yet (two providers may both offer `search`)."""
+    name = FUNCTION_NAME.sub("_", tool_name)[:64] or "tool"
+    taken, suffix = {t.name for t in bound}, 2
+    while name in taken:
+        name, suffix = f"{FUNCTION_NAME.sub('_', tool_name)[:60]}_{suffix}", suffix + 1
+    return name
+
+
+def server_label(url: str) -> str:
+    """An MCP server named without its path or query, which often carry an access key."""
+    parsed = urlsplit(url)
+    return parsed.netloc or "(invalid URL)"
+
+
+def _server_tools(runtime: ToolRuntime, workspace_id: str, url: str) -> list[ToolSpec]:
+    list_tools = getattr(runtime, "list_tools", None)
+    if list_tools is None:
+        raise ToolNotFound(f"The agent uses the MCP server {server_label(url)}, but this deployment's tool runtime "
+                           "cannot list an MCP server's tools")
+    specs: list[ToolSpec] = list_tools(workspace_id, "mcp", url)
+    return specs
 
 
 def _parse_arguments(arguments: str | dict[str, Any] | None, tool: BoundTool) -> dict[str, Any] | str:

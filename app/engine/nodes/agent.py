@@ -11,6 +11,7 @@ ReAct), `files` and `json` (from tool results) and `usage`.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,15 +22,14 @@ from app.engine import react
 from app.engine.events import AgentLog
 from app.engine.nodes.base import Node, NodeContext, NodeData, NodeResult
 from app.engine.nodes.llm import PASSTHROUGH_PARAMS, Memory
-from app.engine.ports import ChatMessage, LLMRequest, LLMResult
+from app.engine.ports import ChatMessage, LLMRequest, LLMResult, ToolRef
 from app.engine.toolbox import Observation, Toolbox, ToolEntry
 from app.engine.variables import references
 from app.errors import RunStopped, WorkflowError
 
-FUNCTION_CALLING = frozenset({"function_calling", "functioncalling", "function_call"})
-REACT = frozenset({"react", "cot", "chain_of_thought"})
-# Parameters of third-party strategy plugins that bring their own MCP servers: not something this node can honour.
-MCP_PARAMETERS = ("mcp_server", "mcp_servers_config")
+# Strategy names of langgenius/agent and of the MCP agent plugins (`mcp_sse_function_calling`...).
+FUNCTION_CALLING = ("function_calling", "functioncalling", "function_call")
+REACT = ("react", "cot", "chain_of_thought")
 DEFAULT_ITERATIONS, MAX_ITERATIONS = 3, 50
 
 
@@ -162,15 +162,9 @@ class AgentNode(Node):
         """`function_calling` or `react`. Raises WorkflowError for strategies only their plugin can run."""
         name = self.data.agent_strategy_name.strip().lower().replace("-", "_")
         provider = self.data.agent_strategy_provider_name or "langgenius/agent/agent"
-        for key in MCP_PARAMETERS:
-            param = self._param(key)
-            if param is not None and param.value not in (None, "", [], {}):
-                raise WorkflowError(f"Agent strategy {self.data.agent_strategy_name!r} of plugin {provider} "
-                                    f"connects to its own MCP servers ({key}); this agent node cannot run it. "
-                                    "Add the MCP server as a tool provider and list its tools instead.")
-        if name in FUNCTION_CALLING:
+        if name.endswith(FUNCTION_CALLING):
             return "function_calling"
-        if name in REACT:
+        if name.endswith(REACT):
             return "react"
         raise WorkflowError(f"Agent strategy {self.data.agent_strategy_name!r} of plugin {provider} is not "
                             "available: the agent node runs the function_calling and ReAct strategies.")
@@ -194,6 +188,27 @@ class AgentNode(Node):
         raw = param.value if param is not None and isinstance(param.value, list) else []
         return [ToolEntry.model_validate(t) for t in raw if isinstance(t, dict)]
 
+    def tool_refs(self) -> list[ToolRef]:
+        """The tools this agent calls, so an import can report the ones not installed (MCP servers named by
+        URL are resolved only when the agent runs)."""
+        return [e.ref for e in self._tools() if e.enabled and e.tool_name]
+
+    def _servers(self, ctx: NodeContext) -> list[str]:
+        """MCP server URLs of the MCP agent strategies: `mcp_server` (one URL) or `mcp_servers_config` (JSON,
+        `{name: {"url": ...}}`, optionally under `mcpServers`)."""
+        urls = [u.strip() for u in self._text(ctx, "mcp_server").split(",") if u.strip()]
+        config = self._param("mcp_servers_config")
+        raw = config.value if config is not None else None
+        if isinstance(raw, str) and raw.strip():
+            try:
+                raw = json.loads(ctx.pool.render(raw))
+            except ValueError as exc:
+                raise WorkflowError(f"Agent node {self.id}: mcp_servers_config is not valid JSON") from exc
+        if isinstance(raw, dict):
+            servers = raw.get("mcpServers", raw)
+            urls += [str(s["url"]) for s in servers.values() if isinstance(s, dict) and s.get("url")]
+        return urls
+
     def _history(self, ctx: NodeContext) -> list[ChatMessage]:
         if self.data.memory is None:
             return []
@@ -202,7 +217,7 @@ class AgentNode(Node):
 
     def run(self, ctx: NodeContext) -> NodeResult:
         strategy, model = self._strategy(), self._model()
-        toolbox = Toolbox.build(self._tools(), ctx.services.tools, ctx.workspace_id, ctx.pool)
+        toolbox = Toolbox.build(self._tools(), ctx.services.tools, ctx.workspace_id, ctx.pool, self._servers(ctx))
         session = AgentRun(self, ctx, model, toolbox)
         instruction, query = self._text(ctx, "instruction"), self._text(ctx, "query")
         if strategy == "react":

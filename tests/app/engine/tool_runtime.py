@@ -45,3 +45,21 @@ class MemoryTools:
         _, _, function = self._find(ref)
         self.calls.append((workspace_id, ref, dict(arguments)))
         return function(arguments)
+
+
+class MemoryCatalog(MemoryTools):
+    """Also lists a provider's tools (the optional ToolCatalog face): `servers` maps an MCP server URL to the
+    `provider/tool` keys it offers."""
+
+    def __init__(self, servers: dict[str, list[str]], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.servers = servers
+
+    def list_tools(self, workspace_id: str, provider_type: str, provider_id: str) -> list[ToolSpec]:
+        if provider_type != "mcp" or provider_id not in self.servers:
+            raise ToolNotFound("this MCP server is not installed")
+        specs = []
+        for key in self.servers[provider_id]:
+            provider, tool = key.split("/", 1)
+            specs.append(self.describe(workspace_id, ToolRef("mcp", provider, tool)))
+        return specs

@@ -3,18 +3,27 @@ tool errors as observations, agent_log events, and the tokens of every model cal
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from app.engine.dsl import NodeSpec
 from app.engine.events import AgentLog, TextChunk
+from app.engine.nodes.agent import AgentNode
+from app.engine.nodes.base import NodeContext
 from app.engine.ports import ChatTurn, LLMRequest, LLMResult, NodeServices
 from app.engine.state import NodeStatus, RunStatus
+from app.engine.variables import VariablePool
+from app.errors import TrellisError
 from app.providers.llm import build_openai_gateway
 from bench.llm_server import Reply, StubLLMServer, tool_caller
 from tests.app.engine.harness import chain, end, graph, node, run, start
-from tests.app.engine.tool_runtime import MemoryTools, broken
+from tests.app.engine.tool_runtime import MemoryCatalog, MemoryTools, broken
 
 MODEL = {"provider": "langgenius/openai/openai", "model": "gpt-4o-mini", "mode": "chat", "completion_params": {},
          "model_type": "llm", "type": "model-selector"}
@@ -182,8 +191,25 @@ def test_unknown_strategies_fail_with_a_clear_error(llm: CountingLLM):
     result = run(agent_graph("TOD"), {"q": "x"}, llm=llm, services=NodeServices(tools=MemoryTools()))
     assert result.outcome.status == RunStatus.failed
     assert "TOD" in (result.outcome.error or "") and "not available" in (result.outcome.error or "")
-    result = run(agent_graph(mcp_server="https://mcp.example/sse"), {"q": "x"}, llm=llm)
-    assert "MCP" in (result.outcome.error or "")
+
+
+def test_mcp_agent_strategy_offers_the_servers_tools(llm: CountingLLM, llm_server: StubLLMServer):
+    """The MCP agent plugins' `mcp_server`: its tools come from the runtime's catalog, next to the listed ones."""
+    llm_server.script(tool_caller)
+    url = "https://mcp.example/sse/secret-key-123"
+    catalog = MemoryCatalog({url: ["weather/get_weather"]})
+    g = agent_graph("function_calling", tools=[], mcp_server=url)
+    result = run(g, {"q": "Bonn"}, llm=llm, services=NodeServices(tools=catalog))
+    assert result.outcome.status == RunStatus.succeeded, result.outcome.error
+    assert catalog.calls[0][1].provider_type == "mcp" and catalog.calls[0][2] == {"city": "Bonn", "units": "Bonn"}
+    assert set(llm_server.chat_requests()[0]["tools"][0]["function"]["parameters"]["properties"]) == {"city", "units"}
+    # Without a catalog, or for a server it does not know, the run fails naming the host, never the key.
+    for services in (NodeServices(tools=MemoryTools()), NodeServices(),
+                     NodeServices(tools=MemoryCatalog({}))):
+        failed = run(g, {"q": "x"}, llm=llm, services=services)
+        assert failed.outcome.status == RunStatus.failed
+        assert "mcp.example" in (failed.outcome.error or "") or "MCP server" in (failed.outcome.error or "")
+        assert "secret-key-123" not in (failed.outcome.error or "")
 
 
 def test_no_tools_is_a_plain_model_call_and_memory_adds_history(llm: CountingLLM, llm_server: StubLLMServer):
@@ -197,3 +223,42 @@ def test_no_tools_is_a_plain_model_call_and_memory_adds_history(llm: CountingLLM
                  services=history)
     sent = llm_server.chat_requests()[1]["messages"]
     assert [m["content"] for m in sent[1:]] == ["who are you?", "a bot", "again"]
+
+
+CORPUS = Path(os.environ.get("DIFY_CORPUS_DIR") or Path(__file__).resolve().parents[5] / "shared" / "dify-corpus")
+
+
+def corpus_agents() -> list[tuple[str, dict[str, Any]]]:
+    if not CORPUS.is_dir():
+        return []
+    found = []
+    for path in sorted(CORPUS.glob("*.yml")):
+        text = path.read_text(encoding="utf-8")
+        if "type: agent\n" not in text:
+            continue
+        for spec in ((yaml.safe_load(text).get("workflow") or {}).get("graph") or {}).get("nodes") or []:
+            if spec.get("data", {}).get("type") == "agent":
+                found.append((f"{path.stem.encode('ascii', 'ignore').decode()[-30:]}-{spec['id']}", spec))
+    return found
+
+
+CORPUS_AGENTS = corpus_agents()
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"Dify corpus not found at {CORPUS} (set DIFY_CORPUS_DIR)")
+@pytest.mark.parametrize("name,spec", CORPUS_AGENTS, ids=[n for n, _ in CORPUS_AGENTS])
+def test_corpus_agent_nodes_run_or_name_what_they_miss(name: str, spec: dict[str, Any], llm: CountingLLM):
+    """Each agent node of the corpus parses; run against the echo model with no tools installed, it answers
+    (no tools) or fails before any model call, naming the missing tool or the plugin strategy it needs."""
+    agent = AgentNode(NodeSpec.model_validate(spec))
+    pool = VariablePool()
+    pool.set("sys", "query", "hello")
+    ctx = NodeContext(pool=pool, llm=llm, emit_chunk=lambda text, selector: None, should_stop=lambda: False,
+                      services=NodeServices(tools=MemoryTools({})))
+    try:
+        result = agent.run(ctx)
+    except TrellisError as exc:
+        assert re.search(r"not installed|not available|MCP server", exc.message), exc.message
+        assert llm.requests == []
+        return
+    assert result.outputs["text"].startswith("Echo:") and result.total_tokens > 0
