@@ -147,6 +147,7 @@ def list_messages() -> Response:
         raise InvalidParam("conversation_id is required", params="conversation_id")
     page = container().conversations.messages(who, _user(), conversation_id, request.args.get("first_id") or None,
                                               parse_limit(request.args.get("limit")))
+    container().chats.add_agent_thoughts(page.data)
     return jsonify(page.to_dict())
 
 

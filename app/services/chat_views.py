@@ -64,25 +64,33 @@ def chat_event(payload: dict[str, Any], message: Message, mode: str = MODE) -> d
     return None
 
 
-def agent_thought(payload: dict[str, Any], message: Message) -> dict[str, Any] | None:
-    """A finished agent round (`agent_log` labelled `ROUND n`) as Dify's `agent_thought`; several tools of one
+def thought(summary: dict[str, Any]) -> dict[str, Any]:
+    """One agent round (the agent node's round summary) in Dify's agent-thought fields; several tools of one
     round are joined with `;` and their inputs and observations keyed by tool name, as Dify stores them."""
-    data = payload.get("data") or {}
-    if data.get("status") != "success" or not str(data.get("label") or "").startswith("ROUND"):
-        return None
-    summary = data.get("data") or {}
     tools = summary.get("tools") or []
     if len(tools) == 1:
         tool_input, observation = json.dumps(tools[0]["input"], ensure_ascii=False), tools[0]["observation"]
     else:
         tool_input = json.dumps({t["tool"]: t["input"] for t in tools}, ensure_ascii=False) if tools else ""
         observation = json.dumps({t["tool"]: t["observation"] for t in tools}, ensure_ascii=False) if tools else ""
-    return {"event": "agent_thought", "id": data.get("id"), "task_id": payload.get("task_id"),
-            "message_id": message.id, "conversation_id": message.conversation_id,
-            "position": summary.get("round") or 1, "thought": summary.get("thought") or "",
+    return {"id": summary.get("id"), "position": summary.get("round") or 1, "thought": summary.get("thought") or "",
             "observation": observation, "tool": ";".join(t["tool"] for t in tools),
-            "tool_labels": {t["tool"]: {"en_US": t["tool"]} for t in tools}, "tool_input": tool_input,
-            "message_files": [], "created_at": ts(message.created_at)}
+            "tool_labels": {t["tool"]: {"en_US": t["tool"]} for t in tools}, "tool_input": tool_input}
+
+
+def agent_thought(payload: dict[str, Any], message: Message) -> dict[str, Any] | None:
+    """A finished agent round (`agent_log` labelled `ROUND n`) as Dify's `agent_thought` event."""
+    data = payload.get("data") or {}
+    if data.get("status") != "success" or not str(data.get("label") or "").startswith("ROUND"):
+        return None
+    return {"event": "agent_thought", **thought({"id": data.get("id"), **(data.get("data") or {})}),
+            "task_id": payload.get("task_id"), "message_id": message.id,
+            "conversation_id": message.conversation_id, "message_files": [], "created_at": ts(message.created_at)}
+
+
+def thought_item(summary: dict[str, Any], message_id: str, created_at: int | None) -> dict[str, Any]:
+    """A stored agent round in a message's `agent_thoughts` (`GET /v1/messages`)."""
+    return {**thought(summary), "message_id": message_id, "chain_id": None, "files": [], "created_at": created_at}
 
 
 def message_end(task_id: str, message: Message, mode: str = MODE) -> dict[str, Any]:

@@ -38,8 +38,8 @@ def request_models() -> list[type[BaseModel]]:
     )
     from app.api.schemas import StopRequest, WorkflowRunRequest
 
-    return [WorkflowRunRequest, StopRequest, ChatMessageRequest, CompletionMessageRequest, RenameRequest, UserBody, DatasetBody,
-            DatasetPatch, TextDocument, StatusBody, SegmentsBody, SegmentBody, RetrieveBody]
+    return [WorkflowRunRequest, StopRequest, ChatMessageRequest, CompletionMessageRequest, RenameRequest, UserBody,
+            DatasetBody, DatasetPatch, TextDocument, StatusBody, SegmentsBody, SegmentBody, RetrieveBody]
 
 
 @cache

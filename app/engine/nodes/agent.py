@@ -237,8 +237,8 @@ class AgentNode(Node):
                       "completion_tokens": usage["completion_tokens"], "llm_calls": session.meter.calls})
 
 
-def _round_summary(number: int, thought: str, observations: list[Observation]) -> dict[str, Any]:
-    return {"round": number, "thought": thought,
+def _round_summary(round_id: str, number: int, thought: str, observations: list[Observation]) -> dict[str, Any]:
+    return {"id": round_id, "round": number, "thought": thought,
             "tools": [{"tool": o.tool, "input": o.arguments, "observation": o.text} for o in observations]}
 
 
@@ -257,7 +257,7 @@ def _function_calling(session: AgentRun, instruction: str, query: str, history: 
         texts.append(result.text)
         calls = result.tool_calls if offered else ()
         observations = [session.call_tool(c.name, c.arguments, round_id) for c in calls]
-        summary = _round_summary(number, result.text, observations)
+        summary = _round_summary(round_id, number, result.text, observations)
         session.rounds.append(summary)
         session.log(round_id, f"ROUND {number}", "success", data=summary)
         if not calls:
@@ -283,7 +283,7 @@ def _react(session: AgentRun, instruction: str, query: str, history: list[ChatMe
         step = react.parse(result.text)
         run_action = step.action is not None and number < rounds
         observations = [session.call_tool(step.action or "", step.action_input, round_id)] if run_action else []
-        summary = _round_summary(number, step.thought, observations)
+        summary = _round_summary(round_id, number, step.thought, observations)
         session.rounds.append(summary)
         session.log(round_id, f"ROUND {number}", "success", data=summary)
         if not run_action:

@@ -137,3 +137,23 @@ def test_corpus_easy_mode_apps_import_and_run(path, client, app_with_key, contai
     else:
         assert response.status_code == 200, response.get_json()
         assert response.get_json()["answer"] == "Echo: hello there"
+
+
+def test_agent_thoughts_are_kept_with_the_message(client, app_with_key, container, llm_server):
+    container.node_services.tools = MemoryTools()
+    llm_server.script(tool_caller)
+    headers = app_with_key(AGENT)
+    body = chat(client, headers, "Accra").get_json()
+    listed = client.get(f"/v1/messages?conversation_id={body['conversation_id']}&user=alice", headers=headers)
+    message = listed.get_json()["data"][0]
+    thoughts = message["agent_thoughts"]
+    assert [t["position"] for t in thoughts] == [1, 2]
+    assert thoughts[0]["tool"] == "get_weather" and thoughts[0]["message_id"] == body["message_id"]
+    assert json.loads(thoughts[0]["tool_input"]) == {"city": "Accra", "units": "metric"}
+    assert thoughts[0]["observation"].startswith("sunny in Accra") and thoughts[1]["thought"] == body["answer"]
+    assert thoughts[0]["id"] and thoughts[0]["id"] != thoughts[1]["id"]
+    # A plain chat app's messages have none.
+    chat_headers = app_with_key(CHAT)
+    plain = chat(client, chat_headers, "hi").get_json()
+    listed = client.get(f"/v1/messages?conversation_id={plain['conversation_id']}&user=alice", headers=chat_headers)
+    assert listed.get_json()["data"][0]["agent_thoughts"] == []

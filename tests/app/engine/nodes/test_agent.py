@@ -3,6 +3,7 @@ tool errors as observations, agent_log events, and the tokens of every model cal
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable
@@ -262,3 +263,18 @@ def test_corpus_agent_nodes_run_or_name_what_they_miss(name: str, spec: dict[str
         assert llm.requests == []
         return
     assert result.outputs["text"].startswith("Echo:") and result.total_tokens > 0
+
+
+def test_secrets_are_masked_in_agent_logs(llm: CountingLLM, llm_server: StubLLMServer):
+    llm_server.script(tool_caller)
+    parameters = {"model": {"type": "constant", "value": MODEL},
+                  "query": {"type": "constant", "value": "token {{#env.api_key#}}"},
+                  "tools": {"type": "constant", "value": [WEATHER_TOOL]}}
+    g = graph([start(), node("agent", "agent", agent_strategy_name="function_calling", agent_parameters=parameters),
+               end(text=["agent", "text"])], chain("start", "agent", "end"),
+              environment_variables=[{"name": "api_key", "value": "sk-very-secret", "value_type": "secret"}])
+    result = run(g, {}, llm=llm, services=NodeServices(tools=MemoryTools()))
+    assert result.outcome.status == RunStatus.succeeded, result.outcome.error
+    logs = [e for e in result.events if isinstance(e, AgentLog)]
+    assert any("******" in json.dumps(log.data) for log in logs)
+    assert not any("sk-very-secret" in json.dumps(log.data) for log in logs)
