@@ -278,3 +278,25 @@ def test_secrets_are_masked_in_agent_logs(llm: CountingLLM, llm_server: StubLLMS
     logs = [e for e in result.events if isinstance(e, AgentLog)]
     assert any("******" in json.dumps(log.data) for log in logs)
     assert not any("sk-very-secret" in json.dumps(log.data) for log in logs)
+
+
+def test_a_stop_request_ends_the_agent_between_steps(llm: CountingLLM, llm_server: StubLLMServer):
+    from app.engine.ports import EnginePorts, ToolResult
+    from app.engine.runner import GraphRunner
+
+    stop = {"now": False}
+
+    def weather_then_stop(arguments: dict[str, Any]) -> ToolResult:
+        stop["now"] = True  # the user pressed stop while the tool ran
+        return ToolResult(text="sunny")
+
+    llm_server.script(tool_caller)
+    tools = MemoryTools({"weather/get_weather": ("Weather", {"type": "object", "properties": {
+        "city": {"type": "string"}}}, weather_then_stop)})
+    events: list[Any] = []
+    ports = EnginePorts(llm=llm, emit=events.append, should_stop=lambda: stop["now"],
+                        services=NodeServices(tools=tools))
+    outcome = GraphRunner(agent_graph(), ports).run({"q": "Riga"})
+    assert outcome.status == RunStatus.stopped
+    assert len(tools.calls) == 1 and len(llm.results) == 1  # the second model call was cut off
+    assert not any(isinstance(e, TextChunk) and "sunny" in e.text for e in events)
