@@ -258,9 +258,13 @@ def main() -> None:
     parser.add_argument("--words", type=int, default=0, help="answer with this many words instead of an echo")
     parser.add_argument("--fail-status", type=int, default=None, help="answer chat calls with this HTTP status")
     parser.add_argument("--fail-ratio", type=float, default=1.0, help="share of chat calls that fail")
+    parser.add_argument("--tool-calls", action="store_true",
+                        help="call the first offered tool before answering (see tool_caller)")
     args = parser.parse_args()
     config = StubConfig(latency=args.latency, tokens_per_second=args.tps, fail_status=args.fail_status,
                         fail_ratio=args.fail_ratio)
+    if args.tool_calls:
+        config.responder = tool_caller
     if args.words:
         config.responder = lambda request: " ".join(f"w{i}" for i in range(args.words))
     server = StubLLMServer(port=args.port, config=config)
