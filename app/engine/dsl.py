@@ -122,17 +122,22 @@ class DslDocument(BaseModel):
 
 
 def parse_dsl(text: str) -> DslDocument:
-    """Parse DSL YAML. Raises InvalidParam (400) for YAML that is not a Dify workflow app export."""
+    """Parse DSL YAML. Raises InvalidParam (400) for YAML that is not a Dify app export."""
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise InvalidParam(f"DSL is not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise InvalidParam("DSL must be a YAML mapping with `app` and `workflow` keys")
-    mode = (raw.get("app") or {}).get("mode") if isinstance(raw.get("app"), dict) else None
-    if "workflow" not in raw and mode in EASY_MODES and isinstance(raw.get("model_config"), dict):
+    app = raw.get("app")
+    mode = app.get("mode") if isinstance(app, dict) else None
+    if not raw.get("workflow") and mode in EASY_MODES and isinstance(raw.get("model_config"), dict):
         # chat, completion and agent-chat apps carry a model_config instead; they run as its equivalent graph.
-        raw = {**raw, "workflow": workflow_from_model_config(str(mode), raw["model_config"])}
+        try:
+            raw = {**raw, "workflow": workflow_from_model_config(str(mode), raw["model_config"])}
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise InvalidParam(f"DSL model_config is malformed: {type(exc).__name__}: {exc}",
+                               params="model_config") from exc
     if "workflow" not in raw:
         raise InvalidParam("DSL has no `workflow` section (or, for chat, completion and agent-chat apps, no "
                            "`model_config`)")

@@ -96,9 +96,9 @@ def _agent(config: dict[str, Any], names: set[str]) -> dict[str, Any]:
         # In agent apps the author's form values are fixed; the model fills the parameters left out.
         fixed = {k: {"auto": 0, "value": v} for k, v in (tool.get("tool_parameters") or {}).items()
                  if v not in (None, "")}
-        tools.append({"enabled": tool.get("enabled", True), "type": tool.get("provider_type") or "builtin",
-                      "provider_name": tool.get("provider_id") or tool.get("provider_name") or "",
-                      "tool_name": tool["tool_name"], "parameters": fixed, "extra": {"description": ""}})
+        tools.append({"enabled": tool.get("enabled", True), "type": str(tool.get("provider_type") or "builtin"),
+                      "provider_name": str(tool.get("provider_id") or tool.get("provider_name") or ""),
+                      "tool_name": str(tool["tool_name"]), "parameters": fixed, "extra": {"description": ""}})
     model = _model(config)
     params = {
         "model": {"provider": model["provider"], "model": model["name"], "mode": model["mode"],

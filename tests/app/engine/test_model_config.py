@@ -92,3 +92,19 @@ def test_agent_chat_maps_tools_and_strategy():
                                 "tool_name": "current_time", "parameters": {"timezone": {"auto": 0, "value": "UTC"}},
                                 "extra": {"description": ""}}]
     assert nodes[2]["data"]["answer"] == "{{#agent.text#}}"
+
+
+def test_malformed_model_configs_are_a_400_or_a_graph_never_a_crash():
+    import yaml
+
+    from app.errors import InvalidParam
+
+    configs = ({"user_input_form": "oops"}, {"model": "gpt-4"}, {"model": {"name": 5}},
+               {"agent_mode": {"tools": [{"tool_name": 3}], "max_iteration": "x"}}, {"dataset_configs": []})
+    for mode, config in ((m, c) for m in ("chat", "completion", "agent-chat") for c in configs):
+        text = yaml.safe_dump({"app": {"name": "t", "mode": mode}, "model_config": config})
+        try:
+            doc = parse_dsl(text)
+            build_graph(doc.workflow, doc.app.mode)
+        except InvalidParam as exc:
+            assert exc.status == 400
