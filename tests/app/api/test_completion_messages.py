@@ -3,7 +3,13 @@ body, its `message`/`message_end` stream without workflow events, input validati
 
 from __future__ import annotations
 
+import json
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
 
 from app.services.chat import ChatRequest
 from tests.app.api.test_service_workflows import sse_events
@@ -83,3 +89,30 @@ def test_stop_a_queued_completion(client, app_with_key, container):
     done = complete(client, headers, {"product": "tea"}).get_json()
     again = client.post(f"/v1/completion-messages/{done['task_id']}/stop", headers=headers, json={"user": "alice"})
     assert again.get_json() == {"result": "success"}
+
+
+@pytest.fixture
+def live_server(flask_app) -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, flask_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/v1"
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+def test_difys_python_sdk_drives_a_completion_app(app_with_key, live_server):
+    from dify_client import CompletionClient
+
+    token = app_with_key(COMPLETION)["Authorization"].split(" ", 1)[1]
+    sdk = CompletionClient(token)
+    sdk.base_url = live_server
+    blocking = sdk.create_completion_message({"product": "kites"}, "blocking", "sdk-user")
+    assert blocking.status_code == 200, blocking.text
+    assert blocking.json()["answer"] == "Echo: Write a slogan for kites in a cheerful tone."
+    streaming = sdk.create_completion_message({"product": "maps", "tone": "serious"}, "streaming", "sdk-user")
+    events = [json.loads(line[len("data: "):]) for line in streaming.iter_lines(decode_unicode=True)
+              if line.startswith("data: ")]
+    assert "".join(e["answer"] for e in events if e["event"] == "message") == (
+        "Echo: Write a slogan for maps in a serious tone.")
+    assert events[-1]["event"] == "message_end"
