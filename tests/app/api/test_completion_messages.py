@@ -116,3 +116,35 @@ def test_difys_python_sdk_drives_a_completion_app(app_with_key, live_server):
     assert "".join(e["answer"] for e in events if e["event"] == "message") == (
         "Echo: Write a slogan for maps in a serious tone.")
     assert events[-1]["event"] == "message_end"
+
+
+def test_stop_a_running_completion_keeps_what_was_written(flask_app, app_with_key, container, llm_server):
+    from sqlalchemy import select
+
+    from app.models import WorkflowRun
+
+    headers = app_with_key(COMPLETION)
+    llm_server.script(lambda request: " ".join(f"w{i}" for i in range(60)))
+    llm_server.config.tokens_per_second = 30  # two seconds of streaming
+    replies: list = []
+    worker = threading.Thread(target=lambda: replies.append(
+        complete(flask_app.test_client(), headers, {"product": "tea"})))
+    worker.start()
+    task_id = None
+    for _ in range(200):
+        with container.sessions() as session:
+            task_id = session.scalars(select(WorkflowRun.task_id).where(WorkflowRun.status == "running")).first()
+        if task_id:
+            break
+        threading.Event().wait(0.02)
+    assert task_id, "the completion never started"
+    threading.Event().wait(0.3)
+    stop = flask_app.test_client().post(f"/v1/completion-messages/{task_id}/stop", headers=headers,
+                                        json={"user": "alice"})
+    assert stop.get_json() == {"result": "success"}
+    worker.join(timeout=10)
+    body = replies[0].get_json()
+    with container.sessions() as session:
+        run = session.scalars(select(WorkflowRun).where(WorkflowRun.task_id == task_id)).one()
+    assert run.status == "stopped"
+    assert body["answer"].startswith("w0 w1") and len(body["answer"].split()) < 60
