@@ -64,8 +64,9 @@ class LLMResult:
 
 class LLMGateway(Protocol):
     def complete(self, request: LLMRequest, on_delta: Callable[[str], None]) -> LLMResult:
-        """Run one completion, streaming text deltas to `on_delta`. Raises ProviderNotInitialize when the
-        provider has no endpoint, ProviderRequestError when the call fails."""
+        """Run one completion, streaming text deltas to `on_delta`; with `request.tools`, the calls the model asks
+        for come back whole in `LLMResult.tool_calls`. Raises ProviderNotInitialize when the provider has no
+        endpoint, ProviderRequestError when the call fails."""
         ...
 
 

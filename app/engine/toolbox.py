@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.engine.ports import ToolRef, ToolResult, ToolRuntime, ToolSpec
 from app.engine.variables import VariablePool
-from app.errors import ToolNotFound, TrellisError
+from app.errors import RunStopped, ToolNotFound, TrellisError
 
 FUNCTION_NAME = re.compile(r"[^a-zA-Z0-9_-]")
 
@@ -148,6 +148,8 @@ class Toolbox:
         assert self._runtime is not None
         try:
             result = self._runtime.invoke(self._workspace_id, tool.ref, merged)
+        except RunStopped:
+            raise
         except TrellisError as exc:
             message = f"tool invoke error: {exc.message}"
             return Observation(name, merged, message, error=exc.message)
