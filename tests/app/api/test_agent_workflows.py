@@ -80,3 +80,25 @@ def test_workflow_stream_carries_agent_logs_and_priced_tokens(priced, llm_server
     assert Decimal(meta["total_price"]) == expected > 0
     assert Decimal(finished["execution_metadata"]["total_price"]) == expected
     assert sum(c.price_nanos for c in calls) == int(expected * 10**9)
+
+
+def test_chatflow_streams_agent_logs_and_the_agents_answer(client, app_with_key, container, llm_server):
+    import copy
+
+    container.node_services.tools = MemoryTools()
+    llm_server.script(tool_caller)
+    doc = copy.deepcopy(DSL)
+    doc["app"]["mode"] = "advanced-chat"
+    nodes = doc["workflow"]["graph"]["nodes"]
+    nodes[0]["data"]["variables"] = []
+    nodes[1]["data"]["agent_parameters"]["query"]["value"] = "{{#sys.query#}}"
+    nodes[2] = {"id": "answer", "data": {"type": "answer", "title": "Answer", "answer": "{{#agent.text#}}"}}
+    doc["workflow"]["graph"]["edges"][1]["target"] = "answer"
+    headers = app_with_key(doc)
+    response = client.post("/v1/chat-messages", headers=headers,
+                           json={"inputs": {}, "query": "Cusco", "user": "u", "response_mode": "streaming"})
+    events = sse_events(response.data)
+    logs = [e for e in events if e["event"] == "agent_log"]
+    assert logs and all(e["conversation_id"] == events[0]["conversation_id"] for e in logs)
+    answer = "".join(e["answer"] for e in events if e["event"] == "message")
+    assert answer.startswith("Echo: sunny in Cusco") and events[-1]["event"] == "message_end"
