@@ -19,7 +19,7 @@ from tests.app.api.test_service_workflows import sse_events
 from tests.app.engine.tool_runtime import MemoryTools
 
 REPO = Path(__file__).resolve().parents[3]
-FIXTURES = REPO / "tests" / "fixtures"
+FIXTURES = REPO / "tests" / "fixtures" / "dsl"
 CORPUS = Path(os.environ.get("DIFY_CORPUS_DIR") or REPO.parent / "shared" / "dify-corpus")
 CHAT = (FIXTURES / "chat_app.yml").read_text()
 AGENT = (FIXTURES / "agent_chat_app.yml").read_text()

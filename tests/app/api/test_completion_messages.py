@@ -14,7 +14,7 @@ from werkzeug.serving import make_server
 from app.services.chat import ChatRequest
 from tests.app.api.test_service_workflows import sse_events
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "dsl"
 COMPLETION = (FIXTURES / "completion_app.yml").read_text()
 CHAT = (FIXTURES / "chat_app.yml").read_text()
 BLOCKING_KEYS = {"event", "task_id", "id", "message_id", "mode", "answer", "metadata", "created_at"}
