@@ -120,6 +120,12 @@ def corpus_files() -> list[Path]:
     return sorted(p for p in CORPUS.glob("*.yml") if APP_MODE.search(p.read_text(encoding="utf-8")))
 
 
+def test_the_corpus_setting_points_at_a_folder():
+    """A set DIFY_CORPUS_DIR that names no folder is a wrong setting, not a reason to skip."""
+    if os.environ.get("DIFY_CORPUS_DIR"):
+        assert CORPUS.is_dir(), f"DIFY_CORPUS_DIR={CORPUS} is not a folder"
+
+
 @pytest.mark.skipif(not CORPUS.is_dir(), reason=f"Dify corpus not found at {CORPUS} (set DIFY_CORPUS_DIR)")
 @pytest.mark.parametrize("path", corpus_files(), ids=lambda p: p.stem[-40:])
 def test_corpus_easy_mode_apps_import_and_run(path, client, app_with_key, container):

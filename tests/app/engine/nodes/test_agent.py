@@ -246,6 +246,12 @@ def corpus_agents() -> list[tuple[str, dict[str, Any]]]:
 CORPUS_AGENTS = corpus_agents()
 
 
+def test_the_corpus_setting_points_at_a_folder():
+    """A set DIFY_CORPUS_DIR that names no folder is a wrong setting, not a reason to skip."""
+    if os.environ.get("DIFY_CORPUS_DIR"):
+        assert CORPUS.is_dir(), f"DIFY_CORPUS_DIR={CORPUS} is not a folder"
+
+
 @pytest.mark.skipif(not CORPUS.is_dir(), reason=f"Dify corpus not found at {CORPUS} (set DIFY_CORPUS_DIR)")
 @pytest.mark.parametrize("name,spec", CORPUS_AGENTS, ids=[n for n, _ in CORPUS_AGENTS])
 def test_corpus_agent_nodes_run_or_name_what_they_miss(name: str, spec: dict[str, Any], llm: CountingLLM):
