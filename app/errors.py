@@ -62,6 +62,11 @@ class NotChatApp(TrellisError):
     default_message = "Please check if your app mode matches the right API route."
 
 
+class NotCompletionApp(TrellisError):
+    code, status = "not_completion_app", 400
+    default_message = "Please check if your Completion app mode matches the right API route."
+
+
 class Conflict(TrellisError):
     code, status, default_message = "conflict", 409, "Conflict"
 

@@ -1,7 +1,9 @@
 """A local OpenAI-protocol server: real HTTP, streaming (SSE) and usage, with configurable latency and
 tokens per second. Used by the tests and the benchmarks in place of a hosted model.
 
-By default it answers `Echo: <last user message>`; `script` replaces that with any function of the request.
+By default it answers `Echo: <last user message>`; `script` replaces that with any function of the request. A
+responder returns the answer text, or a `Reply` to answer with tool calls (`tool_caller` does that whenever
+tools are offered and the last message is not a tool result).
 Endpoints: POST /v1/chat/completions (stream or not), POST /v1/embeddings, GET /v1/models.
 """
 
@@ -19,15 +21,51 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-Responder = Callable[[dict[str, Any]], str]
+
+@dataclass(frozen=True)
+class Reply:
+    """A scripted answer: text and/or tool calls, each `{"name": ..., "arguments": {...}}` (an `id` is made
+    up when missing)."""
+
+    text: str = ""
+    tool_calls: tuple[dict[str, Any], ...] = ()
+
+
+Responder = Callable[[dict[str, Any]], "str | Reply"]
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, list):
+        return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return str(content or "")
 
 
 def echo(request: dict[str, Any]) -> str:
     users = [m for m in request.get("messages", []) if m.get("role") == "user"]
-    content = users[-1]["content"] if users else ""
-    if isinstance(content, list):
-        content = " ".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return f"Echo: {content}"
+    return f"Echo: {_text(users[-1]['content']) if users else ''}"
+
+
+def _sample_arguments(schema: dict[str, Any], query: str) -> dict[str, Any]:
+    """Arguments that satisfy a tool's JSON schema: strings get the user's last message, numbers 1."""
+    samples = {"string": query, "number": 1, "integer": 1, "boolean": True, "array": [], "object": {}}
+    properties = schema.get("properties") or {}
+    return {name: samples.get(str((spec or {}).get("type", "string")), query) for name, spec in properties.items()}
+
+
+def tool_caller(request: dict[str, Any]) -> str | Reply:
+    """Calls the first offered tool (arguments from its schema) unless the last message is a tool result; then
+    answers `Echo: <tool result>`. Without tools it echoes like `echo`."""
+    messages = request.get("messages") or []
+    if messages and messages[-1].get("role") == "tool":
+        return f"Echo: {_text(messages[-1].get('content'))}"
+    tools = [t for t in request.get("tools") or [] if t.get("type") == "function"]
+    if not tools:
+        return echo(request)
+    function = tools[0]["function"]
+    users = [m for m in messages if m.get("role") == "user"]
+    query = _text(users[-1]["content"]) if users else ""
+    return Reply(tool_calls=({"name": function["name"],
+                              "arguments": _sample_arguments(function.get("parameters") or {}, query)},))
 
 
 def count_tokens(text: str) -> int:
@@ -99,40 +137,58 @@ class StubHandler(BaseHTTPRequestHandler):
         self._chat(request)
 
     def _chat(self, request: dict[str, Any]) -> None:
-        text = self.config.responder(request)
-        prompt_tokens = sum(count_tokens(str(m.get("content", ""))) for m in request.get("messages", []))
-        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": count_tokens(text),
-                 "total_tokens": prompt_tokens + count_tokens(text)}
+        answer = self.config.responder(request)
+        reply = answer if isinstance(answer, Reply) else Reply(text=answer)
+        text = reply.text
+        calls = [{"id": call.get("id") or f"call_{i}", "type": "function",
+                  "function": {"name": call["name"], "arguments": json.dumps(call.get("arguments") or {})}}
+                 for i, call in enumerate(reply.tool_calls)]
+        prompt_tokens = sum(count_tokens(_text(m.get("content"))) for m in request.get("messages", []))
+        completion_tokens = count_tokens(text) + sum(count_tokens(c["function"]["arguments"]) + 1 for c in calls)
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                 "total_tokens": prompt_tokens + completion_tokens}
+        finish = "tool_calls" if calls else "stop"
         if self.config.latency:
             time.sleep(self.config.latency)
         model = request.get("model", "stub-model")
         if not request.get("stream"):
+            message: dict[str, Any] = {"role": "assistant", "content": text or (None if calls else "")}
+            if calls:
+                message["tool_calls"] = calls
             self._json(200, {"id": "chatcmpl-stub", "object": "chat.completion", "created": int(time.time()),
                              "model": model, "usage": usage, "choices": [{
-                                 "index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": text}}]})
+                                 "index": 0, "finish_reason": finish, "message": message}]})
             return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Connection", "close")
         self.end_headers()
-        words = text.split(" ")
         delay = 1.0 / self.config.tokens_per_second if self.config.tokens_per_second else 0.0
-        for i, word in enumerate(words):
-            piece = word if i == 0 else " " + word
-            self._event({"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0, "model": model,
-                         "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+        for i, word in enumerate(text.split(" ") if text or not calls else []):
+            self._delta(model, {"content": word if i == 0 else " " + word})
             if delay:
                 time.sleep(delay)
+        for index, call in enumerate(calls):
+            # As real endpoints do: the id and name first, then the argument text in pieces.
+            arguments = call["function"]["arguments"]
+            half = len(arguments) // 2
+            self._delta(model, {"tool_calls": [{"index": index, "id": call["id"], "type": "function",
+                                                "function": {"name": call["function"]["name"], "arguments": ""}}]})
+            for piece in (arguments[:half], arguments[half:]):
+                self._delta(model, {"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
         self._event({"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0, "model": model,
-                     "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+                     "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
         if (request.get("stream_options") or {}).get("include_usage"):
             self._event({"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0,
                          "model": model, "choices": [], "usage": usage})
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
         self.close_connection = True
+
+    def _delta(self, model: str, delta: dict[str, Any]) -> None:
+        self._event({"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0, "model": model,
+                     "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
 
     def _event(self, body: dict[str, Any]) -> None:
         self.wfile.write(f"data: {json.dumps(body)}\n\n".encode())
@@ -202,9 +258,13 @@ def main() -> None:
     parser.add_argument("--words", type=int, default=0, help="answer with this many words instead of an echo")
     parser.add_argument("--fail-status", type=int, default=None, help="answer chat calls with this HTTP status")
     parser.add_argument("--fail-ratio", type=float, default=1.0, help="share of chat calls that fail")
+    parser.add_argument("--tool-calls", action="store_true",
+                        help="call the first offered tool before answering (see tool_caller)")
     args = parser.parse_args()
     config = StubConfig(latency=args.latency, tokens_per_second=args.tps, fail_status=args.fail_status,
                         fail_ratio=args.fail_ratio)
+    if args.tool_calls:
+        config.responder = tool_caller
     if args.words:
         config.responder = lambda request: " ".join(f"w{i}" for i in range(args.words))
     server = StubLLMServer(port=args.port, config=config)

@@ -1,5 +1,6 @@
-"""The Dify-compatible chatflow endpoints of the Service API (`/v1`): chat messages (blocking and streaming),
-stop, conversations, messages, conversation variables and suggested questions."""
+"""The Dify-compatible message endpoints of the Service API (`/v1`): chat messages (chatflow, chat and
+agent-chat apps) and completion messages (completion apps), blocking and streaming, and their stop; then
+conversations, messages, conversation variables and suggested questions."""
 
 from __future__ import annotations
 
@@ -29,6 +30,15 @@ class ChatMessageRequest(BaseModel):
     conversation_id: str | None = None
     files: list[dict[str, Any]] | None = None
     auto_generate_name: bool = True
+
+
+class CompletionMessageRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    response_mode: Literal["blocking", "streaming"] = "streaming"
+    user: str = Field(min_length=1, max_length=255)
+    files: list[dict[str, Any]] | None = None
 
 
 class RenameRequest(BaseModel):
@@ -68,6 +78,28 @@ def create_chat_message() -> Response:
 
 @chat.post("/chat-messages/<task_id>/stop")
 def stop_chat_message(task_id: str) -> Response:
+    who = app_principal()
+    parse_json(StopRequest)
+    container().runs.stop(who, task_id)
+    return jsonify({"result": "success"})
+
+
+@chat.post("/completion-messages")
+def create_completion_message() -> Response:
+    who = app_principal()
+    body = parse_json(CompletionMessageRequest)
+    chats, settings = container().chats, container().settings
+    check_input_sizes(body.inputs, settings.max_variable_bytes)
+    ticket = chats.submit(who, ChatRequest(
+        query=str(body.inputs.get("query") or ""), user=body.user, inputs=body.inputs, files=body.files or [],
+        response_mode=body.response_mode, auto_generate_name=False), completion=True)
+    if body.response_mode == "blocking":
+        return jsonify(chats.reply(ticket, settings.blocking_timeout_seconds))
+    return sse(chats.follow(ticket, settings.blocking_timeout_seconds, heartbeat=settings.sse_ping_seconds))
+
+
+@chat.post("/completion-messages/<task_id>/stop")
+def stop_completion_message(task_id: str) -> Response:
     who = app_principal()
     parse_json(StopRequest)
     container().runs.stop(who, task_id)
@@ -115,6 +147,7 @@ def list_messages() -> Response:
         raise InvalidParam("conversation_id is required", params="conversation_id")
     page = container().conversations.messages(who, _user(), conversation_id, request.args.get("first_id") or None,
                                               parse_limit(request.args.get("limit")))
+    container().chats.add_agent_thoughts(page.data)
     return jsonify(page.to_dict())
 
 

@@ -1,4 +1,5 @@
-"""The Dify DSL document model: parse an exported YAML file into typed specs.
+"""The Dify DSL document model: parse an exported YAML file into typed specs. Apps of the easy modes (chat,
+completion, agent-chat) get the workflow equivalent to their `model_config` (see `app.engine.model_config`).
 
 Real exports carry many UI-only keys (positions, sizes, selection flags); they are ignored, not rejected.
 Environment and conversation variables are parsed here too, so the graph can seed `env.*` and
@@ -12,9 +13,10 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from app.engine.model_config import EASY_MODES, workflow_from_model_config
 from app.errors import InvalidParam
 
-SUPPORTED_MODES = ("workflow", "advanced-chat")
+SUPPORTED_MODES = ("workflow", "advanced-chat", *EASY_MODES)
 
 
 class NodeSpec(BaseModel):
@@ -120,15 +122,25 @@ class DslDocument(BaseModel):
 
 
 def parse_dsl(text: str) -> DslDocument:
-    """Parse DSL YAML. Raises InvalidParam (400) for YAML that is not a Dify workflow app export."""
+    """Parse DSL YAML. Raises InvalidParam (400) for YAML that is not a Dify app export."""
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise InvalidParam(f"DSL is not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise InvalidParam("DSL must be a YAML mapping with `app` and `workflow` keys")
+    app = raw.get("app")
+    mode = app.get("mode") if isinstance(app, dict) else None
+    if not raw.get("workflow") and mode in EASY_MODES and isinstance(raw.get("model_config"), dict):
+        # chat, completion and agent-chat apps carry a model_config instead; they run as its equivalent graph.
+        try:
+            raw = {**raw, "workflow": workflow_from_model_config(str(mode), raw["model_config"])}
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise InvalidParam(f"DSL model_config is malformed: {type(exc).__name__}: {exc}",
+                               params="model_config") from exc
     if "workflow" not in raw:
-        raise InvalidParam("DSL has no `workflow` section: only workflow and chatflow apps can be imported")
+        raise InvalidParam("DSL has no `workflow` section (or, for chat, completion and agent-chat apps, no "
+                           "`model_config`)")
     try:
         doc = DslDocument.model_validate(raw)
     except ValidationError as exc:

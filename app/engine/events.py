@@ -3,7 +3,8 @@ turns them into Dify's SSE payloads."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from app.engine.state import NodeRecord
 
@@ -24,4 +25,20 @@ class TextChunk:
     from_variable_selector: tuple[str, ...]
 
 
-EngineEvent = NodeStarted | NodeFinished | TextChunk
+@dataclass(frozen=True)
+class AgentLog:
+    """One step of an agent node (a round, a model call, a tool call) as it starts or ends: Dify's `agent_log`.
+    Steps nest through `parent_id`; `status` is start | success | error. The runner fills `node_execution_id`."""
+
+    node_id: str
+    id: str
+    label: str
+    status: str
+    parent_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    node_execution_id: str = ""
+
+
+EngineEvent = NodeStarted | NodeFinished | TextChunk | AgentLog

@@ -21,7 +21,8 @@ from app.errors import InvalidParam
 
 # Selector roots that are not node ids.
 SYSTEM_ROOTS = frozenset({"sys", "env", "conversation"})
-TERMINAL_TYPES = {"workflow": ("end",), "advanced-chat": ("answer", "end")}
+TERMINAL_TYPES = {"workflow": ("end",), "advanced-chat": ("answer", "end"), "chat": ("answer",),
+                  "agent-chat": ("answer",), "completion": ("answer",)}
 CONTAINER_TYPES = {"iteration": "iteration-start", "loop": "loop-start"}
 FAIL_BRANCH = "fail-branch"
 

@@ -9,7 +9,7 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
-from app.engine.events import EngineEvent, NodeFinished, NodeStarted, TextChunk
+from app.engine.events import AgentLog, EngineEvent, NodeFinished, NodeStarted, TextChunk
 from app.engine.state import NodeRecord
 
 MASK = "******"
@@ -52,4 +52,6 @@ class Masker:
             return NodeStarted(self._record(event.record))
         if isinstance(event, NodeFinished):
             return NodeFinished(self._record(event.record))
+        if isinstance(event, AgentLog):
+            return dataclasses.replace(event, data=self.mask(event.data), error=self.mask(event.error))
         return event

@@ -11,9 +11,22 @@ from app.engine.state import NodeRecord
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """One function call a model asked for: `arguments` is the JSON text the model wrote (not yet parsed, since
+    models do write broken JSON and the caller decides what to do about it)."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+
+@dataclass(frozen=True)
 class ChatMessage:
-    role: str  # system | user | assistant
+    role: str  # system | user | assistant | tool
     content: str
+    # An assistant turn that called tools carries the calls; a `tool` turn answers the call `tool_call_id`.
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -24,6 +37,10 @@ class LLMRequest:
     mode: str = "chat"  # chat | completion
     params: dict[str, Any] = field(default_factory=dict)
     response_format: dict[str, Any] | None = None
+    # OpenAI function specs (`{"type": "function", "function": {name, description, parameters}}`) the model may
+    # call, and `tool_choice` ("auto", "none", "required" or a named function); empty = no tool calling.
+    tools: tuple[dict[str, Any], ...] = ()
+    tool_choice: str | dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -42,12 +59,14 @@ class LLMResult:
     usage: LLMUsage
     finish_reason: str = "stop"
     model: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()  # the calls the model asked for (finish_reason "tool_calls")
 
 
 class LLMGateway(Protocol):
     def complete(self, request: LLMRequest, on_delta: Callable[[str], None]) -> LLMResult:
-        """Run one completion, streaming text deltas to `on_delta`. Raises ProviderNotInitialize when the
-        provider has no endpoint, ProviderRequestError when the call fails."""
+        """Run one completion, streaming text deltas to `on_delta`; with `request.tools`, the calls the model asks
+        for come back whole in `LLMResult.tool_calls`. Raises ProviderNotInitialize when the provider has no
+        endpoint, ProviderRequestError when the call fails."""
         ...
 
 
@@ -115,6 +134,17 @@ class ToolRuntime(Protocol):
     def invoke(self, workspace_id: str, ref: ToolRef, arguments: dict[str, Any]) -> ToolResult:
         """Run the tool once. Raises ToolNotFound (not installed), ToolCredentialsMissing, or ToolInvokeError
         (the tool ran and failed; the message says why). Every call has a timeout."""
+        ...
+
+
+class ToolCatalog(Protocol):
+    """Optional second face of a ToolRuntime: every tool of one provider. Agent strategies that bring a whole MCP
+    server (`mcp_server` / `mcp_servers_config` parameters) need it; runtimes without it make those agents fail
+    with a clear error."""
+
+    def list_tools(self, workspace_id: str, provider_type: str, provider_id: str) -> list[ToolSpec]:
+        """The provider's tools (for `mcp`, `provider_id` is the server URL). Raises ToolNotFound when the
+        provider is not installed or not reachable."""
         ...
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.engine import failure
-from app.engine.events import EngineEvent, NodeFinished, NodeStarted, TextChunk
+from app.engine.events import AgentLog, EngineEvent, NodeFinished, NodeStarted, TextChunk
 from app.engine.graph import Graph
 from app.engine.masking import Masker
 from app.engine.nodes.base import BodyResult, Node, NodeContext, NodeResult
@@ -73,6 +73,10 @@ class _Shared:
         with self._lock:
             self._steps += 1
             return self._steps
+
+
+def _stamped(log: AgentLog, record: NodeRecord) -> AgentLog:
+    return dataclasses.replace(log, node_execution_id=record.execution_id)
 
 
 def _no_checkpoint(record: NodeRecord) -> None:
@@ -259,6 +263,7 @@ class GraphRunner:
         self._emit(NodeStarted(record))
         ctx = NodeContext(pool=self.pool, llm=self.ports.llm, should_stop=self.ports.should_stop,
                           emit_chunk=lambda text, sel: self._emit(TextChunk(text, sel)),
+                          emit_log=lambda log: self._emit(_stamped(log, record)),
                           run_inputs=self.shared.inputs, services=self.ports.services,
                           workspace_id=self.ports.workspace_id, body=_Body(self))
         started = time.perf_counter()

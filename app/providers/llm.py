@@ -6,12 +6,13 @@ endpoint of their own use the default one with the node's model name.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from app.engine.ports import LLMRequest, LLMResult, LLMUsage
+from app.engine.ports import ChatMessage, LLMRequest, LLMResult, LLMUsage, ToolCall
 from app.errors import ProviderNotInitialize, ProviderRequestError
 
 
@@ -34,32 +35,27 @@ class OpenAICompatibleLLM:
     def complete(self, request: LLMRequest, on_delta: Callable[[str], None]) -> LLMResult:
         import openai  # the SDK is a hard dependency; imported here to keep module import cheap
 
-        messages = [{"role": m.role, "content": m.content} for m in request.messages]
-        if request.mode == "completion":
+        messages = [_wire_message(m) for m in request.messages]
+        if request.mode == "completion" and not request.tools:
             # Completion-mode prompts are sent as one user message: every compatible server speaks chat.
-            messages = [{"role": "user", "content": "\n".join(m["content"] for m in messages)}]
+            messages = [{"role": "user", "content": "\n".join(m.content for m in request.messages)}]
         kwargs: dict[str, Any] = dict(request.params)
         if request.response_format:
             kwargs["response_format"] = request.response_format
-        parts: list[str] = []
-        usage: dict[str, Any] | None = None
-        finish = "stop"
+        if request.tools:
+            kwargs["tools"] = list(request.tools)
+            if request.tool_choice is not None:
+                kwargs["tool_choice"] = request.tool_choice
+        stream = _StreamState(on_delta)
         try:
             # The SDK's transport (auth, retries, timeouts, status errors) with the stream read raw: building its
-            # typed chunk objects took ~40 % of a worker's CPU on LLM-bound runs (py-spy, issue 9), for three
-            # fields we read here.
+            # typed chunk objects took ~40 % of a worker's CPU on LLM-bound runs (py-spy, issue 9), for the few
+            # fields read here.
             with self._client.chat.completions.with_streaming_response.create(
                     model=request.model, messages=messages, stream=True, stream_options={"include_usage": True},
                     **kwargs) as response:
                 for chunk in _sse_chunks(response.iter_lines()):
-                    usage = chunk.get("usage") or usage
-                    for choice in chunk.get("choices") or []:
-                        delta = (choice.get("delta") or {}).get("content")
-                        if delta:
-                            parts.append(delta)
-                            on_delta(delta)
-                        if choice.get("finish_reason"):
-                            finish = choice["finish_reason"]
+                    stream.feed(chunk)
         except openai.APIStatusError as exc:
             raise ProviderRequestError(f"[{request.provider}] {exc.status_code} error from model endpoint: "
                                        f"{_safe_message(exc)}") from exc
@@ -67,12 +63,60 @@ class OpenAICompatibleLLM:
             raise ProviderRequestError(f"[{request.provider}] model endpoint failed: {type(exc).__name__}") from exc
         except StreamError as exc:
             raise ProviderRequestError(f"[{request.provider}] model endpoint failed: {exc}") from exc
-        text = "".join(parts)
-        if usage is not None:
+        text = "".join(stream.parts)
+        calls = stream.tool_calls()
+        if stream.usage is not None:
+            usage = stream.usage
             result_usage = LLMUsage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
         else:
-            result_usage = LLMUsage(sum(_estimate_tokens(m["content"]) for m in messages), _estimate_tokens(text))
-        return LLMResult(text=text, usage=result_usage, finish_reason=finish, model=request.model)
+            prompt = sum(_estimate_tokens(str(m.get("content") or "")) for m in messages)
+            result_usage = LLMUsage(prompt, _estimate_tokens(text + "".join(c.arguments for c in calls)))
+        return LLMResult(text=text, usage=result_usage, finish_reason=stream.finish, model=request.model,
+                         tool_calls=calls)
+
+
+def _wire_message(message: ChatMessage) -> dict[str, Any]:
+    """A chat message in the OpenAI wire shape, tool calls and tool answers included."""
+    if message.role == "tool":
+        return {"role": "tool", "tool_call_id": message.tool_call_id or "", "content": message.content}
+    wire: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        wire["content"] = message.content or None
+        wire["tool_calls"] = [{"id": c.id, "type": "function",
+                               "function": {"name": c.name, "arguments": c.arguments}} for c in message.tool_calls]
+    return wire
+
+
+class _StreamState:
+    """Folds a chat-completion stream: text deltas (forwarded as they come), usage, the finish reason and tool
+    calls, whose id, name and argument text arrive in pieces keyed by `index`."""
+
+    def __init__(self, on_delta: Callable[[str], None]) -> None:
+        self._on_delta = on_delta
+        self.parts: list[str] = []
+        self.usage: dict[str, Any] | None = None
+        self.finish = "stop"
+        self._calls: dict[int, dict[str, str]] = {}
+
+    def feed(self, chunk: dict[str, Any]) -> None:
+        self.usage = chunk.get("usage") or self.usage
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            if delta.get("content"):
+                self.parts.append(delta["content"])
+                self._on_delta(delta["content"])
+            for piece in delta.get("tool_calls") or []:
+                call = self._calls.setdefault(int(piece.get("index") or 0), {"id": "", "name": "", "arguments": ""})
+                function = piece.get("function") or {}
+                call["id"] = piece.get("id") or call["id"]
+                call["name"] += function.get("name") or ""
+                call["arguments"] += function.get("arguments") or ""
+            if choice.get("finish_reason"):
+                self.finish = choice["finish_reason"]
+
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        return tuple(ToolCall(id=c["id"] or f"call_{i}", name=c["name"], arguments=c["arguments"] or "{}")
+                     for i, c in sorted(self._calls.items()) if c["name"])
 
 
 class StreamError(Exception):
@@ -142,8 +186,7 @@ class LLMRouter:
         gateway = self._routes.get(key, self._default)
         model = self._aliases.get(key, {}).get(request.model, request.model)
         if model != request.model:
-            request = LLMRequest(provider=request.provider, model=model, messages=request.messages,
-                                 mode=request.mode, params=request.params, response_format=request.response_format)
+            request = dataclasses.replace(request, model=model)
         return gateway.complete(request, on_delta)
 
 

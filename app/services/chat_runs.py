@@ -1,9 +1,9 @@
-"""The worker's side of a chatflow turn. `attach` gives a run of an `advanced-chat` app what a workflow run
-lacks: `sys.query`, `sys.conversation_id`, `sys.dialogue_count` and `sys.files`, the conversation's variables
-(the runner seeds `conversation.*` from `ChatRun.conversation_values`), its earlier turns (for LLM memory) and
-answer streaming. `finish` writes the turn's answer, usage and the conversation variables' final values
-before the run's `workflow_finished` is published. Both are idempotent: a resumed attempt rewrites the same
-rows."""
+"""The worker's side of a message turn. `attach` gives a run of a message app (`advanced-chat`, `chat`,
+`agent-chat`, `completion`) what a workflow run lacks: `sys.query`, `sys.conversation_id`,
+`sys.dialogue_count` and `sys.files`, the conversation's variables (the runner seeds `conversation.*` from
+`ChatRun.conversation_values`), its earlier turns (for LLM memory) and answer streaming.
+`finish` writes the turn's answer, usage and the conversation variables' final values before the run's
+`workflow_finished` is published. Both are idempotent: a resumed attempt rewrites the same rows."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ from app.models import Conversation, ConversationVariable, Message, NodeExecutio
 from app.models.base import as_utc, utcnow
 from app.services.apps import PublishedWorkflow
 from app.services.chat import default_variables
+from app.services.chat_views import MESSAGE_MODES
 
-MODE = "advanced-chat"
 HISTORY_TURNS = 100  # memory windows are smaller; Dify caps its history read at 500 messages
 
 
@@ -48,7 +48,7 @@ class ChatRunHooks:
                system: dict[str, Any]) -> ChatRun | None:
         """Prepare a chatflow run (None for any other run): adds the chat `sys.*` values to `system`, loads the
         conversation variables, hands the history to the nodes and routes events through the answer stream."""
-        if workflow.app.mode != MODE:
+        if workflow.app.mode not in MESSAGE_MODES:
             return None
         with self._sessions() as session:
             message = session.scalars(select(Message).where(Message.run_id == run.id)).first()

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import transaction
-from app.engine.events import EngineEvent, TextChunk
+from app.engine.events import AgentLog, EngineEvent, TextChunk
 from app.engine.nodes import is_quick
 from app.engine.ports import EnginePorts, LLMGateway, NodeServices
 from app.engine.runner import GraphRunner, Limits
@@ -111,6 +111,8 @@ class RunExecutor:
         payload = run_views.engine_event(run, event)
         if isinstance(event, TextChunk):
             batch.events.add_chunk(payload)
+        elif isinstance(event, AgentLog):
+            batch.events.add(payload, urgent=True)  # agent steps sit between slow model and tool calls
         else:
             batch.events.add(payload, urgent=not is_quick(event.record.node_type))
 

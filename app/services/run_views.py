@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from app.engine.events import EngineEvent, NodeFinished, NodeStarted, TextChunk
+from app.engine.events import AgentLog, EngineEvent, NodeFinished, NodeStarted, TextChunk
 from app.models import WorkflowRun
 from app.models.base import as_utc
 from app.services.pricing import to_display
@@ -63,6 +63,11 @@ def engine_event(run: WorkflowRun, event: EngineEvent) -> dict[str, Any]:
     if isinstance(event, TextChunk):
         return envelope("text_chunk", run, {"text": event.text,
                                             "from_variable_selector": list(event.from_variable_selector)})
+    if isinstance(event, AgentLog):
+        return envelope("agent_log", run, {
+            "node_execution_id": event.node_execution_id, "node_id": event.node_id, "id": event.id,
+            "label": event.label, "parent_id": event.parent_id, "status": event.status, "error": event.error,
+            "data": event.data, "metadata": event.metadata})
     record = event.record
     data: dict[str, Any] = {
         "id": record.execution_id, "node_id": record.node_id, "node_type": record.node_type, "title": record.title,

@@ -27,7 +27,7 @@ METHODS = ("get", "post", "put", "patch", "delete")
 
 
 def request_models() -> list[type[BaseModel]]:
-    from app.api.chat import ChatMessageRequest, RenameRequest, UserBody
+    from app.api.chat import ChatMessageRequest, CompletionMessageRequest, RenameRequest, UserBody
     from app.api.datasets import (
         DatasetBody,
         DatasetPatch,
@@ -39,8 +39,8 @@ def request_models() -> list[type[BaseModel]]:
     )
     from app.api.schemas import StopRequest, WorkflowRunRequest
 
-    return [WorkflowRunRequest, StopRequest, ChatMessageRequest, RenameRequest, UserBody, DatasetBody,
-            DatasetPatch, TextDocument, StatusBody, SegmentsBody, SegmentBody, RetrieveBody]
+    return [WorkflowRunRequest, StopRequest, ChatMessageRequest, CompletionMessageRequest, RenameRequest, UserBody,
+            DatasetBody, DatasetPatch, TextDocument, StatusBody, SegmentsBody, SegmentBody, RetrieveBody]
 
 
 @cache

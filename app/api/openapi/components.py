@@ -61,6 +61,8 @@ SCHEMAS: dict[str, Schema] = {
     "Parameters": obj({"user_input_form": array(ANY_OBJ), "file_upload": ANY_OBJ,
                        "system_parameters": ANY_OBJ, "opening_statement": STR,
                        "suggested_questions": {"type": "array"}}),
+    "CompletionReply": obj({"event": STR, "task_id": STR, "id": STR, "message_id": STR, "mode": STR,
+                            "answer": STR, "metadata": ANY_OBJ, "created_at": TS}),
     "ChatReply": obj({"event": STR, "task_id": STR, "id": STR, "message_id": STR, "conversation_id": STR,
                       "mode": STR, "answer": STR, "metadata": ANY_OBJ, "created_at": TS}),
     "Conversation": obj({"id": STR, "name": nullable("string"), "inputs": nullable("object"),

@@ -77,11 +77,18 @@ def chat_paths() -> dict[str, Schema]:
     conversation = path("conversation_id")
     return {
         "/v1/chat-messages": {"post": operation(
-            "sendChatMessage", "Send a chat message (chatflow apps)", TAG_CHAT, "AppKey",
+            "sendChatMessage", "Send a chat message (chatflow, chat and agent apps)", TAG_CHAT, "AppKey",
             {"200": run_response("ChatReply")}, body=json_body(ref("ChatMessageRequest")))},
         "/v1/chat-messages/{task_id}/stop": {"post": operation(
             "stopChatMessage", "Stop a streaming reply", TAG_CHAT, "AppKey", {"200": json_response(ref("Result"))},
             body=json_body(ref("StopRequest"), required=False), params=[path("task_id")])},
+        "/v1/completion-messages": {"post": operation(
+            "sendCompletionMessage", "Generate a completion (completion apps)", TAG_CHAT, "AppKey",
+            {"200": run_response("CompletionReply")}, body=json_body(ref("CompletionMessageRequest")))},
+        "/v1/completion-messages/{task_id}/stop": {"post": operation(
+            "stopCompletionMessage", "Stop a streaming completion", TAG_CHAT, "AppKey",
+            {"200": json_response(ref("Result"))}, body=json_body(ref("StopRequest"), required=False),
+            params=[path("task_id")])},
         "/v1/conversations": {"get": operation(
             "listConversations", "The user's conversations", TAG_CHAT, "AppKey",
             {"200": json_response(page_of(ref("Conversation"), paged=False))},

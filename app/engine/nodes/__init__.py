@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.engine.nodes.agent import AgentNode
 from app.engine.nodes.answer import AnswerNode
 from app.engine.nodes.assigner import AssignerNode
 from app.engine.nodes.base import Node
@@ -37,6 +38,8 @@ NODE_TYPES.update({cls.type: cls for cls in (
 NODE_TYPES["variable-assigner"] = VariableAggregatorNode
 # Tools (issue 13): built-in, OpenAPI, MCP, workflow and plugin tools behind the tool port.
 NODE_TYPES[ToolNode.type] = ToolNode
+# Agents (issue 13): a model with tools through the tool port.
+NODE_TYPES[AgentNode.type] = AgentNode
 
 # Nodes that exist only for the editor canvas and never run.
 IGNORED_TYPES = frozenset({"custom-note", ""})

@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app.engine.dsl import NodeSpec
+from app.engine.events import AgentLog
 from app.engine.ports import LLMGateway, NodeServices, ToolRef
 from app.engine.variables import VariablePool
 from app.errors import InvalidParam
@@ -86,6 +87,8 @@ class NodeContext:
     services: NodeServices = field(default_factory=NodeServices)
     workspace_id: str = ""
     body: BodyRunner | None = None
+    # Agent steps (Dify's `agent_log`) go out through here; a no-op where nobody listens.
+    emit_log: Callable[[AgentLog], None] = lambda log: None
 
 
 @dataclass
