@@ -97,11 +97,30 @@ class ToolRegistry:
             raise ToolNotFound(f"tool provider kind {ref.provider_type!r} is not supported "
                                f"(provider {ref.provider_id!r}, tool {ref.tool_name!r})")
         found = self.store.find(workspace_id, ref.provider_type, ref.provider_id, ref.provider_name)
+        if found is None and ref.provider_type == "mcp" and _is_url(ref.provider_id):
+            return Resolved(self._server(workspace_id, ref.provider_id), ("mcp", ref.provider_id))
         if found is None:
             named = f" ({ref.provider_name})" if ref.provider_name else ""
             raise ToolNotFound(f"{ref.provider_type} tool provider {ref.provider_id!r}{named} is not installed in "
                                "this workspace: install it with POST /manage/v1/tool-providers")
         return Resolved(self._installed(workspace_id, found), (found.provider_type, found.provider_id))
+
+    def list_tools(self, workspace_id: str, provider_type: str, provider_id: str) -> list[ToolSpec]:
+        """Every tool of one provider (the engine's optional ToolCatalog port: agents that bring a whole MCP server
+        by URL). Raises ToolNotFound when it is not installed or cannot be reached."""
+        resolved = self.resolve(workspace_id, ToolRef(provider_type, provider_id, ""))
+        try:
+            return resolved.provider.tools()
+        except ToolInvokeError as exc:
+            raise ToolNotFound(exc.message) from exc
+
+    def _server(self, workspace_id: str, url: str) -> ToolProvider:
+        # An MCP server an agent names by URL (Dify's MCP agent strategies): reached through the egress guard like
+        # any other request, without stored credentials; a key inside the URL is the user's own choice.
+        factory = self.kinds["mcp"]
+        transport = "sse" if url.split("?")[0].rstrip("/").endswith("/sse") else "streamable_http"
+        return self._cached(("mcp-url", workspace_id, url), lambda: factory(
+            url, {"server_url": url, "transport": transport}, self.bound(workspace_id)))
 
     def build(self, workspace_id: str, provider_type: str, provider_id: str,
               config: Mapping[str, Any]) -> ToolProvider:
@@ -167,3 +186,7 @@ class ToolRegistry:
             if any(not have.get(name) for name in spec.credentials):
                 return "credentials_missing"
         return None
+
+
+def _is_url(value: str) -> bool:
+    return value.lower().startswith(("http://", "https://"))
