@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import DSL_DIR, SAMPLES
+from tests.conftest import SAMPLES, fixture_dsl
 
 HELLO = (SAMPLES / "hello.yml").read_text()
-LLM_DSL = (DSL_DIR / "langgenius_dify_basic_llm_chat_workflow.yml").read_text()
+LLM_DSL = fixture_dsl("llm_workflow.yml")
 
 
 def sse_events(body: bytes) -> list[dict]:
@@ -63,7 +63,7 @@ def test_streaming_run_emits_dify_events(client, app_with_key, llm_server):
     assert llm_node["data"]["execution_metadata"]["total_tokens"] == finished["total_tokens"]
     sent = llm_server.chat_requests()[-1]
     assert sent["model"] == "gpt-3.5-turbo"
-    assert sent["messages"][0] == {"role": "system", "content": "You are a helpful assistant."}
+    assert sent["messages"][0] == {"role": "system", "content": "Reply in one short paragraph."}
 
 
 def test_run_without_llm_endpoint_fails_with_provider_not_initialize(make_settings, tmp_path: Path):
