@@ -30,6 +30,7 @@ def scrape(client) -> dict[tuple[str, frozenset], float]:
     response = client.get("/metrics")
     assert response.status_code == 200
     assert response.mimetype == "text/plain"
+    assert response.headers["Content-Type"].count("charset") == 1, response.headers["Content-Type"]
     samples = {}
     for family in text_string_to_metric_families(response.data.decode()):
         for s in family.samples:

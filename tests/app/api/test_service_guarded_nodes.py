@@ -1,5 +1,6 @@
-"""Dify documents with `code` and `http-request` nodes (tests/fixtures/dsl), imported and run through the Service API on embedded
-backends: the sandbox runs the code, the egress guard lets the HTTP node reach only an allow-listed local server."""
+"""Dify documents with `code` and `http-request` nodes (tests/fixtures/dsl), imported and run through the Service
+API on embedded backends: the sandbox runs the code, the egress guard lets the HTTP node reach only an
+allow-listed local server."""
 
 from __future__ import annotations
 
