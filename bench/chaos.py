@@ -234,8 +234,7 @@ def main() -> None:
             f"restart that loses everything in it, one API restart and one worker SIGTERM, in a fixed random "
             f"order.\n\n{report.table()}\n")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text + "\n" + (ROOT / "docs" / "reliability-notes.md").read_text()
-                              if (ROOT / "docs" / "reliability-notes.md").exists() else text)
+    Path(args.out).write_text(text)
     print(text)
 
 
