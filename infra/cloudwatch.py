@@ -25,7 +25,7 @@ class Thresholds(Protocol):
     rds_connections: int
     cache_evictions: int
     cache_memory_percent: float
-    lb_5xx: int
+    lb5xx: int
     lb_unhealthy_targets: int
     nodes_not_ready: int
 
@@ -84,7 +84,7 @@ def alarm_specs(t: MonitoringTargets, th: Thresholds) -> list[AlarmSpec]:
     if t.load_balancer:
         lb = {"LoadBalancer": t.load_balancer}
         specs += [AlarmSpec("lb-5xx", "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", lb, "Sum",
-                            "GreaterThanThreshold", th.lb_5xx, "the API answers with server errors")]
+                            "GreaterThanThreshold", th.lb5xx, "the API answers with server errors")]
         specs += [AlarmSpec(f"lb-unhealthy-{i}", "AWS/ApplicationELB", "UnHealthyHostCount",
                             {**lb, "TargetGroup": tg}, "Maximum", "GreaterThanOrEqualToThreshold",
                             th.lb_unhealthy_targets, "API targets fail their health check")

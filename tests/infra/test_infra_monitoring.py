@@ -185,7 +185,7 @@ def test_prod_thresholds_are_stricter_than_dev():
     dev = monitoring_config("dev", None).thresholds
     prod = monitoring_config("prod", {"emails": ["oncall@example.org"]}).thresholds
     assert prod.rds_free_storage_gib > dev.rds_free_storage_gib and prod.cache_evictions < dev.cache_evictions
-    assert prod.lb_5xx < dev.lb_5xx and prod.period_seconds < dev.period_seconds
+    assert prod.lb5xx < dev.lb5xx and prod.period_seconds < dev.period_seconds
     override = build("dev", {"alarmsNotify": True, "thresholds": {"rdsConnections": 42}})
     connections = next(a for a in override.of("aws:cloudwatch/metricAlarm:MetricAlarm")
                        if a.inputs["metricName"] == "DatabaseConnections")
@@ -239,3 +239,17 @@ def test_outputs_name_the_dashboard_and_the_topic(built):
 def test_bad_monitoring_config_is_refused(raw, message):
     with pytest.raises(ValueError, match=message):
         monitoring_config("prod", raw)
+
+
+def test_the_documented_config_example_is_valid():
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    block = re.search(r"```yaml\n(  trellis:monitoring:\n.*?)```", text, re.S)
+    assert block, "docs/operations.md shows a trellis:monitoring example"
+    raw = yaml.safe_load(block.group(1))["trellis:monitoring"]
+    cfg = monitoring_config("prod", raw)
+    assert cfg.thresholds.lb5xx == 10 and cfg.webhooks and cfg.log_retention_days == 90
