@@ -253,3 +253,18 @@ def test_the_documented_config_example_is_valid():
     raw = yaml.safe_load(block.group(1))["trellis:monitoring"]
     cfg = monitoring_config("prod", raw)
     assert cfg.thresholds.lb5xx == 10 and cfg.webhooks and cfg.log_retention_days == 90
+
+
+def test_invalid_args_fail_before_anything_is_created():
+    mocks = Mocks()
+    pulumi.runtime.set_mocks(mocks, project="trellis", stack="local", preview=False)
+    cfg = monitoring_config("dev", None)
+
+    def program() -> None:
+        with pytest.raises(ValueError, match="not 'local'"):
+            Monitoring("m", MonitoringArgs(environment="local", region="us-east-1", config=cfg, cluster_name="c",
+                                           oidc_provider_arn="a", oidc_issuer="i", db_instance_id="d",
+                                           cache_replication_group_id="r", cache_nodes=1, bucket_name="b"))
+
+    pulumi.runtime.test(program)()
+    assert mocks.made == []
