@@ -1,19 +1,27 @@
 """Guardrail: a prod stack has CloudWatch alarms, and every one of them tells someone.
 
-A stack rule over ``(type, props)`` pairs (the engine's camelCase inputs), pure like those of ``rules.py``;
-the environment is the stack Namespace's ``trellis.io/environment`` label, as for ``prod_data_protection``.
-No imports of the program or of pulumi_policy.
+A stack rule over ``(type, props)`` pairs (the engine's camelCase inputs), pure like those of ``rules.py``
+(which can list it in ``STACK_RULES``: this module imports nothing from it); the environment is the stack
+Namespace's ``trellis.io/environment`` label, as for ``prod_data_protection``. No imports of the program or of
+pulumi_policy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from infra.policy.rules import Props, _environment
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 __all__ = ["prod_alarms_have_actions"]
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+Props = Mapping[str, Any]
+
+
+def _environment(resources: Sequence[tuple[str, Props]]) -> str | None:
+    for t, p in resources:
+        if t == "kubernetes:core/v1:Namespace":
+            return ((p.get("metadata") or {}).get("labels") or {}).get("trellis.io/environment")
+    return None
 
 
 def prod_alarms_have_actions(resources: Sequence[tuple[str, Props]]) -> list[str]:
