@@ -119,9 +119,10 @@ def dashboard_body(t: MonitoringTargets) -> dict[str, Any]:
         _widget("RDS connections", _per("AWS/RDS", "DatabaseConnections", "DBInstanceIdentifier", dbs), r,
                 stat="Maximum"),
         _widget("RDS read / write latency (s)", [["AWS/RDS", "ReadLatency", *db], ["AWS/RDS", "WriteLatency", *db]],
-                r, width=12),
-        _widget("RDS replica lag (s)", _per("AWS/RDS", "ReplicaLag", "DBInstanceIdentifier", t.db_replica_ids)
-                or [["AWS/RDS", "ReplicaLag", *db]], r, stat="Maximum", width=12),
+                r, width=12 if t.db_replica_ids else 24),
+        # Only where there are read replicas (none by default): a primary has no replica lag.
+        _widget("RDS replica lag (s)", _per("AWS/RDS", "ReplicaLag", "DBInstanceIdentifier", t.db_replica_ids), r,
+                stat="Maximum", width=12),
         _text(f"## Trellis {t.environment}: cache (Redis: queue and run events)"),
         _widget("Redis memory %", _per("AWS/ElastiCache", "DatabaseMemoryUsagePercentage", "CacheClusterId", cache),
                 r, stat="Maximum"),
