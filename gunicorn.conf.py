@@ -3,6 +3,7 @@
 gthread workers: SSE streams and blocking runs wait on I/O, so each process holds many threads."""
 
 import os
+import shutil
 import tempfile
 
 bind = [f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '5001')}"]
@@ -21,9 +22,17 @@ errorlog = "-"
 # gunicorn's control socket lives in $HOME, which is read-only in the container; nothing here uses it.
 control_socket_disable = True
 
-# Prometheus multi-process mode: every worker writes samples to this folder; /metrics aggregates them.
+# Prometheus multi-process mode: every worker writes samples to this folder; /metrics aggregates them. A folder
+# made here belongs to this server and goes with it (on_exit); one given in the environment belongs to the caller.
+_own_multiproc_dir = None
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="trellis-prom-")
+    _own_multiproc_dir = tempfile.mkdtemp(prefix="trellis-prom-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _own_multiproc_dir
+
+
+def on_exit(server):  # noqa: ANN001 (gunicorn hook signature)
+    if _own_multiproc_dir:
+        shutil.rmtree(_own_multiproc_dir, ignore_errors=True)
 
 
 def child_exit(server, worker):  # noqa: ANN001 (gunicorn hook signature)

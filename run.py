@@ -62,9 +62,11 @@ def wait_ready(url: str, timeout: float = 30) -> bool:
 def main() -> int:
     settings = Settings()
     settings.ensure_home()
+    print("==> bringing the database schema up to date", flush=True)
     upgrade_schema(settings.sqlalchemy_url)
     token = admin_token(settings)
     sample = sample_app(settings)
+    print("==> starting one worker and the API (gunicorn)", flush=True)
     env = {**os.environ, "ADMIN_TOKEN": token, "TRELLIS_HOME": str(settings.trellis_home.resolve()),
            "HOST": os.environ.get("HOST", "127.0.0.1"), "WORKER_HEALTH_HOST": "127.0.0.1"}
     worker = subprocess.Popen([sys.executable, "-m", "worker.main"], env=env)
@@ -74,6 +76,9 @@ def main() -> int:
         print(f"""
 Trellis is running at {base}   ({'embedded SQLite' if not settings.database_url else 'external database'})
 Admin token: {token}
+  export ADMIN_TOKEN={token}      # paste in another shell for the README's examples
+
+API reference: {base}/v1/docs   (OpenAPI document: {base}/v1/openapi.json)
 
 Run the bundled sample workflow (no LLM needed):
   curl -s -X POST {base}/v1/workflows/run \\

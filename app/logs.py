@@ -89,3 +89,5 @@ def configure_logging(level: str = "INFO", payloads: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Alembic announces each of its plugins at INFO on every schema check; only its warnings are news here.
+    logging.getLogger("alembic.runtime.plugins").setLevel(max(logging.WARNING, root.level))

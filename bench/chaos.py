@@ -2,7 +2,8 @@
 API process and SIGTERMing a worker; then count lost, stuck and duplicated runs and repeated LLM calls.
 
 Submissions retry with the same Idempotency-Key on any error, as Dify's SDKs do on timeouts, so a retry after
-a fault can never start a second run. Results go to docs/reliability.md."""
+a fault can never start a second run. Results go to `--out` (`make chaos`: var/results/reliability.md; the
+published copy is docs/reliability.md)."""
 
 from __future__ import annotations
 
@@ -224,7 +225,7 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=3.0, help="seconds between faults")
     parser.add_argument("--rate", type=float, default=12.0, help="runs submitted per second")
     parser.add_argument("--llm-latency", type=float, default=0.5)
-    parser.add_argument("--out", default=str(ROOT / "docs" / "reliability.md"))
+    parser.add_argument("--out", default=str(ROOT / "var" / "results" / "reliability.md"))
     args = parser.parse_args()
     report = run_chaos(args.runs, args.kills, args.every, args.rate, args.llm_latency)
     text = (f"# Reliability under faults (`make chaos`)\n\n{args.runs} runs of start -> LLM -> LLM -> end "
@@ -232,8 +233,8 @@ def main() -> None:
             f"(Postgres, private Redis), with a fault every {args.every:g} s: {args.kills} worker SIGKILLs, one Redis "
             f"restart that loses everything in it, one API restart and one worker SIGTERM, in a fixed random "
             f"order.\n\n{report.table()}\n")
-    Path(args.out).write_text(text + "\n" + (ROOT / "docs" / "reliability-notes.md").read_text()
-                              if (ROOT / "docs" / "reliability-notes.md").exists() else text)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text)
     print(text)
 
 

@@ -56,6 +56,10 @@ class Cluster:
     redis_port: int = 0
     nginx_url: str | None = None
     _rr: itertools.cycle[int] | None = None
+    # What stop() removes: the scratch database (on the server of admin_url) and, when new_cluster made it, home.
+    database: str = ""
+    admin_url: str = ""
+    owns_home: bool = False
 
     # -- processes ----------------------------------------------------------------------------------------------
 
@@ -141,12 +145,27 @@ class Cluster:
                 proc.kill()
         if self.redis and self.redis.poll() is None:
             self.redis.kill()
+            self.redis.wait(timeout=10)
+        self.remove_state()
+
+    def remove_state(self) -> None:
+        """Drop the scratch database (also with connections still open) and the home folder new_cluster made."""
+        if self.database:
+            import psycopg
+
+            with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=10) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+            self.database = ""
+        if self.owns_home:
+            shutil.rmtree(self.home, ignore_errors=True)
 
 
 def new_cluster(env: dict[str, str], apis: int = 2, workers: int = 3, home: Path | None = None) -> Cluster:
-    """Postgres (a fresh database on the machine's server), a private Redis, the APIs and the workers."""
+    """Postgres (a fresh database on the machine's server), a private Redis, the APIs and the workers.
+    `Cluster.stop` stops them all and drops the database (and the home folder when this made it)."""
     import psycopg
 
+    owns_home = home is None
     home = home or Path(tempfile.mkdtemp(prefix="trellis-cluster-"))
     home.mkdir(parents=True, exist_ok=True)
     name = f"trellis_cluster_{uuid.uuid4().hex[:8]}"
@@ -154,15 +173,20 @@ def new_cluster(env: dict[str, str], apis: int = 2, workers: int = 3, home: Path
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     cluster = Cluster(home=home, env={**os.environ, "TRELLIS_HOME": str(home), "LOG_LEVEL": "WARNING",
-                                      "DATABASE_URL": admin.rsplit("/", 1)[0] + "/" + name, **env})
+                                      "DATABASE_URL": admin.rsplit("/", 1)[0] + "/" + name, **env},
+                      database=name, admin_url=admin, owns_home=owns_home)
     cluster.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    cluster.start_redis()
-    subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db-upgrade"], cwd=ROOT, env=cluster.env,
-                   check=True, capture_output=True)
-    for _ in range(apis):
-        cluster.start_api()
-    for _ in range(workers):
-        cluster.start_worker()
+    try:
+        cluster.start_redis()
+        subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db-upgrade"], cwd=ROOT, env=cluster.env,
+                       check=True, capture_output=True)
+        for _ in range(apis):
+            cluster.start_api()
+        for _ in range(workers):
+            cluster.start_worker()
+    except BaseException:
+        cluster.stop()  # a half-started cluster leaves nothing behind either
+        raise
     return cluster
 
 

@@ -1,4 +1,4 @@
-"""What metrics and audit cost on the production path (issue 7): requests/s and latency of a cheap authenticated
+"""What metrics and audit cost on the production path: requests/s and latency of a cheap authenticated
 GET and of blocking orchestration-only runs, with METRICS_ENABLED and AUDIT_ENABLED both on, then both off.
 
 The two settings are read at start, so each round is a fresh stack on the same database. Rounds alternate
@@ -22,7 +22,7 @@ from bench.report import DOC, replace_section
 from bench.run import provision
 from bench.stack import Stack, running_stack
 
-TITLE = "Metrics and audit overhead (issue 7)"
+TITLE = "Metrics and audit overhead"
 GET_PATH = "/v1/parameters"
 
 

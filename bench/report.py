@@ -56,4 +56,5 @@ def replace_section(path: Path, title: str, body: list[str], before: str | None 
     if bounds[0] and lines[bounds[0] - 1].strip():
         new.insert(0, "")
     lines[bounds[0]:bounds[1]] = new
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines).rstrip("\n") + "\n")

@@ -1,11 +1,11 @@
 """`make soak`: LLM-bound runs at a steady rate on the production path for 10 minutes, with the RSS of every API
-and worker process sampled each minute. Flat memory is the goal; the section "Soak" of docs/benchmarks.md gets
-the table and the growth from minute 1 to the end.
+and worker process sampled each minute. Flat memory is the goal; the section "Soak" of the report (`make soak`:
+var/results/benchmarks.md, where `make bench` keeps it) gets the table and the growth from minute 1 to the end.
 
 The driver is open-loop: a run is started every 1/rate seconds whatever the latency, on a pool of keep-alive
 clients large enough to hold rate x latency runs, so a slowing server shows as latency, not as a lower rate.
 
-Usage: python -m bench.soak [--minutes 10] [--rate 10] [--llm-ms 200] [--quick] [--out docs/benchmarks.md]"""
+Usage: python -m bench.soak [--minutes 10] [--rate 10] [--llm-ms 200] [--quick] [--out var/results/benchmarks.md]"""
 
 from __future__ import annotations
 
@@ -179,7 +179,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=10.0, help="runs started per second")
     parser.add_argument("--llm-ms", type=float, default=200.0, help="the LLM server's latency")
     parser.add_argument("--quick", action="store_true", help="0.2 minutes at 4 runs/s on embedded backends")
-    parser.add_argument("--out", default=str(DOC))
+    parser.add_argument("--out", default=str(DOC.parents[1] / "var" / "results" / "benchmarks.md"))
     args = parser.parse_args()
     lines = bench_section(args.quick, args.minutes, args.rate, args.llm_ms / 1000)
     replace_section(Path(args.out), TITLE, lines)

@@ -23,8 +23,13 @@ from tests.services import ServiceEndpoints, start_postgres, start_redis
 from worker.runtime import WorkerRuntime, build_runtime
 
 ADMIN = "adm-test-token"
-DSL_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "dify-dsl"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "dsl"
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
+def fixture_dsl(name: str) -> str:
+    """One of the project's own Dify DSL documents in tests/fixtures/dsl (public exports: tests/corpus.py)."""
+    return (FIXTURES / name).read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="session")

@@ -56,4 +56,4 @@ def metrics() -> Response:
     # Aggregates every gunicorn worker's samples in multi-process mode; queue depth is read at scrape time.
     ops_services = container().ops
     probe = ops_services.console.probe if ops_services else None
-    return Response(exposition(probe), mimetype=CONTENT_TYPE_LATEST)
+    return Response(exposition(probe), content_type=CONTENT_TYPE_LATEST)

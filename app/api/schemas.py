@@ -40,15 +40,24 @@ def check_input_sizes(inputs: dict[str, Any], limit: int) -> None:
 
 
 def parse_json(model: type[Model]) -> Model:
-    """Parse the JSON body into `model`. Malformed JSON is 400 `bad_request`; a body that does not fit the
-    model is 400 `invalid_param` naming the field."""
+    """Parse the JSON body into `model`. A body sent without `Content-Type: application/json` (curl's `-d` sends
+    `application/x-www-form-urlencoded`, some clients send nothing or `text/plain`) is accepted when it parses
+    as JSON. Otherwise 400 `bad_request` naming the problem: malformed JSON, or a body that is not JSON and does
+    not say it is (the content type is named). A body that does not fit the model is 400 `invalid_param`
+    naming the field."""
     raw = request.get_data(cache=True)
     if not raw.strip():
         payload: Any = {}
-    else:
+    elif request.is_json:
         payload = request.get_json(silent=True)
         if payload is None:
             raise BadRequest("Request body is not valid JSON")
+    else:
+        try:
+            payload = json.loads(raw)
+        except ValueError:
+            raise BadRequest(f"Request body must be JSON with Content-Type: application/json; got "
+                             f"{request.mimetype or 'no Content-Type'} and a body that is not JSON") from None
     if not isinstance(payload, dict):
         raise InvalidParam("Request body must be a JSON object")
     return validate(model, payload)

@@ -7,11 +7,16 @@ import io
 import json
 import logging
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from app.logs import JsonFormatter, bind, clear_context, current_context, set_context
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -105,3 +110,15 @@ def test_worker_logs_carry_request_run_task_app_and_node_ids(client, app_with_ke
     assert entry["run_id"] == body["workflow_run_id"] and entry["task_id"] == body["task_id"]
     assert entry["node_id"] == "broken" and entry["node_type"] == "template-transform" and entry["app_id"]
     assert "secret user text" not in captured.getvalue()
+
+
+
+def test_a_schema_upgrade_logs_no_alembic_plugin_chatter(tmp_path):
+    # A new interpreter: Alembic announces its plugins once per process, when its modules are first imported.
+    code = ("import logging, sys; from app.logs import configure_logging; configure_logging('INFO'); "
+            "from app.db import upgrade_schema; upgrade_schema(sys.argv[1]); "
+            "logging.getLogger('alembic.runtime.migration').info('still shown')")
+    done = subprocess.run([sys.executable, "-c", code, f"sqlite:///{tmp_path / 'db.sqlite'}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "setup plugin" not in done.stderr and "still shown" in done.stderr

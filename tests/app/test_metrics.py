@@ -19,10 +19,10 @@ from app.db import transaction
 from app.models import DocumentSegment, WorkflowRun
 from app.models.base import utcnow
 from app.services.leases import Lease, Leases
-from tests.conftest import ADMIN_HEADERS, DSL_DIR, app_key, build_test_container, import_app
+from tests.conftest import ADMIN_HEADERS, app_key, build_test_container, fixture_dsl, import_app
 from worker.leases import LeaseKeeper, Reaper
 
-LLM_DSL = (DSL_DIR / "langgenius_dify_basic_llm_chat_workflow.yml").read_text()
+LLM_DSL = fixture_dsl("llm_workflow.yml")
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -30,6 +30,7 @@ def scrape(client) -> dict[tuple[str, frozenset], float]:
     response = client.get("/metrics")
     assert response.status_code == 200
     assert response.mimetype == "text/plain"
+    assert response.headers["Content-Type"].count("charset") == 1, response.headers["Content-Type"]
     samples = {}
     for family in text_string_to_metric_families(response.data.decode()):
         for s in family.samples:

@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import (
 
 from bench.llm_server import StubLLMServer
 from bench.stack import Stack, running_stack
-from tests.conftest import DSL_DIR, SAMPLES
+from tests.conftest import SAMPLES, fixture_dsl
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +58,7 @@ def provision(base: str) -> dict[str, str]:
 
     dataset_key = requests.post(f"{base}/manage/v1/datasets/api-keys", headers=admin, timeout=10).json()["token"]
     return {"workflow": app_key((SAMPLES / "hello.yml").read_text()),
-            "chat": app_key((DSL_DIR / "langgenius_dify_basic_chatflow.yml").read_text()),
+            "chat": app_key(fixture_dsl("chatflow.yml")),
             "dataset": dataset_key, "admin": ADMIN}
 
 

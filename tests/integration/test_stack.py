@@ -13,12 +13,12 @@ import pytest
 
 from bench.llm_server import StubLLMServer
 from bench.stack import Stack, running_stack
-from tests.conftest import DSL_DIR, SAMPLES
+from tests.conftest import SAMPLES, fixture_dsl
 
 pytestmark = pytest.mark.integration
 
 ADMIN = "adm-integration"
-LLM_DSL = (DSL_DIR / "langgenius_dify_basic_llm_chat_workflow.yml").read_text()
+LLM_DSL = fixture_dsl("llm_workflow.yml")
 
 
 @pytest.fixture(params=["embedded", "postgres+redis"])

@@ -7,10 +7,10 @@ from datetime import timedelta
 
 from app.models.base import utcnow
 from app.services.audit import AuditEntry
-from tests.conftest import ADMIN_HEADERS, DSL_DIR, app_key, build_test_container, import_app
+from tests.conftest import ADMIN_HEADERS, app_key, build_test_container, fixture_dsl, import_app
 from worker.maintenance import AuditPurger
 
-LLM_DSL = (DSL_DIR / "langgenius_dify_basic_llm_chat_workflow.yml").read_text()
+LLM_DSL = fixture_dsl("llm_workflow.yml")
 
 
 def audit(client, **params) -> dict:

@@ -14,9 +14,9 @@ from werkzeug.serving import make_server
 
 from app.services.chat import ChatRequest
 from tests.app.api.test_service_workflows import sse_events
-from tests.conftest import DSL_DIR, SAMPLES
+from tests.conftest import SAMPLES, fixture_dsl
 
-CHATFLOW = (DSL_DIR / "langgenius_dify_basic_chatflow.yml").read_text()
+CHATFLOW = fixture_dsl("chatflow.yml")
 HELLO = (SAMPLES / "hello.yml").read_text()
 BLOCKING_KEYS = {"event", "task_id", "id", "message_id", "conversation_id", "mode", "answer", "metadata",
                  "created_at"}

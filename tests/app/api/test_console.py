@@ -10,9 +10,9 @@ from sqlalchemy import update
 from app.db import transaction
 from app.models import WorkflowRun
 from app.models.base import utcnow
-from tests.conftest import ADMIN, ADMIN_HEADERS, DSL_DIR
+from tests.conftest import ADMIN, ADMIN_HEADERS, fixture_dsl
 
-LLM_DSL = (DSL_DIR / "langgenius_dify_basic_llm_chat_workflow.yml").read_text()
+LLM_DSL = fixture_dsl("llm_workflow.yml")
 
 
 def start(client, headers, query="hi") -> dict:
@@ -106,7 +106,7 @@ def test_html_console_login_pages_and_actions(client, app_with_key, llm_server):
 
     html = client.get("/manage/console/").data.decode()
     assert ok["id"][:8] in html and failed["id"][:8] in html and 'lang="en"' in html
-    assert ">llm-simple</option>" in html and "<td>llm-simple</td>" in html  # apps by name
+    assert ">single-llm</option>" in html and "<td>single-llm</td>" in html  # apps by name
     filtered = client.get("/manage/console/", query_string={"status": "failed"}).data.decode()
     assert failed["id"][:8] in filtered and ok["id"][:8] not in filtered
     tasks = client.get("/manage/console/tasks").data.decode()

@@ -22,7 +22,7 @@ from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from bench.llm_server import StubLLMServer
 from bench.stack import ROOT, Stack, running_stack
-from tests.conftest import DSL_DIR, SAMPLES
+from tests.conftest import SAMPLES, fixture_dsl
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [pytest.mark.integration,
@@ -34,7 +34,7 @@ DOCS_IMAGES = {"runs": "console-runs.png", "run": "console-run.png", "tasks": "c
 # No sandbox (root in a container), and no background traffic: this network reaches nothing outside.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-LLM_DSL = (DSL_DIR / "langgenius_dify_basic_llm_chat_workflow.yml").read_text()
+LLM_DSL = fixture_dsl("llm_workflow.yml")
 PRICING = '{"currency": "USD", "models": {"gpt-3.5-turbo": {"prompt": 0.5, "completion": 1.5}}}'  # per 1M tokens
 expect.set_options(timeout=10_000)
 
@@ -188,7 +188,7 @@ def test_runs_filter_by_status_and_by_app(page: Page, seeded: Seeded) -> None:
     expect(runs.get_by_role("caption")).to_have_text("5 runs")
     for run_id in (*seeded.greetings, seeded.answered, seeded.broken, seeded.retry_me):
         expect(runs.get_by_role("link", name=run_id[:8], exact=True)).to_be_visible()
-    expect(runs.get_by_role("row").filter(has_text=seeded.broken[:8])).to_contain_text("llm-simple")
+    expect(runs.get_by_role("row").filter(has_text=seeded.broken[:8])).to_contain_text("single-llm")
     shoot(page, "runs")
 
     page.get_by_label("Status").select_option("failed")
@@ -207,7 +207,7 @@ def test_runs_filter_by_status_and_by_app(page: Page, seeded: Seeded) -> None:
     expect(runs.get_by_role("caption")).to_have_text("2 runs")
     for run_id in seeded.greetings:
         expect(runs.get_by_role("link", name=run_id[:8])).to_be_visible()
-    expect(runs.get_by_role("cell", name="llm-simple")).to_have_count(0)
+    expect(runs.get_by_role("cell", name="single-llm")).to_have_count(0)
     shoot(page, "runs-by-app")
 
     page.get_by_label("Status").select_option("failed")
@@ -224,7 +224,7 @@ def test_run_page_shows_the_node_timeline_with_durations_and_tokens(page: Page, 
     expect(page.get_by_role("heading", name=f"Run {seeded.answered}")).to_be_visible()
     check_page_basics(page)
     expect(card(page, "Status")).to_have_text("succeeded")
-    expect(card(page, "App")).to_have_text("llm-simple")
+    expect(card(page, "App")).to_have_text("single-llm")
     expect(card(page, "Tokens")).to_have_text(str(chain["total_tokens"]))
     assert float(chain["total_price"]) > 0
     expect(card(page, "Cost")).to_have_text(chain["total_price"])
@@ -283,14 +283,14 @@ def test_usage_per_app_and_month(page: Page, seeded: Seeded) -> None:
                        headers=seeded.admin).json()["data"]
     table = page.get_by_role("table", name=re.compile("Per app"))
     expect(table.get_by_role("row")).to_have_count(1 + 2)
-    for name, runs in (("hello", 2), ("llm-simple", 3)):
+    for name, runs in (("hello", 2), ("single-llm", 3)):
         figures = next(r for r in report if r["name"] == name)
         assert figures["runs"] == runs
         row = table.get_by_role("row").filter(has=page.get_by_role("rowheader", name=name, exact=True))
         expect(row.get_by_role("cell")).to_have_text(
             [str(runs), str(figures["failed"]), str(figures["calls"]), str(figures["total_tokens"]),
              figures["total_price"], "", re.compile(r"\d+\.\d\d")])
-    llm = next(r for r in report if r["name"] == "llm-simple")
+    llm = next(r for r in report if r["name"] == "single-llm")
     assert llm["total_tokens"] > 0 and float(llm["total_price"]) > 0
     shoot(page, "usage")
 

@@ -1,9 +1,9 @@
-"""Real Dify exports through the Service API (Flask test client, embedded backends, Huey immediate) against
-the local OpenAI-protocol server: import, run, Dify's response shape."""
+"""Dify-format documents (tests/fixtures/dsl, DSL 0.1.0 and 0.3.1) through the Service API (Flask test client,
+embedded backends, Huey immediate) against the local OpenAI-protocol server: import, run, Dify's response shape."""
 
 from __future__ import annotations
 
-from tests.conftest import DSL_DIR
+from tests.conftest import fixture_dsl
 
 
 def run_blocking(client, headers, inputs):
@@ -13,41 +13,41 @@ def run_blocking(client, headers, inputs):
     return response.get_json()["data"]
 
 
-def test_variable_aggregator_fixture_through_the_api(client, app_with_key):
-    headers = app_with_key((DSL_DIR / "langgenius_dify_dual_switch_variable_aggregator_workflow.yml").read_text())
-    data = run_blocking(client, headers, {"switch1": 1, "switch2": 0})
+def test_grouped_variable_aggregator_through_the_api(client, app_with_key):
+    headers = app_with_key(fixture_dsl("variable_aggregator_groups.yml"))
+    data = run_blocking(client, headers, {"left": 1, "right": 0})
     assert data["status"] == "succeeded"
-    assert data["outputs"] == {"group1": "switch 1 on", "group2": "switch 2 off"}
+    assert data["outputs"] == {"left": "left is on", "right": "right is off"}
 
 
-def test_svcvit_document_chat_with_deepseek_provider(client, app_with_key, llm_server):
-    headers = app_with_key((DSL_DIR / "svcvit_Awesome-Dify-Workflow_Document_chat_template.yml").read_text())
-    llm_server.script(lambda body: "询问结束")
-    data = run_blocking(client, headers, {"input": "天气"})
+def test_old_export_with_deepseek_provider_takes_the_off_topic_path(client, app_with_key, llm_server):
+    headers = app_with_key(fixture_dsl("v010_classifier_knowledge.yml"))
+    llm_server.script(lambda body: "DONE")
+    data = run_blocking(client, headers, {"question": "the weather"})
     assert data["status"] == "succeeded", data["error"]
-    assert data["outputs"] == {"output": "你的问题 天气 不属于dify文档的相关内容，请重新提问。"}
+    assert data["outputs"] == {"output": "Sorry, the weather is not about the product."}
     assert [r["model"] for r in llm_server.chat_requests()] == ["deepseek-chat"]
 
 
-def test_svcvit_intent_reply_classifier_and_unknown_dataset(client, app_with_key, llm_server):
-    headers = app_with_key((DSL_DIR / "svcvit_Awesome-Dify-Workflow_intent_reply.yml").read_text())
+def test_old_export_classifier_and_unknown_dataset(client, app_with_key, llm_server):
+    headers = app_with_key(fixture_dsl("v010_intent_reply.yml"))
 
     def reply(body):
         system = body["messages"][0]["content"]
         if "classification engine" in system:
-            return '{"category_id": "1715846565625", "category_name": "使用帮助"}'
+            return '{"category_id": "1710000000102", "category_name": "app help"}'
         return f"reply#{len(body['messages'])}"
 
     llm_server.script(reply)
-    data = run_blocking(client, headers, {"query": "手环连不上"})
+    data = run_blocking(client, headers, {"message": "my wristband will not pair"})
     assert data["status"] == "succeeded", data["error"]
     assert data["outputs"]["output"].startswith("reply#")
     models = [r["model"] for r in llm_server.chat_requests()]
-    assert models[0] == "qwen-vl-plus" and len(models) == 4  # intent LLM, classifier, help reply, styling
+    assert models[0] == "qwen-vl-plus" and len(models) == 4  # intent LLM, classifier, help reply, tone
 
 
-def test_svcvit_translation_streams_node_events(client, app_with_key, llm_server):
-    headers = app_with_key((DSL_DIR / "svcvit_Awesome-Dify-Workflow_translation_workflow.yml").read_text())
+def test_old_export_streams_node_events(client, app_with_key, llm_server):
+    headers = app_with_key(fixture_dsl("v010_translation_review.yml"))
     response = client.post("/v1/workflows/run", headers=headers, json={
         "inputs": {"target_lang": "French", "source_text": "hello", "source_lang": "English"},
         "response_mode": "streaming", "user": "u1"})

@@ -1,5 +1,6 @@
-"""Real exports with `code` and `http-request` nodes, imported and run through the Service API on embedded
-backends: the sandbox runs the code, the egress guard lets the HTTP node reach only an allow-listed local server."""
+"""Dify documents with `code` and `http-request` nodes (tests/fixtures/dsl), imported and run through the Service
+API on embedded backends: the sandbox runs the code, the egress guard lets the HTTP node reach only an
+allow-listed local server."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import pytest
 from flask.testing import FlaskClient
 
 from app import create_app
-from tests.conftest import ADMIN, DSL_DIR, app_key, build_test_container, import_app
+from tests.conftest import ADMIN, app_key, build_test_container, fixture_dsl, import_app
 from tests.http_sink import HttpSink, start_sink
 
-CODE_DSL = (DSL_DIR / "langgenius_dify_conditional_parallel_code_execution_workflow.yml").read_text()
-HTTP_DSL = (DSL_DIR / "kuoforever_agent-crash-recovery-bench_http-no-retry.yml").read_text()
+CODE_DSL = fixture_dsl("parallel_code_branches.yml")
+HTTP_DSL = fixture_dsl("v070_http_request.yml")
+PLACEHOLDER = "http://effect-sink.invalid:8099"
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +34,8 @@ def run_blocking(client: FlaskClient, headers: dict[str, str], inputs: dict) -> 
 
 
 @pytest.mark.parametrize(("switch", "expected"), [
-    (1, {"1": "Code 1", "2": "Code 2", "3": None}),
-    (2, {"1": None, "2": "Code 2", "3": "Code 3"}),
+    (1, {"a": "A", "b": "B", "c": None}),
+    (2, {"a": None, "b": "B", "c": "C"}),
 ])
 def test_parallel_code_fixture(client, app_with_key, switch, expected):
     headers = app_with_key(CODE_DSL)
@@ -52,21 +54,21 @@ def guarded_client(make_settings, allow: str) -> FlaskClient:
 @pytest.mark.parametrize("status", [200, 500])
 def test_http_fixture_reaches_an_allow_listed_server(make_settings, sink, status):
     client = guarded_client(make_settings, "127.0.0.1/32")
-    # The export targets its benchmark's sink host; point it at the local server, nothing else changes.
-    headers = app_key(client, import_app(client, HTTP_DSL.replace("http://dify-bench-sink:8099", sink.url)))
-    data = run_blocking(client, headers, {"key": "k-1", "status": status, "block": "false"})
+    # The document targets a placeholder host; point it at the local server, nothing else changes.
+    headers = app_key(client, import_app(client, HTTP_DSL.replace(PLACEHOLDER, sink.url)))
+    data = run_blocking(client, headers, {"id": "k-1", "status": status, "block": "false"})
     assert data["status"] == "succeeded", data["error"]  # no retry, no error strategy: the status is an output
     assert data["outputs"] == {"status_code": status, "body": '{"applied": true}'}
     sent = sink.requests[-1]
     assert sent.method == "POST" and sent.path == "/effect"
-    assert json.loads(sent.body) == {"key": "k-1", "token": "k-1", "status": status, "block": False}
+    assert json.loads(sent.body) == {"id": "k-1", "status": status, "block": False}
 
 
 def test_http_fixture_is_refused_without_the_allow_list(make_settings, sink):
     client = guarded_client(make_settings, "")
-    headers = app_key(client, import_app(client, HTTP_DSL.replace("http://dify-bench-sink:8099", sink.url)))
+    headers = app_key(client, import_app(client, HTTP_DSL.replace(PLACEHOLDER, sink.url)))
     before = len(sink.requests)
-    data = run_blocking(client, headers, {"key": "k", "status": 200, "block": "false"})
+    data = run_blocking(client, headers, {"id": "k", "status": 200, "block": "false"})
     assert data["status"] == "failed" and "refused" in data["error"]
     assert len(sink.requests) == before
     assert client.get("/v1/info", headers=headers).status_code == 200  # still serving

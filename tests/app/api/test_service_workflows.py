@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import DSL_DIR, SAMPLES
+import pytest
+
+from tests.conftest import SAMPLES, fixture_dsl
 
 HELLO = (SAMPLES / "hello.yml").read_text()
-LLM_DSL = (DSL_DIR / "langgenius_dify_basic_llm_chat_workflow.yml").read_text()
+LLM_DSL = fixture_dsl("llm_workflow.yml")
 
 
 def sse_events(body: bytes) -> list[dict]:
@@ -63,7 +65,7 @@ def test_streaming_run_emits_dify_events(client, app_with_key, llm_server):
     assert llm_node["data"]["execution_metadata"]["total_tokens"] == finished["total_tokens"]
     sent = llm_server.chat_requests()[-1]
     assert sent["model"] == "gpt-3.5-turbo"
-    assert sent["messages"][0] == {"role": "system", "content": "You are a helpful assistant."}
+    assert sent["messages"][0] == {"role": "system", "content": "Reply in one short paragraph."}
 
 
 def test_run_without_llm_endpoint_fails_with_provider_not_initialize(make_settings, tmp_path: Path):
@@ -171,6 +173,29 @@ def test_stop_of_finished_run_is_success(client, app_with_key):
                       json={"inputs": {"name": "Ada"}, "response_mode": "blocking", "user": "u"}).get_json()
     response = client.post(f"/v1/workflows/tasks/{run['task_id']}/stop", headers=headers, json={"user": "u"})
     assert response.get_json() == {"result": "success"}
+
+
+@pytest.mark.parametrize("content_type", [None, "application/x-www-form-urlencoded", "text/plain"])
+def test_a_json_body_without_the_json_content_type_is_accepted(client, app_with_key, content_type):
+    """What `curl -d '{"user": "u1"}'` sends (the README's stop command): JSON labelled as a form, or unlabelled."""
+    headers = app_with_key(HELLO)
+    run = client.post("/v1/workflows/run", headers=headers,
+                      json={"inputs": {"name": "Ada"}, "response_mode": "blocking", "user": "u"}).get_json()
+    extra = {"Content-Type": content_type} if content_type else {}
+    response = client.post(f"/v1/workflows/tasks/{run['task_id']}/stop", headers={**headers, **extra},
+                           data='{"user": "u"}')
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json() == {"result": "success"}
+
+
+def test_a_body_that_is_not_json_names_the_content_type(client, app_with_key):
+    headers = app_with_key(HELLO)
+    response = client.post("/v1/workflows/tasks/t-1/stop", data="user=u1",
+                           headers={**headers, "Content-Type": "application/x-www-form-urlencoded"})
+    body = response.get_json()
+    assert response.status_code == 400 and body["code"] == "bad_request"
+    assert "Content-Type: application/json" in body["message"] and "application/x-www-form-urlencoded" in \
+        body["message"]
 
 
 def test_parameters_info_and_index(client, app_with_key):

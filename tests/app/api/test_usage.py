@@ -16,9 +16,9 @@ from app import create_app
 from app.metrics import metrics
 from app.models import LlmCall
 from app.services.usage import percentile
-from tests.conftest import ADMIN, ADMIN_HEADERS, DSL_DIR, app_key, build_test_container, import_app
+from tests.conftest import ADMIN, ADMIN_HEADERS, app_key, build_test_container, fixture_dsl, import_app
 
-LLM_DSL = (DSL_DIR / "langgenius_dify_basic_llm_chat_workflow.yml").read_text()
+LLM_DSL = fixture_dsl("llm_workflow.yml")
 # Per 1M tokens: easy to check by hand against the stub's word-count usage.
 PRICING = """
 currency: EUR

@@ -11,9 +11,9 @@ from app.db import transaction
 from app.errors import NotFound
 from app.models.datasets import Dataset
 from app.services.apps import Apps
-from tests.conftest import ADMIN_HEADERS, DSL_DIR, SAMPLES
+from tests.conftest import ADMIN_HEADERS, SAMPLES, fixture_dsl
 
-EXPORT = (DSL_DIR / "svcvit_Awesome-Dify-Workflow_intent_reply.yml").read_text()
+EXPORT = fixture_dsl("v010_intent_reply.yml")
 
 
 def _kr_ids(container, app_id: str) -> list[list[str]]:

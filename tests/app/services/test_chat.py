@@ -13,9 +13,9 @@ from app.errors import InvalidParam, NotChatApp, NotFound, NotWorkflowApp
 from app.models import ConversationVariable, Message, WorkflowRun
 from app.services.accounts import AppPrincipal
 from app.services.chat import ChatRequest
-from tests.conftest import DSL_DIR, SAMPLES
+from tests.conftest import SAMPLES, fixture_dsl
 
-CHATFLOW = (DSL_DIR / "langgenius_dify_basic_chatflow.yml").read_text()
+CHATFLOW = fixture_dsl("chatflow.yml")
 
 
 def principal(container: Any, dsl: str) -> AppPrincipal:

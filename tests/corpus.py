@@ -1,0 +1,38 @@
+"""Where the tests find the public Dify exports that live outside this repository.
+
+The project's own tests read the DSL documents in `tests/fixtures/dsl/`. The public exports (Dify's own test
+fixtures and community workflows, kept unchanged in a folder beside the repository) are compatibility checks on
+top: they are found through one setting, `DIFY_CORPUS_DIR` (default `<repo>/../shared/dify-corpus`), with the
+exported DSL files in its sibling `dify-dsl` (or wherever `DIFY_DSL_DIR` points). When the default folder is
+absent the tests that need it skip and say which variable to set. When a variable is set (CI sets it), a missing
+file fails the test instead: a wrong setting must not pass as a skip."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def corpus_dir() -> Path:
+    """The folder of public Dify workflow exports (`DIFY_CORPUS_DIR`)."""
+    return Path(os.environ.get("DIFY_CORPUS_DIR") or REPO.parent / "shared" / "dify-corpus")
+
+
+def dsl_dir() -> Path:
+    """The folder of public Dify exports the compatibility tests run (`DIFY_DSL_DIR`, else beside the corpus)."""
+    return Path(os.environ.get("DIFY_DSL_DIR") or corpus_dir().parent / "dify-dsl")
+
+
+def public_export(name: str) -> str:
+    """The text of one public export, or a skip naming the setting when the folder is not there."""
+    path = dsl_dir() / name
+    if not path.is_file():
+        if os.environ.get("DIFY_DSL_DIR") or os.environ.get("DIFY_CORPUS_DIR"):
+            pytest.fail(f"public Dify export {name} not found in {dsl_dir()} (from DIFY_DSL_DIR/DIFY_CORPUS_DIR)")
+        pytest.skip(f"public Dify export {name} not found in {dsl_dir()}; set DIFY_DSL_DIR or DIFY_CORPUS_DIR "
+                    "to the folder of shared exports to run this compatibility test")
+    return path.read_text(encoding="utf-8")
