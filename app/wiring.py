@@ -71,8 +71,11 @@ class Container:
     @cached_property
     def node_services(self) -> NodeServices:
         """The side-effect ports nodes use (code sandbox, egress-guarded HTTP, read-only SQL, knowledge)."""
+        from app.services.run_files import RunFileStore
+
         services = build_node_services(self.settings)
         services.retriever = self.knowledge.retriever
+        services.files = RunFileStore(self.knowledge.files, services.http)
         return services
 
     @cached_property

@@ -3,6 +3,9 @@ reproduce each pattern) run end to end through the Service API on embedded backe
 
 from __future__ import annotations
 
+import io
+import json
+
 from tests.app.api.test_chat import chat
 from tests.corpus import corpus_file, fixture
 
@@ -27,3 +30,46 @@ def test_corpus_thinking_assistant_retrieves_with_the_query(client, app_with_key
     response = chat(client, headers, "how do I plan my week?")
     assert response.status_code == 200, response.get_json()  # was 400 "Query is required."
     assert response.get_json()["answer"]
+
+
+def upload(client, headers, name: str, data: bytes) -> str:
+    response = client.post("/v1/files/upload", headers=headers, content_type="multipart/form-data",
+                           data={"file": (io.BytesIO(data), name), "user": "u1"})
+    assert response.status_code == 201, response.get_json()
+    return str(response.get_json()["id"])
+
+
+def run_workflow(client, headers, inputs):
+    response = client.post("/v1/workflows/run", headers=headers,
+                           json={"inputs": inputs, "response_mode": "blocking", "user": "u1"})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["data"]
+
+
+def test_document_extractor_reads_an_uploaded_file(client, app_with_key):
+    headers = app_with_key(fixture("file_extractor.yml"))
+    file_id = upload(client, headers, "notes.md", "# Notes\nship on friday".encode())
+    data = run_workflow(client, headers, {"doc": {"transfer_method": "local_file", "upload_file_id": file_id,
+                                                  "type": "document"}})
+    assert data["status"] == "succeeded", data["error"]
+    assert data["outputs"] == {"text": "# Notes\nship on friday", "name": "notes.md"}
+
+
+def test_document_extractor_refuses_other_workspaces_and_private_urls(client, app_with_key):
+    headers = app_with_key(fixture("file_extractor.yml"))
+    missing = run_workflow(client, headers, {"doc": {"transfer_method": "local_file",
+                                                     "upload_file_id": "00000000-0000-0000-0000-000000000000"}})
+    assert missing["status"] == "failed" and "not found" in missing["error"]
+    private = run_workflow(client, headers, {"doc": {"transfer_method": "remote_url",
+                                                     "url": "http://127.0.0.1:9/secret.txt"}})
+    assert private["status"] == "failed" and "refused" in private["error"]
+
+
+def test_corpus_subtitle_workflow_reads_the_uploaded_subtitles(client, app_with_key, llm_server):
+    headers = app_with_key(corpus_file("wwwzhouhui_dify-for-dsl_YouTube博主和自媒体运营专家工作流.yml"))
+    file_id = upload(client, headers, "talk.txt", "00:01 welcome to the channel".encode())
+    data = run_workflow(client, headers, {"srtfile": {"transfer_method": "local_file", "upload_file_id": file_id,
+                                                      "type": "document"}})
+    assert data["status"] == "succeeded", data["error"]
+    sent = json.dumps(llm_server.chat_requests()[-1]["messages"], ensure_ascii=False)
+    assert "welcome to the channel" in sent
