@@ -48,7 +48,7 @@ def run_workflow(client, headers, inputs):
 
 def test_document_extractor_reads_an_uploaded_file(client, app_with_key):
     headers = app_with_key(fixture("file_extractor.yml"))
-    file_id = upload(client, headers, "notes.md", "# Notes\nship on friday".encode())
+    file_id = upload(client, headers, "notes.md", b"# Notes\nship on friday")
     data = run_workflow(client, headers, {"doc": {"transfer_method": "local_file", "upload_file_id": file_id,
                                                   "type": "document"}})
     assert data["status"] == "succeeded", data["error"]
@@ -67,7 +67,7 @@ def test_document_extractor_refuses_other_workspaces_and_private_urls(client, ap
 
 def test_corpus_subtitle_workflow_reads_the_uploaded_subtitles(client, app_with_key, llm_server):
     headers = app_with_key(corpus_file("wwwzhouhui_dify-for-dsl_YouTube博主和自媒体运营专家工作流.yml"))
-    file_id = upload(client, headers, "talk.txt", "00:01 welcome to the channel".encode())
+    file_id = upload(client, headers, "talk.txt", b"00:01 welcome to the channel")
     data = run_workflow(client, headers, {"srtfile": {"transfer_method": "local_file", "upload_file_id": file_id,
                                                       "type": "document"}})
     assert data["status"] == "succeeded", data["error"]
