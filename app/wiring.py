@@ -141,7 +141,7 @@ def build_node_services(settings: Settings) -> NodeServices:
         max_file_bytes=settings.http_max_file_bytes))
     sandbox = ProcessSandbox(SandboxLimits(
         wall_seconds=settings.sandbox_wall_seconds, cpu_seconds=settings.sandbox_cpu_seconds,
-        memory_mb=settings.sandbox_memory_mb, output_bytes=settings.sandbox_output_bytes))
+        memory_mb=settings.sandbox_memory_mb, output_bytes=settings.sandbox_output_bytes), http=http)
     connections = {name: url.get_secret_value() for name, url in settings.sql_connections.items()}
     sql = SqlRunner(connections, settings.sql_timeout_seconds, settings.sql_max_rows) if connections else None
     return NodeServices(http=http, sandbox=sandbox, sql=sql)

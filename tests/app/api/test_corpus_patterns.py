@@ -6,8 +6,11 @@ from __future__ import annotations
 import io
 import json
 
+from app import create_app
 from tests.app.api.test_chat import chat
+from tests.conftest import ADMIN, app_key, build_test_container, import_app
 from tests.corpus import corpus_file, fixture
+from tests.http_sink import start_sink
 
 
 def test_sys_query_through_the_start_node_reaches_classifier_and_retrieval(client, app_with_key, llm_server):
@@ -73,3 +76,37 @@ def test_corpus_subtitle_workflow_reads_the_uploaded_subtitles(client, app_with_
     assert data["status"] == "succeeded", data["error"]
     sent = json.dumps(llm_server.chat_requests()[-1]["messages"], ensure_ascii=False)
     assert "welcome to the channel" in sent
+
+
+def test_code_node_calls_a_web_api_with_requests_through_the_egress_guard(make_settings):
+    sink = start_sink()
+    try:
+        container = build_test_container(make_settings(egress_allow="127.0.0.1"))
+        flask_app = create_app(container.settings, container)
+        container.accounts.ensure_admin_token(ADMIN)
+        client = flask_app.test_client()
+        headers = app_key(client, import_app(client, fixture("code_requests.yml")))
+        data = run_workflow(client, headers, {"base": sink.url, "prompt": "a red fox"})
+        assert data["status"] == "succeeded", data["error"]
+        assert data["outputs"] == {"result": "200 /v1/images a red fox"}
+        assert sink.requests[-1].method == "POST"
+        container.close()
+    finally:
+        sink.close()
+
+
+def test_code_node_requests_stay_behind_the_egress_guard(client, app_with_key):
+    headers = app_with_key(fixture("code_requests.yml"))
+    data = run_workflow(client, headers, {"base": "http://127.0.0.1:9", "prompt": "x"})
+    assert data["status"] == "failed" and "refused" in data["error"] and "EGRESS_ALLOW" in data["error"]
+
+
+def test_corpus_flux_painter_code_imports_requests_and_fails_only_at_the_web(client, app_with_key):
+    headers = app_with_key(corpus_file("wwwzhouhui_dify-for-dsl_FLUX绘画机器人.yml"))
+    response = chat(client, headers, "a cat on the moon")
+    body = response.get_json()
+    # Before: "ModuleNotFoundError: No module named 'requests'". Now the request itself leaves through the egress
+    # guard; this machine has no route to the API, so the run fails there, saying why.
+    assert "ModuleNotFoundError" not in json.dumps(body, ensure_ascii=False)
+    if response.status_code != 200:
+        assert any(word in body["message"] for word in ("resolve", "refused", "timed out", "failed"))
