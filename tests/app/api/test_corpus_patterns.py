@@ -8,6 +8,7 @@ import json
 
 from app import create_app
 from tests.app.api.test_chat import chat
+from tests.app.api.test_service_workflows import sse_events
 from tests.conftest import ADMIN, app_key, build_test_container, import_app
 from tests.corpus import corpus_file, fixture
 from tests.http_sink import start_sink
@@ -110,3 +111,20 @@ def test_corpus_flux_painter_code_imports_requests_and_fails_only_at_the_web(cli
     assert "ModuleNotFoundError" not in json.dumps(body, ensure_ascii=False)
     if response.status_code != 200:
         assert any(word in body["message"] for word in ("resolve", "refused", "timed out", "failed"))
+
+
+def test_answers_inside_a_loop_reply_every_round(client, app_with_key):
+    headers = app_with_key(fixture("loop_answer.yml"))
+    blocking = chat(client, headers, "go")
+    assert blocking.status_code == 200, blocking.get_json()
+    assert blocking.get_json()["answer"] == "round 1; round 2; round 3; go after 3 rounds"
+    streamed = sse_events(chat(client, headers, "go", mode="streaming").data)
+    assert "".join(e["answer"] for e in streamed if e["event"] == "message") == \
+        "round 1; round 2; round 3; go after 3 rounds"
+
+
+def test_corpus_loop_contains_answer(client, app_with_key):
+    headers = app_with_key(corpus_file("langgenius_dify_loop_contains_answer.yml"))
+    response = chat(client, headers, "hi")
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["answer"] == "1\n2\nhi + 2"
