@@ -128,3 +128,38 @@ def test_corpus_loop_contains_answer(client, app_with_key):
     response = chat(client, headers, "hi")
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["answer"] == "1\n2\nhi + 2"
+
+
+def test_http_request_bodies_carry_uploaded_files(make_settings):
+    sink = start_sink()
+    try:
+        container = build_test_container(make_settings(egress_allow="127.0.0.1"))
+        flask_app = create_app(container.settings, container)
+        container.accounts.ensure_admin_token(ADMIN)
+        client = flask_app.test_client()
+        headers = app_key(client, import_app(client, fixture("http_file_body.yml")))
+        photo = upload(client, headers, "cat.png", b"\x89PNG not really")
+        data = run_workflow(client, headers, {"base": sink.url, "photo": {
+            "transfer_method": "local_file", "upload_file_id": photo, "type": "image"}})
+        assert data["status"] == "succeeded", data["error"]
+        form, binary = sink.requests[-2], sink.requests[-1]
+        assert form.headers["content-type"].startswith("multipart/form-data")
+        assert b'name="caption"' in form.body and f"hello {sink.url}".encode() in form.body
+        assert b'name="image"; filename="cat.png"' in form.body and b"\x89PNG not really" in form.body
+        assert binary.method == "PUT" and binary.body == b"\x89PNG not really"
+        assert binary.headers["content-type"] == "image/png"
+        container.close()
+    finally:
+        sink.close()
+
+
+def test_corpus_face_swap_sends_both_images_and_fails_only_at_the_private_host(client, app_with_key):
+    headers = app_with_key(corpus_file("wwwzhouhui_dify-for-dsl_人物头像风格迁移工作流.yml"))
+    images = {name: {"transfer_method": "local_file", "type": "image",
+                     "upload_file_id": upload(client, headers, f"{name}.png", b"\x89PNG face")}
+              for name in ("source_image", "target_image")}
+    data = run_workflow(client, headers, images)
+    # Before: "file fields in an HTTP body are not supported yet". Now the body is built and the request stops
+    # at the egress guard: the export targets its author's intranet address.
+    assert data["status"] == "failed"
+    assert "192.168.1.4" in data["error"] and "refused" in data["error"]
