@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from app.providers.vectors import VectorStore
     from app.services.knowledge_base import KnowledgeBase
     from app.services.metering import UsageRecorder
+    from app.services.triggers import Triggers
     from worker.runtime import WorkerRuntime
 
 
@@ -77,6 +78,13 @@ class Container:
         services.retriever = self.knowledge.retriever
         services.files = RunFileStore(self.knowledge.files, services.http)
         return services
+
+    @cached_property
+    def triggers(self) -> Triggers:
+        """Schedules and webhooks that start runs (app/services/triggers.py)."""
+        from app.services.triggers import Triggers
+
+        return Triggers(self.sessions, self.apps, self.runs)
 
     @cached_property
     def knowledge(self) -> KnowledgeBase:

@@ -8,12 +8,14 @@ from app.models.datasets import Dataset, Document, DocumentSegment, UploadFile
 from app.models.queues import QueuePause, WorkerProcess
 from app.models.runs import EndUser, NodeExecution, RunEvent, WorkflowRun
 from app.models.tenancy import AdminToken, Workspace
+from app.models.triggers import AppTrigger
 
 __all__ = [
     "AdminToken",
     "ApiKey",
     "App",
     "AppBudget",
+    "AppTrigger",
     "AuditRecord",
     "Base",
     "Dataset",

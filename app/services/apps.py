@@ -16,6 +16,7 @@ from app.engine.graph import Graph, build_graph
 from app.errors import AppUnavailable, NotFound
 from app.models import App, WorkflowVersion
 from app.models.base import as_utc
+from app.services import trigger_sync
 from app.services.read_cache import ReadCache
 
 
@@ -87,7 +88,7 @@ class Apps:
         version of `app_id`) and publish the version. Knowledge-retrieval dataset ids are first renamed through
         `dataset_map`; ids the workspace does not have are dropped, each with a warning (as Dify does)."""
         doc = parse_dsl(text)
-        build_graph(doc.workflow, doc.app.mode)
+        graph = build_graph(doc.workflow, doc.app.mode)
         with transaction(self._sessions) as session:
             warnings = _remap_datasets(session, workspace_id, doc.workflow, dataset_map or {})
             if app_id:
@@ -106,6 +107,7 @@ class Apps:
             session.flush()
             app.published_version_id = version.id
             session.flush()
+            trigger_sync.sync(session, workspace_id, app.id, graph)  # schedules and webhooks follow the new version
             view = replace(_view(app), warnings=tuple(warnings))
         self._apps.forget((workspace_id, view.id))  # after the commit: the next read sees the new version
         return view
