@@ -44,13 +44,14 @@ KNOWN_IMPORT_GAPS = {
 # Where a run may fail because this machine cannot reach what the app needs.
 OUTSIDE_WORLD = re.compile(
     r"cannot resolve|refused|not a public address|timed out|HTTP request failed|Connection|ConnectError|"
-    r"status code [45]\d\d|Max execution time|provider|api key|API key", re.IGNORECASE)
-# Files whose own export is broken on the branch the walk takes, each with the error it must fail with.
+    r"status code [45]\d\d|Max execution time|provider|api key|credential|not installed|plugin", re.IGNORECASE)
+# Files (by name prefix) whose own export is broken on the branch the walk takes, each with the error it must
+# fail with. 81 and 83: the JSON body template misses a comma after "prompt"; Dify refuses that body too.
 KNOWN_EXPORT_FAULTS = {
-    name: re.compile(r"http-request 1756865047041: the JSON body is not valid JSON after templating")
-    for name in ("wwwzhouhui_dify-for-dsl_81-dify案例分享-零代码用_Dify_使用梦_AI_3.0_多模态模型，免费生成影视级视频.yml",
-                 "wwwzhouhui_dify-for-dsl_83-dify案例分享-免费玩转即梦_4.0_多图生成！Dify_工作流从搭建到使用全攻略，附案例效果.yml")
-}  # its JSON body template misses a comma after "prompt"; Dify refuses that body too
+    prefix: re.compile(r"http-request 1756865047041: the JSON body is not valid JSON after templating")
+    for prefix in ("wwwzhouhui_dify-for-dsl_81-dify案例分享-零代码用_Dify_使用梦_AI_3.0",
+                   "wwwzhouhui_dify-for-dsl_83-dify案例分享-免费玩转即梦_4.0_多图生成")
+}
 MODEL_NODES = frozenset({"llm", "parameter-extractor", "question-classifier", "agent"})
 MISSING_PACKAGE = re.compile(r"No module named '([\w.]+)'")
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d4944415478"
@@ -73,7 +74,7 @@ def _probe_file(variable: dict[str, Any]) -> tuple[str, bytes, str]:
     if "image" in kinds:
         return "probe.png", PNG, "image"
     if "document" in kinds:
-        return "probe.txt", "probe document: 12 apples, 3 pears".encode(), "document"
+        return "probe.txt", b"probe document: 12 apples, 3 pears", "document"
     return "probe.mp3", b"ID3 probe", kinds[0]
 
 
@@ -98,6 +99,18 @@ def _inputs(client: Any, headers: dict[str, str], start: dict[str, Any]) -> dict
     return inputs
 
 
+def _start_form(doc: dict[str, Any]) -> dict[str, Any]:
+    """The start node's data of a workflow, or for the app modes without one the `user_input_form` rewritten as
+    start variables (each entry is `{<type>: {variable, options...}}`)."""
+    nodes = ((doc.get("workflow") or {}).get("graph") or {}).get("nodes") or []
+    start = next((n["data"] for n in nodes if (n.get("data") or {}).get("type") == "start"), None)
+    if start is not None:
+        return start
+    form = (doc.get("model_config") or {}).get("user_input_form") or []
+    return {"variables": [{**spec, "type": kind} for entry in form if isinstance(entry, dict)
+                          for kind, spec in entry.items() if isinstance(spec, dict) and spec.get("variable")]}
+
+
 def _classify_failure(events: list[dict[str, Any]], message: str) -> tuple[str, str]:
     finished = [e["data"] for e in events if e.get("event") == "node_finished"]
     failed = next((n for n in finished if n.get("status") == "failed"), None)
@@ -105,7 +118,7 @@ def _classify_failure(events: list[dict[str, Any]], message: str) -> tuple[str, 
     error = (failed or {}).get("error") or message
     detail = f"{where}: {error}"[:300]
     if failed is None:
-        return "failed-otherwise", detail
+        return ("outside-world" if OUTSIDE_WORLD.search(error) else "failed-otherwise"), detail
     missing = MISSING_PACKAGE.search(error)
     if missing and failed["node_type"] == "code":
         return "outside-world", f"needs python package {missing.group(1)}: {detail}"
@@ -132,25 +145,27 @@ def _walk_one(client: Any, path: Path) -> Outcome:
         return Outcome(path.name, "known-gap" if gap else "import-failed", gap or message[:300])
     created = response.get_json()
     headers = app_key(client, created["id"])
-    nodes = yaml.safe_load(text)["workflow"]["graph"]["nodes"]
-    start = next((n["data"] for n in nodes if n["data"].get("type") == "start"), {})
-    body: dict[str, Any] = {"inputs": _inputs(client, headers, start), "response_mode": "streaming",
+    doc = yaml.safe_load(text)
+    body: dict[str, Any] = {"inputs": _inputs(client, headers, _start_form(doc)), "response_mode": "streaming",
                             "user": "walker"}
-    if created["mode"] == "advanced-chat":
+    if created["mode"] != "workflow":
         body["query"] = "Shanghai weather, 12 apples"
-        response = client.post("/v1/chat-messages", headers=headers, json=body)
-    else:
-        response = client.post("/v1/workflows/run", headers=headers, json=body)
+    endpoint = {"workflow": "/v1/workflows/run", "completion": "/v1/completion-messages"}.get(
+        created["mode"], "/v1/chat-messages")
+    response = client.post(endpoint, headers=headers, json=body)
     if response.status_code != 200:
         return Outcome(path.name, *_classify_failure([], str((response.get_json() or {}).get("message"))))
     events = sse_events(response.data)
     final = next((e["data"] for e in events if e.get("event") == "workflow_finished"), None)
-    if final is None:
-        return Outcome(path.name, "failed-otherwise", "no workflow_finished event")
+    if final is None:  # the app modes without a workflow end with message_end, or an error event
+        failure = next((e for e in events if e.get("event") == "error"), None)
+        if failure is None and any(e.get("event") == "message_end" for e in events):
+            return Outcome(path.name, "succeeded")
+        final = {"status": "failed", "error": (failure or {}).get("message", "no workflow_finished event")}
     if final["status"] in ("succeeded", "partial-succeeded"):
         return Outcome(path.name, "succeeded")
     kind, detail = _classify_failure(events, str(final.get("error")))
-    fault = KNOWN_EXPORT_FAULTS.get(path.name)
+    fault = next((p for prefix, p in KNOWN_EXPORT_FAULTS.items() if path.name.startswith(prefix)), None)
     if kind == "failed-otherwise" and fault is not None and fault.search(detail):
         return Outcome(path.name, "export-fault", detail)
     return Outcome(path.name, kind, detail)
