@@ -163,3 +163,31 @@ def test_corpus_face_swap_sends_both_images_and_fails_only_at_the_private_host(c
     # at the egress guard: the export targets its author's intranet address.
     assert data["status"] == "failed"
     assert "192.168.1.4" in data["error"] and "refused" in data["error"]
+
+
+def test_files_sent_with_a_chat_message_reach_sys_files(client, app_with_key):
+    headers = app_with_key(fixture("chat_files.yml"))
+    file_id = upload(client, headers, "menu.txt", b"soup of the day")
+    response = client.post("/v1/chat-messages", headers=headers, json={
+        "inputs": {}, "query": "what is on it?", "user": "u1", "response_mode": "blocking",
+        "files": [{"type": "document", "transfer_method": "local_file", "upload_file_id": file_id}]})
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["answer"] == '["soup of the day"]'
+
+
+def test_document_extractor_fetches_a_remote_url_through_the_egress_guard(make_settings):
+    sink = start_sink()
+    try:
+        container = build_test_container(make_settings(egress_allow="127.0.0.1"))
+        flask_app = create_app(container.settings, container)
+        container.accounts.ensure_admin_token(ADMIN)
+        client = flask_app.test_client()
+        headers = app_key(client, import_app(client, fixture("file_extractor.yml")))
+        data = run_workflow(client, headers, {"doc": {"transfer_method": "remote_url",
+                                                      "url": f"{sink.url}/notes.txt", "type": "document"}})
+        assert data["status"] == "succeeded", data["error"]
+        assert data["outputs"]["name"] == "notes.txt"
+        assert json.loads(data["outputs"]["text"])["path"] == "/notes.txt"  # the sink echoes the request
+        container.close()
+    finally:
+        sink.close()
