@@ -110,6 +110,7 @@ def _patch_requests(module: ModuleType, relay: Relay) -> None:
         response.status_code = int(reply["status"])
         response.headers = CaseInsensitiveDict({k: v for k, v in reply["headers"]})
         response._content = reply["body"]
+        response._content_consumed = True  # iter_content/iter_lines then slice the body already read
         response.encoding = get_encoding_from_headers(response.headers)
         response.reason = reply.get("reason", "")
         response.url = reply.get("url") or request.url

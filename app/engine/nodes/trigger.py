@@ -9,8 +9,8 @@ daily | weekly | monthly with `visual_config` (`on_minute` for hourly, `time` su
 Outputs what the scheduler hands in (`scheduled_time`, `timezone`).
 
 `trigger-webhook` (Dify 1.x): `method`, `content_type`, and the declared request parts `params` (query string),
-`headers` and `body`, each `{name, type?, required}`. Outputs each declared name (a header also under its
-`snake_case` form) and `_webhook_raw` (method, headers, query, body).
+`headers` and `body`, each `{name, type?, required}`. Outputs each declared name (a header with its dashes as
+underscores; missing ones as null) and `_webhook_raw` (method, headers, query_params, body).
 
 Must not import anything outside `app.engine` and `app.errors`.
 """
@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.engine.nodes.start import StartData, StartNode
 from app.errors import InvalidParam
@@ -37,12 +37,17 @@ class VisualConfig(BaseModel):
     on_minute: int | None = Field(default=None, ge=0, le=59)
     monthly_days: list[int | str] = Field(default_factory=list)
 
+    @field_validator("weekdays", "monthly_days", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any) -> Any:
+        return [] if value is None else value
+
 
 class ScheduleData(StartData):
     mode: str = "visual"
-    frequency: str = "daily"
+    frequency: str | None = "daily"
     cron_expression: str | None = None
-    visual_config: VisualConfig = Field(default_factory=VisualConfig)
+    visual_config: VisualConfig | None = None
     timezone: str = "UTC"
 
 
@@ -92,7 +97,7 @@ class TriggerScheduleNode(StartNode):
             if not (self.data.cron_expression or "").strip():
                 raise InvalidParam(f"node {self.id}: a cron schedule needs a cron_expression", params=self.id)
             return str(self.data.cron_expression).strip()
-        return visual_cron(self.data.frequency, self.data.visual_config)
+        return visual_cron(self.data.frequency or "daily", self.data.visual_config or VisualConfig())
 
 
 class WebhookField(BaseModel):
@@ -104,7 +109,7 @@ class WebhookField(BaseModel):
 
 
 class WebhookData(StartData):
-    method: str = "POST"
+    method: str = "get"
     content_type: str = "application/json"
     params: list[WebhookField] = Field(default_factory=list)
     headers: list[WebhookField] = Field(default_factory=list)
@@ -114,7 +119,22 @@ class WebhookData(StartData):
 
 
 def header_variable(name: str) -> str:
-    return re.sub(r"[^0-9a-zA-Z_]", "_", name).lower()
+    """The variable a declared header is stored under (Dify: dashes become underscores)."""
+    return name.replace("-", "_")
+
+
+def _typed(field: WebhookField, value: Any) -> Any:
+    """Query strings and form fields arrive as text: numbers and booleans declared as such are converted."""
+    if not isinstance(value, str):
+        return value
+    try:
+        if field.type == "number":
+            return float(value) if any(c in value for c in ".eE") else int(value)
+    except ValueError as exc:
+        raise InvalidParam(f"{field.name} must be a number", params=field.name) from exc
+    if field.type == "boolean":
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return value
 
 
 class TriggerWebhookNode(StartNode):
@@ -123,24 +143,25 @@ class TriggerWebhookNode(StartNode):
     data: WebhookData
 
     def inputs_from_request(self, method: str, query: dict[str, Any], headers: dict[str, str],
-                            body: dict[str, Any] | Any) -> dict[str, Any]:
+                            body: Any) -> dict[str, Any]:
         """The run's inputs from one webhook call. Raises InvalidParam for a wrong method or a missing
-        required part."""
-        if method.upper() != self.data.method.upper():
+        required part. A `text/plain` or binary body is handed whole to every declared body variable."""
+        if method.lower() != self.data.method.lower():
             raise InvalidParam(f"this webhook accepts {self.data.method.upper()} requests, not {method.upper()}")
         lower = {k.lower(): v for k, v in headers.items()}
+        whole = self.data.content_type in ("text/plain", "application/octet-stream")
         fields = body if isinstance(body, dict) else {}
         inputs: dict[str, Any] = {"_webhook_raw": {"method": method.upper(), "headers": dict(headers),
-                                                   "query": dict(query), "body": body}}
-        for part, source, lookup in (("query parameter", self.data.params, query),
-                                     ("header", self.data.headers, lower), ("body field", self.data.body, fields)):
-            for item in source:
-                key = item.name.lower() if source is self.data.headers else item.name
-                if key not in lookup or lookup[key] in (None, ""):
-                    if item.required:
-                        raise InvalidParam(f"{part} {item.name} is required", params=item.name)
-                    continue
-                name = header_variable(item.name) if source is self.data.headers else item.name
-                inputs[name] = lookup[key]
-                inputs.setdefault(item.name, lookup[key])
+                                                   "query_params": dict(query), "body": body}}
+        parts = (("query parameter", self.data.params, query, lambda f: f.name),
+                 ("header", self.data.headers, lower, lambda f: f.name.lower()),
+                 ("body field", self.data.body, {f.name: body for f in self.data.body} if whole else fields,
+                  lambda f: f.name))
+        for part, declared, source, key_of in parts:
+            for field in declared:
+                value = source.get(key_of(field))
+                if value in (None, "") and field.required:
+                    raise InvalidParam(f"{part} {field.name} is required", params=field.name)
+                name = header_variable(field.name) if declared is self.data.headers else field.name
+                inputs[name] = _typed(field, value)
         return inputs
