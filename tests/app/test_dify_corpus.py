@@ -111,7 +111,19 @@ def _start_form(doc: dict[str, Any]) -> dict[str, Any]:
                           for kind, spec in entry.items() if isinstance(spec, dict) and spec.get("variable")]}
 
 
-def _classify_failure(events: list[dict[str, Any]], message: str) -> tuple[str, str]:
+CALLS_THE_WEB = re.compile(r"^\s*(import|from)\s+(requests|httpx|urllib\.request|http\.client)\b", re.MULTILINE)
+
+
+def _calls_the_web(doc: dict[str, Any], node_id: str) -> bool:
+    """Whether a code node's source calls a web API itself (its failures then come back as values)."""
+    def walk(nodes: list[dict[str, Any]]) -> bool:
+        return any(n.get("id") == node_id and CALLS_THE_WEB.search(str((n.get("data") or {}).get("code") or ""))
+                   for n in nodes)
+    return walk(((doc.get("workflow") or {}).get("graph") or {}).get("nodes") or [])
+
+
+def _classify_failure(events: list[dict[str, Any]], message: str, doc: dict[str, Any] | None = None
+                      ) -> tuple[str, str]:
     finished = [e["data"] for e in events if e.get("event") == "node_finished"]
     failed = next((n for n in finished if n.get("status") == "failed"), None)
     where = f"{failed['node_type']} {failed['node_id']}" if failed else "before any node"
@@ -124,6 +136,8 @@ def _classify_failure(events: list[dict[str, Any]], message: str) -> tuple[str, 
         return "outside-world", f"needs python package {missing.group(1)}: {detail}"
     if OUTSIDE_WORLD.search(error):
         return "outside-world", detail
+    if failed["node_type"] == "code" and doc is not None and _calls_the_web(doc, failed["node_id"]):
+        return "outside-world", f"its code calls a web API this machine cannot reach: {detail}"
     answered = [n for n in finished if n.get("node_type") == "http-request" and n.get("status") == "succeeded"
                 and int((n.get("outputs") or {}).get("status_code") or 0) >= 400]
     if answered:
@@ -164,7 +178,7 @@ def _walk_one(client: Any, path: Path) -> Outcome:
         final = {"status": "failed", "error": (failure or {}).get("message", "no workflow_finished event")}
     if final["status"] in ("succeeded", "partial-succeeded"):
         return Outcome(path.name, "succeeded")
-    kind, detail = _classify_failure(events, str(final.get("error")))
+    kind, detail = _classify_failure(events, str(final.get("error")), doc)
     fault = next((p for prefix, p in KNOWN_EXPORT_FAULTS.items() if path.name.startswith(prefix)), None)
     if kind == "failed-otherwise" and fault is not None and fault.search(detail):
         return Outcome(path.name, "export-fault", detail)
