@@ -4,6 +4,7 @@ unguessable URL whose request parts become the run's inputs."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -110,3 +111,21 @@ def test_webhook_refuses_bad_calls(client):
     assert client.get(hook["webhook_path"] + "?shop=north").status_code == 400
     unknown = client.post("/triggers/webhook/not-a-real-id", json={"order_id": "1"})
     assert unknown.status_code == 404 and unknown.get_json()["code"] == "not_found"
+
+
+def test_concurrent_firing_on_postgres_starts_one_run(make_settings, postgres_url):
+    from app import create_app
+    from tests.conftest import ADMIN, build_test_container
+
+    container = build_test_container(make_settings(database_url=postgres_url))
+    flask_app = create_app(container.settings, container)
+    container.accounts.ensure_admin_token(ADMIN)
+    client = flask_app.test_client()
+    app_id = import_app(client, fixture("trigger_schedule.yml"))
+    [schedule] = triggers_of(client, app_id)
+    moment = datetime.fromtimestamp(schedule["next_fire_at"], UTC) + timedelta(seconds=1)
+    with ThreadPoolExecutor(4) as pool:  # four workers' periodic tasks at the same minute
+        fired = [run for runs in pool.map(lambda _: container.triggers.fire_due(moment), range(4)) for run in runs]
+    assert len(fired) == 1
+    assert container.runs.load(fired[0]).status == "succeeded"
+    container.close()
