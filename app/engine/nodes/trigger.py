@@ -26,6 +26,7 @@ from app.engine.nodes.start import StartData, StartNode
 from app.errors import InvalidParam
 
 WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 TIME = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*([AaPp][Mm])?\s*$")
 
 
@@ -151,7 +152,10 @@ class TriggerWebhookNode(StartNode):
         lower = {k.lower(): v for k, v in headers.items()}
         whole = self.data.content_type in ("text/plain", "application/octet-stream")
         fields = body if isinstance(body, dict) else {}
-        inputs: dict[str, Any] = {"_webhook_raw": {"method": method.upper(), "headers": dict(headers),
+        declared = {f.name.lower() for f in self.data.headers}
+        # Credentials the caller sent stay out of the run (its inputs are stored and shown) unless declared.
+        shown = {k: v for k, v in headers.items() if k.lower() not in CREDENTIAL_HEADERS or k.lower() in declared}
+        inputs: dict[str, Any] = {"_webhook_raw": {"method": method.upper(), "headers": shown,
                                                    "query_params": dict(query), "body": body}}
         parts = (("query parameter", self.data.params, query, lambda f: f.name),
                  ("header", self.data.headers, lower, lambda f: f.name.lower()),

@@ -4,6 +4,7 @@ unguessable URL whose request parts become the run's inputs."""
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -94,13 +95,16 @@ def test_webhook_call_starts_a_run_with_the_request_mapped_to_variables(client, 
     app_id = import_app(client, fixture("trigger_webhook.yml"))
     [hook] = triggers_of(client, app_id)
     response = client.post(hook["webhook_path"] + "?shop=north", json={"order_id": "A-7", "total": 12.5},
-                           headers={"X-Signature": "sig-1"})
+                           headers={"X-Signature": "sig-1", "Authorization": "Bearer caller-secret"})
     assert response.status_code == 202
     body = response.get_json()
     assert body["received"] is True and body["workflow_run_id"]
     run = container.runs.load(body["workflow_run_id"])
     assert run.status == "succeeded", run.error
     assert run.outputs == {"note": "north order A-7 total 12.5 signed sig-1"}
+    raw = run.inputs["_webhook_raw"]
+    assert raw["query_params"] == {"shop": "north"} and raw["body"] == {"order_id": "A-7", "total": 12.5}
+    assert "caller-secret" not in json.dumps(run.inputs)
 
 
 def test_webhook_refuses_bad_calls(client):
