@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt $(wildcard requirements-infra.txt) | cksum | cut -d' ' -f1)
 
-.PHONY: venv run api worker migrate test test-fast lint bench soak dashboard profile roundtrips cluster chaos clean
+.PHONY: venv run api worker migrate test test-fast lint bench soak dashboard profile roundtrips cluster chaos clean corpus
 
 venv: $(STAMP)
 
@@ -32,6 +32,9 @@ test: venv         ## every test: unit, API, engine, infra, integration (real pr
 
 test-fast: venv    ## everything but the integration tests
 	$(PY) -m pytest -m "not integration"
+
+corpus: venv       ## the Dify corpus walk (../shared/dify-corpus or DIFY_CORPUS_DIR) with its counts printed
+	$(PY) -m pytest tests/app/test_dify_corpus.py -q -s -rx
 
 lint: venv
 	$(PY) -m ruff check .
