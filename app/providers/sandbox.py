@@ -169,17 +169,25 @@ class ProcessSandbox:
             return bytes(out), bytes(err), -signal.SIGKILL, True
         return bytes(out), bytes(err), status, False
 
-
     def _serve(self, relay: socket.socket, pending: bytearray, chunk: bytes, deadline: float) -> None:
-        """Answer every complete request line the child has written so far."""
+        """Answer every complete request line the child has written so far. Bounded: a line longer than a
+        request may be is dropped, and a reply the child does not read is abandoned at the wall-clock deadline
+        (the child cannot stall its parent)."""
         assert self._relay is not None
         pending += chunk
+        if len(pending) > self.limits.file_bytes * 2 + 65536:  # base64 of the largest body, plus headers
+            pending.clear()
         while b"\n" in pending:
+            if time.monotonic() >= deadline:  # the run is over; what is left goes unanswered
+                pending.clear()
+                return
             end = pending.index(b"\n")
             line = bytes(pending[:end])
             del pending[:end + 1]
-            with contextlib.suppress(OSError):  # the child died meanwhile
-                relay.sendall(self._relay.answer(line, deadline - time.monotonic()) + b"\n")
+            reply = self._relay.answer(line, deadline - time.monotonic()) + b"\n"
+            with contextlib.suppress(OSError):  # the child died, or left the reply unread past the deadline
+                relay.settimeout(max(0.05, deadline - time.monotonic()))
+                relay.sendall(reply)
 
 
 def _close(pair: tuple[socket.socket, socket.socket] | None) -> None:

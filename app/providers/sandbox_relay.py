@@ -43,9 +43,11 @@ class HttpRelay:
             raise WorkflowError(f"request body is larger than {self._max_body} bytes")
         timeout = float(message.get("timeout") or 60.0)
         headers = [(str(k), str(v)) for k, v in message.get("headers") or []]
+        # The three phases together fit in what is left of the sandbox's wall clock.
+        share = remaining / 3
         reply = self._http.request(str(message["method"]), str(message["url"]), headers=headers, content=body,
-                                   connect=min(10.0, timeout, remaining), read=min(timeout, remaining),
-                                   write=min(timeout, remaining), follow_redirects=False)
+                                   connect=min(10.0, timeout, share), read=min(timeout, share),
+                                   write=min(timeout, share), follow_redirects=False)
         try:
             reason = HTTPStatus(reply.status_code).phrase
         except ValueError:

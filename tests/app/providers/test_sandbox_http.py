@@ -5,6 +5,7 @@ socket of the child's own, so the guard's rules hold (a local HTTP server stands
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -100,3 +101,24 @@ def test_standard_library_works_but_listing_host_folders_does_not(guarded):
     assert guarded.run("python3", code, {}) == {"t": "2024-01-01T00:00:00+08:00", "n": 42, "q": "a=b+c"}
     assert "not allowed" in fails(guarded, "import os\ndef main():\n    return {'l': os.listdir('/etc')}\n")
     assert "not allowed" in fails(guarded, "import os\ndef main():\n    return {'l': os.listdir('/')}\n")
+
+
+def test_a_child_flooding_the_relay_cannot_stall_its_parent(sink):
+    box = ProcessSandbox(SandboxLimits(wall_seconds=2.0, cpu_seconds=5, memory_mb=256),
+                         http=EgressClient(EgressPolicy.parse("127.0.0.1")))
+    # Requests for large replies on every descriptor, never reading an answer, then waiting past the limit.
+    code = ("import os, time\n"
+            "def main(url):\n"
+            "    line = ('{\"method\": \"GET\", \"url\": \"' + url + '/big?n=300000\"}\\n').encode()\n"
+            "    for _ in range(100):\n"
+            "        for fd in range(3, 64):\n"
+            "            try:\n"
+            "                os.write(fd, line)\n"
+            "            except OSError:\n"
+            "                pass\n"
+            "    time.sleep(30)\n"
+            "    return {}\n")
+    began = time.monotonic()
+    with pytest.raises(WorkflowError):
+        box.run("python3", code, {"url": sink.url})
+    assert time.monotonic() - began < 6.0
