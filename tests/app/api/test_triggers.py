@@ -76,7 +76,7 @@ def test_the_workers_fire_schedules_every_minute(container):
     assert "fire_schedules" in [task.name for task in periodic]
 
 
-def test_reimport_keeps_the_webhook_url_and_removing_the_trigger_drops_it(client):
+def test_reimport_keeps_the_webhook_url_and_removing_the_trigger_drops_it(client, container):
     app_id = import_app(client, fixture("trigger_webhook.yml"))
     [hook] = triggers_of(client, app_id)
     assert hook["kind"] == "webhook" and len(hook["id"]) >= 32
@@ -89,6 +89,8 @@ def test_reimport_keeps_the_webhook_url_and_removing_the_trigger_drops_it(client
                headers={**ADMIN_HEADERS, "Content-Type": "application/yaml"})
     assert [t["kind"] for t in triggers_of(client, app_id)] == ["schedule"]
     assert client.post(hook["webhook_path"], json={"order_id": "1"}).status_code == 404
+    assert client.delete(f"/manage/v1/apps/{app_id}", headers=ADMIN_HEADERS).status_code == 204
+    assert container.triggers.fire_due(datetime.now(UTC) + timedelta(days=2)) == []  # gone with its app
 
 
 def test_webhook_call_starts_a_run_with_the_request_mapped_to_variables(client, container):
