@@ -7,7 +7,8 @@ socket pair from the parent, and the transports of `requests` (`HTTPAdapter.send
 line to that descriptor and reads the reply: the parent (`sandbox_relay`) sends it through the egress guard, so
 the guard's rules apply to every hop (redirects are handed back to the library, which sends the next hop the same
 way). The third-party packages come from an allow-list, each found directly in the parent's site-packages folder,
-which itself stays off `sys.path`.
+which itself stays off `sys.path`. asyncio's event loops get their wake-up channel from a pipe instead of the
+socket pair they would make, so `asyncio.run` works too.
 
 Runs with `python -I -S`: imports only the standard library, nothing from `app`.
 """
@@ -138,6 +139,43 @@ def _patch_httpx(module: ModuleType, relay: Relay) -> None:
     module.HTTPTransport.handle_request = handle_request
 
 
+class _PipeEnd:
+    """One end of an `os.pipe`, with the few socket methods asyncio's self-pipe uses (the child may not create
+    sockets, and asyncio makes a socket pair for every event loop)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def setblocking(self, flag: bool) -> None:
+        os.set_blocking(self._fd, flag)
+
+    def recv(self, size: int) -> bytes:
+        return os.read(self._fd, size)
+
+    def send(self, data: bytes) -> int:
+        return os.write(self._fd, data)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _patch_asyncio(module: ModuleType) -> None:
+    def make_self_pipe(self: Any) -> None:
+        read_end, write_end = os.pipe()
+        self._ssock, self._csock = _PipeEnd(read_end), _PipeEnd(write_end)
+        self._ssock.setblocking(False)
+        self._csock.setblocking(False)
+        self._internal_fds += 1
+        self._add_reader(self._ssock.fileno(), self._read_from_self)
+
+    module.BaseSelectorEventLoop._make_self_pipe = make_self_pipe
+
+
 class _Patching(importlib.abc.Loader):
     """Executes a module with its own loader, then patches it."""
 
@@ -158,10 +196,10 @@ class _Finder(importlib.abc.MetaPathFinder):
 
     def __init__(self, root: str, relay: Relay | None) -> None:
         self._root = root
-        self._patches: dict[str, Callable[[ModuleType], None]] = {}
+        self._patches: dict[str, Callable[[ModuleType], None]] = {"asyncio.selector_events": _patch_asyncio}
         if relay is not None:
-            self._patches = {"requests.adapters": lambda m: _patch_requests(m, relay),
-                             "httpx._transports.default": lambda m: _patch_httpx(m, relay)}
+            self._patches.update({"requests.adapters": lambda m: _patch_requests(m, relay),
+                                  "httpx._transports.default": lambda m: _patch_httpx(m, relay)})
 
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
         if fullname in self._patches:

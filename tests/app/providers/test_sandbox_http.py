@@ -92,6 +92,18 @@ def test_standard_library_packages_import(guarded, module):
     assert guarded.run("python3", f"import {module}\ndef main():\n    return {{'ok': True}}\n", {}) == {"ok": True}
 
 
+def test_asyncio_runs_without_sockets(guarded):
+    code = ("import asyncio\n"
+            "async def square(n):\n"
+            "    await asyncio.sleep(0.01)\n"
+            "    return n * n\n"
+            "async def both():\n"
+            "    return await asyncio.gather(square(3), square(4))\n"
+            "def main():\n"
+            "    return {'r': asyncio.run(both())}\n")
+    assert guarded.run("python3", code, {}) == {"r": [9, 16]}
+
+
 def test_standard_library_works_but_listing_host_folders_does_not(guarded):
     code = ("import zoneinfo, datetime, sqlite3\nfrom urllib.parse import urlencode\n"
             "def main():\n"
