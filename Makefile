@@ -10,7 +10,7 @@ RUN_STAMP := $(VENV)/.runtime-$(shell cat requirements.txt | cksum | cut -d' ' -
 DEV_STAMP := $(VENV)/.dev-$(shell cat requirements.txt requirements-dev.txt $(wildcard requirements-infra.txt) | cksum | cut -d' ' -f1)
 
 .PHONY: help venv venv-runtime run api worker migrate test test-fast lint bench soak dashboard profile roundtrips \
-        cluster chaos mutate clean checkov-venv deploy image teardown
+        cluster chaos mutate corpus clean checkov-venv deploy image teardown
 
 help:              ## this list
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -52,6 +52,9 @@ test: venv checkov-venv ## every test: unit, API, engine, infra, integration (re
 
 test-fast: venv    ## everything but the integration tests; about 5 min
 	$(PY) -m pytest -m "not integration"
+
+corpus: venv       ## the Dify corpus walk (../shared/dify-corpus or DIFY_CORPUS_DIR) with its counts printed
+	$(PY) -m pytest tests/app/test_dify_corpus.py -q -s -rx
 
 lint: venv         ## ruff
 	$(PY) -m ruff check .

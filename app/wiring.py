@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from app.services.knowledge_base import KnowledgeBase
     from app.services.metering import UsageRecorder
     from app.services.tools.admin import ToolAdmin
+    from app.services.triggers import Triggers
     from app.tools.registry import ToolRegistry
     from worker.runtime import WorkerRuntime
 
@@ -74,9 +75,12 @@ class Container:
     @cached_property
     def node_services(self) -> NodeServices:
         """The side-effect ports nodes use (code sandbox, egress-guarded HTTP, read-only SQL, knowledge)."""
+        from app.services.run_files import RunFileStore
+
         services = build_node_services(self.settings)
         services.retriever = self.knowledge.retriever
         services.tools = self.tools
+        services.files = RunFileStore(self.knowledge.files, services.http)
         return services
 
     @cached_property
@@ -112,6 +116,13 @@ class Container:
         from app.services.tools.admin import ToolAdmin
 
         return ToolAdmin(self.tools.store, self.tools)  # type: ignore[arg-type]
+
+    @cached_property
+    def triggers(self) -> Triggers:
+        """Schedules and webhooks that start runs (app/services/triggers.py)."""
+        from app.services.triggers import Triggers
+
+        return Triggers(self.sessions, self.apps, self.runs)
 
     @cached_property
     def knowledge(self) -> KnowledgeBase:
@@ -221,7 +232,7 @@ def build_node_services(settings: Settings) -> NodeServices:
     http = build_egress(settings)
     sandbox = ProcessSandbox(SandboxLimits(
         wall_seconds=settings.sandbox_wall_seconds, cpu_seconds=settings.sandbox_cpu_seconds,
-        memory_mb=settings.sandbox_memory_mb, output_bytes=settings.sandbox_output_bytes))
+        memory_mb=settings.sandbox_memory_mb, output_bytes=settings.sandbox_output_bytes), http=http)
     connections = {name: url.get_secret_value() for name, url in settings.sql_connections.items()}
     sql = SqlRunner(connections, settings.sql_timeout_seconds, settings.sql_max_rows) if connections else None
     return NodeServices(http=http, sandbox=sandbox, sql=sql)

@@ -36,3 +36,23 @@ def public_export(name: str) -> str:
         pytest.skip(f"public Dify export {name} not found in {dsl_dir()}; set DIFY_DSL_DIR or DIFY_CORPUS_DIR "
                     "to the folder of shared exports to run this compatibility test")
     return path.read_text(encoding="utf-8")
+
+
+ROOT = REPO
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def corpus_file(name: str) -> str:
+    """The text of one corpus export; skips (with the setting to use) when the corpus is not on this machine,
+    fails when DIFY_CORPUS_DIR is set but the file is not there."""
+    path = corpus_dir() / name
+    if not path.is_file():
+        if os.environ.get("DIFY_CORPUS_DIR"):
+            pytest.fail(f"Dify corpus file {name} not found in {corpus_dir()} (from DIFY_CORPUS_DIR)")
+        pytest.skip(f"Dify corpus file {name} not found under {corpus_dir()} (set DIFY_CORPUS_DIR)")
+    return path.read_text(encoding="utf-8")
+
+
+def fixture(name: str) -> str:
+    """One of the project's own DSL documents in tests/fixtures/."""
+    return (FIXTURES / name).read_text(encoding="utf-8")

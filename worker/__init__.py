@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from huey import Huey, RedisHuey, SqliteHuey
+from huey import Huey, RedisHuey, SqliteHuey, crontab
 
 from app.settings import Settings
 
@@ -33,6 +33,7 @@ def create_huey(settings: Settings) -> Huey:
 class Tasks:
     run_workflow: Any
     index_document: Any = None
+    fire_schedules: Any = None
 
 
 def register_tasks(huey: Huey, runtime: Callable[[], WorkerRuntime]) -> Tasks:
@@ -48,4 +49,10 @@ def register_tasks(huey: Huey, runtime: Callable[[], WorkerRuntime]) -> Tasks:
     def index_document(document_id: str) -> None:
         tasks.index_document(runtime(), document_id)
 
-    return Tasks(run_workflow=run_workflow, index_document=index_document)
+    # Every minute, in every consumer: each due schedule is claimed once (compare-and-set), so several workers
+    # enqueueing this at the same minute still fire a schedule once.
+    @huey.periodic_task(crontab(minute="*"), name="fire_schedules", retries=0)
+    def fire_schedules() -> None:
+        tasks.fire_schedules(runtime())
+
+    return Tasks(run_workflow=run_workflow, index_document=index_document, fire_schedules=fire_schedules)

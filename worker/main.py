@@ -1,8 +1,8 @@
 """Entry 2: the worker process. Reads Settings from the environment, then runs the Huey consumer (thread
-workers; SIGTERM is graceful; no periodic enqueueing) with the lease heartbeat, the reaper and the health port.
+workers; SIGTERM is graceful; periodic tasks on: the trigger schedules fire each minute) with the lease
+heartbeat, the reaper and the health port.
 
-Equivalent to `huey_consumer -k thread -g TERM -n` plus those three threads; started with
-`python -m worker.main`."""
+Equivalent to `huey_consumer -k thread -g TERM` plus those three threads; started with `python -m worker.main`."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def main() -> None:
                                  lambda: {"database": container.database_ok(), "queue": container.queue.ping()})
     embedded = not settings.redis_url
     consumer = container.huey.create_consumer(
-        workers=settings.worker_threads, worker_type="thread", periodic=False, graceful_signal="TERM",
+        workers=settings.worker_threads, worker_type="thread", periodic=True, graceful_signal="TERM",
         shutdown_timeout=settings.worker_drain_seconds,
         # SQLite has no blocking pop: poll fast so an idle worker starts a run within ~50 ms.
         initial_delay=0.02 if embedded else 0.1, max_delay=0.05 if embedded else 1.0, backoff=1.5)

@@ -3,7 +3,7 @@ purges audit records past the retention (AUDIT_RETENTION_DAYS) every AUDIT_PURGE
 writes the worker's heartbeat row for the task console's worker list (`WorkerPresence`).
 
 The purge is one DELETE by age, idempotent, so every worker may run it; a thread rather than a Huey periodic
-task because the consumer runs with periodic tasks off and a chore must not take a run's slot."""
+task because a long chore must not take a run's slot."""
 
 from __future__ import annotations
 

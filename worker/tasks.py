@@ -49,3 +49,12 @@ def index_document(runtime: WorkerRuntime, document_id: str) -> None:
 def _paused(runtime: WorkerRuntime, queue: str) -> bool:
     ops = runtime.container.ops
     return ops is not None and ops.queues.is_paused(queue)
+
+
+def fire_schedules(runtime: WorkerRuntime) -> None:
+    """Fire the trigger schedules that are due; safe in any number of workers at once (each is claimed)."""
+    if runtime.draining.is_set() or _paused(runtime, "runs"):
+        return
+    fired = runtime.container.triggers.fire_due()
+    if fired:
+        log.info("schedules fired", extra={"runs": len(fired)})

@@ -28,6 +28,7 @@ def register_api(app: Flask) -> None:
     from app.api.operations import operations
     from app.api.ops import ops
     from app.api.service import service
+    from app.api.triggers import app_triggers, webhooks
 
     register_error_handlers(app)
     register_observability(app)  # first: request id, metrics, audit and the budget gate wrap everything below
@@ -51,3 +52,5 @@ def register_api(app: Flask) -> None:
     app.register_blueprint(manage_tools, url_prefix="/manage/v1")
     app.register_blueprint(operations, url_prefix="/manage/v1")
     app.register_blueprint(console, url_prefix="/manage/console")
+    app.register_blueprint(webhooks)
+    app.register_blueprint(app_triggers, url_prefix="/manage/v1")

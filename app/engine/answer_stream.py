@@ -4,7 +4,8 @@ Wraps the run's event sink. Node events pass through. Text chunks pass only as p
 reply: an LLM's chunks are forwarded live while they fill a segment of an answer that the LLM is certain to
 reach (no branching node between them) and whose earlier segments are already known; whatever an answer did
 not stream live is sent when it finishes, rendered from the pool. One answer streams at a time; replies of
-answers that finish meanwhile wait and follow it, so the concatenated chunks are exactly the reply.
+answers that finish meanwhile wait and follow it, so the concatenated chunks are exactly the reply. An answer
+inside an iteration or loop body adds its rendered text each time it finishes, round after round, as in Dify.
 
 Must not import anything outside `app.engine` and `app.errors`.
 """
@@ -56,12 +57,18 @@ class AnswerStream:
         self._holder: str | None = None  # the answer that currently owns the stream
         self._waiting: list[TextChunk] = []
         self._parts: list[str] = []
+        self._finished_answers: set[str] = set()
         self._lock = threading.RLock()
 
     @property
     def text(self) -> str:
         with self._lock:
             return "".join(self._parts)
+
+    def saw_finish(self, answer_id: str) -> bool:
+        """Whether this stream saw the answer node finish (a restored checkpoint emits no event)."""
+        with self._lock:
+            return answer_id in self._finished_answers
 
     def __call__(self, event: EngineEvent) -> None:
         with self._lock:
@@ -108,7 +115,10 @@ class AnswerStream:
         if answer is not None:
             self._sent[answer] += 1  # the live segment is complete
         if record.node_id not in self._segments:
+            if record.node_type == "answer" and record.status == NodeStatus.succeeded:
+                self._body_answer(record.node_id, str((record.outputs or {}).get("answer") or ""))
             return
+        self._finished_answers.add(record.node_id)
         if record.status != NodeStatus.succeeded:
             self._release(record.node_id)
             return
@@ -122,6 +132,14 @@ class AnswerStream:
         else:
             self._waiting.extend(rest)
         self._release(record.node_id)
+
+    def _body_answer(self, answer: str, text: str) -> None:
+        """An answer inside a loop or iteration body: its text of this round follows whatever streams now."""
+        chunk = TextChunk(text, (answer, "answer"))
+        if self._holder is None:
+            self._send(chunk)
+        else:
+            self._waiting.append(chunk)
 
     def _release(self, answer: str) -> None:
         if self._holder != answer:

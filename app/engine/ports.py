@@ -148,6 +148,21 @@ class ToolCatalog(Protocol):
         ...
 
 
+class FileStore(Protocol):
+    """Files a run was given (uploads, remote URLs) in Dify's file shape: `transfer_method` local_file |
+    remote_url | tool_file, `upload_file_id`/`related_id` or `url`. Scoped to the run's workspace."""
+
+    def describe(self, file: dict[str, Any]) -> dict[str, Any]:
+        """The full file object (`filename`, `extension`, `mime_type`, `size`, `type`, ...) for a request's file
+        reference. Raises WorkflowError when the file does not exist in this workspace."""
+        ...
+
+    def read(self, file: dict[str, Any]) -> bytes:
+        """The file's bytes (remote URLs through the egress guard). Raises WorkflowError when it is gone or
+        cannot be fetched, EgressRefused for a refused address."""
+        ...
+
+
 @dataclass
 class NodeServices:
     """Optional side-effect ports that specific node types need (code sandbox, egress-guarded HTTP, SQL,
@@ -158,7 +173,7 @@ class NodeServices:
     http: Any = None
     sandbox: Any = None
     sql: Any = None
-    files: Any = None
+    files: FileStore | None = None
     tools: ToolRuntime | None = None
     # The conversation's earlier turns, oldest first; empty outside chatflows.
     history: tuple[ChatTurn, ...] = ()

@@ -288,7 +288,10 @@ class GraphRunner:
         attempt = 0
         while True:
             result, status, error, error_type = self._attempt(node, ctx)
-            if status != NodeStatus.failed or attempt >= allowed:
+            # No retry that would start past the run's deadline: the node fails now with its own error, rather
+            # than the run later with a bare time limit.
+            late = time.monotonic() + retry.retry_interval / 1000 > self.shared.deadline
+            if status != NodeStatus.failed or attempt >= allowed or late:
                 return result, status, error, error_type, attempt
             attempt += 1
             if self._sleep(retry.retry_interval / 1000):

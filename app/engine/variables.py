@@ -32,6 +32,7 @@ class VariablePool:
         """Resolve `[node_id, var, key...]`; nested keys index into dicts (and lists by number)."""
         if len(selector) < 2:
             return default
+        selector = self._system_alias(selector)
         value: Any = self._values.get(selector[0], {}).get(selector[1], _MISSING)
         for key in selector[2:]:
             if isinstance(value, dict):
@@ -43,6 +44,20 @@ class VariablePool:
             if value is _MISSING:
                 break
         return default if value is _MISSING else value
+
+    def _system_alias(self, selector: Sequence[str]) -> Sequence[str]:
+        """Older exports address system variables through the start node: `[start_id, "sys.query"]` (and in
+        templates `{{#start_id.sys.query#}}`, split as `[start_id, "sys", "query"]`). Both mean `["sys", "query"]`
+        unless the node really holds a variable of that name."""
+        node_id, name = str(selector[0]), str(selector[1])
+        if node_id == "sys":
+            return selector
+        held = self._values.get(node_id, {})
+        if name.startswith("sys.") and name not in held:
+            return ["sys", name[4:], *selector[2:]]
+        if name == "sys" and len(selector) > 2 and "sys" not in held:
+            return ["sys", *selector[2:]]
+        return selector
 
     def has_node(self, node_id: str) -> bool:
         return node_id in self._values

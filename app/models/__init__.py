@@ -9,12 +9,14 @@ from app.models.queues import QueuePause, WorkerProcess
 from app.models.runs import EndUser, NodeExecution, RunEvent, WorkflowRun
 from app.models.tenancy import AdminToken, Workspace
 from app.models.tools import ToolProviderRecord
+from app.models.triggers import AppTrigger
 
 __all__ = [
     "AdminToken",
     "ApiKey",
     "App",
     "AppBudget",
+    "AppTrigger",
     "AuditRecord",
     "Base",
     "Dataset",

@@ -15,6 +15,7 @@ import os
 import selectors
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import sysconfig
@@ -25,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import WorkflowError
+from app.providers.egress import EgressClient
+from app.providers.sandbox_http import package_paths
+from app.providers.sandbox_relay import HttpRelay
 
 CHILD = Path(__file__).with_name("sandbox_child.py")
 NOBODY = 65534
@@ -54,12 +58,17 @@ class ProcessSandbox:
     check one kernel layer at a time); by default every available layer is applied."""
 
     def __init__(self, limits: SandboxLimits | None = None, python: str | None = None,
-                 work_root: str | None = None, layers: tuple[str, ...] | None = None) -> None:
+                 work_root: str | None = None, layers: tuple[str, ...] | None = None,
+                 http: EgressClient | None = None) -> None:
         self.limits = limits or SandboxLimits()
         self._python = python or sys.executable
         self._work_root = work_root
         self._layers = layers
-        self._read_paths = _read_paths()
+        # `requests` and `httpx` come from this interpreter's site-packages (read-only, those packages only);
+        # their requests go through `http`, the egress guard, or fail with a clear error without it.
+        self._packages = sysconfig.get_paths()["purelib"]
+        self._read_paths = _read_paths() + tuple(package_paths(self._packages))
+        self._relay = HttpRelay(http, self.limits.file_bytes) if http is not None else None
         self._run_as = NOBODY if os.geteuid() == 0 and _world_readable(self._read_paths[0]) else None
         self._seccomp_path = _seccomp_path()
 
@@ -72,20 +81,27 @@ class ProcessSandbox:
             raise WorkflowError(f"code language {language!r} is not supported; use python3")
         request = {"code": code, "inputs": inputs, "read_paths": list(self._read_paths), "run_as": self._run_as,
                    "seccomp_path": self._seccomp_path, "layers": list(self._layers or ()),
+                   "packages": self._packages,
                    "limits": {"cpu_seconds": self.limits.cpu_seconds,
                               "memory_bytes": self.limits.memory_mb * 1024 * 1024,
                               "file_bytes": self.limits.file_bytes, "output_bytes": self.limits.output_bytes}}
+        # The relay's socket pair exists before the child does: the child inherits its end, as the one
+        # descriptor through which its HTTP libraries talk (it cannot open sockets of its own).
+        pair = socket.socketpair() if self._relay is not None else None
+        request["http_fd"] = pair[1].fileno() if pair else None
         try:
             payload = json.dumps(request, ensure_ascii=False).encode()
         except (TypeError, ValueError) as exc:
+            _close(pair)
             raise WorkflowError(f"code inputs are not JSON: {exc}") from exc
         folder = tempfile.mkdtemp(prefix="trellis-sbx-", dir=self._work_root)
         started = time.monotonic()
         try:
             if self._run_as is not None:
                 os.chown(folder, self._run_as, self._run_as)
-            stdout, stderr, status, timed_out = self._spawn(payload, folder)
+            stdout, stderr, status, timed_out = self._spawn(payload, folder, pair)
         finally:
+            _close(pair)
             shutil.rmtree(folder, ignore_errors=True)
         elapsed = time.monotonic() - started
         reply = _parse(stdout)
@@ -97,18 +113,24 @@ class ProcessSandbox:
             raise WorkflowError(f"code execution failed: {reply.get('error', 'unknown error')}")
         return Execution(result=reply["result"], layers=tuple(reply.get("layers", ())), elapsed=elapsed)
 
-    def _spawn(self, payload: bytes, folder: str) -> tuple[bytes, bytes, int, bool]:
+    def _spawn(self, payload: bytes, folder: str, pair: tuple[socket.socket, socket.socket] | None
+               ) -> tuple[bytes, bytes, int, bool]:
         # No preexec_fn: the worker is threaded; the child confines itself instead.
         proc = subprocess.Popen([self._python, "-I", "-S", "-B", str(CHILD)], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={}, cwd=folder,
-                                start_new_session=True, close_fds=True)
+                                start_new_session=True, close_fds=True,
+                                pass_fds=(pair[1].fileno(),) if pair else ())
+        if pair:
+            pair[1].close()  # the child holds it now; the parent keeps only its own end
         try:
-            return self._collect(proc, payload)
+            return self._collect(proc, payload, pair[0] if pair else None)
         finally:
             _kill_group(proc)
 
-    def _collect(self, proc: subprocess.Popen[bytes], payload: bytes) -> tuple[bytes, bytes, int, bool]:
-        """Feed the request and read both pipes until exit, the wall-clock deadline or the output cap."""
+    def _collect(self, proc: subprocess.Popen[bytes], payload: bytes, relay: socket.socket | None
+                 ) -> tuple[bytes, bytes, int, bool]:
+        """Feed the request and read both pipes until exit, the wall-clock deadline or the output cap; answer
+        the child's HTTP requests meanwhile."""
         assert proc.stdin and proc.stdout and proc.stderr
         try:
             proc.stdin.write(payload)
@@ -121,7 +143,10 @@ class ProcessSandbox:
         with selectors.DefaultSelector() as sel:
             sel.register(proc.stdout, selectors.EVENT_READ, out)
             sel.register(proc.stderr, selectors.EVENT_READ, err)
-            while sel.get_map():
+            pending = bytearray()
+            if relay is not None:
+                sel.register(relay, selectors.EVENT_READ, pending)
+            while any(key.fileobj is not relay for key in sel.get_map().values()):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return bytes(out), bytes(err), -signal.SIGKILL, True
@@ -129,6 +154,9 @@ class ProcessSandbox:
                     chunk = os.read(key.fd, 65536)
                     if not chunk:
                         sel.unregister(key.fileobj)
+                        continue
+                    if key.fileobj is relay and relay is not None:
+                        self._serve(relay, pending, chunk, deadline)
                         continue
                     buffer: bytearray = key.data
                     buffer += chunk
@@ -140,6 +168,31 @@ class ProcessSandbox:
         except subprocess.TimeoutExpired:
             return bytes(out), bytes(err), -signal.SIGKILL, True
         return bytes(out), bytes(err), status, False
+
+    def _serve(self, relay: socket.socket, pending: bytearray, chunk: bytes, deadline: float) -> None:
+        """Answer every complete request line the child has written so far. Bounded: a line longer than a
+        request may be is dropped, and a reply the child does not read is abandoned at the wall-clock deadline
+        (the child cannot stall its parent)."""
+        assert self._relay is not None
+        pending += chunk
+        if len(pending) > self.limits.file_bytes * 2 + 65536:  # base64 of the largest body, plus headers
+            pending.clear()
+        while b"\n" in pending:
+            if time.monotonic() >= deadline:  # the run is over; what is left goes unanswered
+                pending.clear()
+                return
+            end = pending.index(b"\n")
+            line = bytes(pending[:end])
+            del pending[:end + 1]
+            reply = self._relay.answer(line, deadline - time.monotonic()) + b"\n"
+            with contextlib.suppress(OSError):  # the child died, or left the reply unread past the deadline
+                relay.settimeout(max(0.05, deadline - time.monotonic()))
+                relay.sendall(reply)
+
+
+def _close(pair: tuple[socket.socket, socket.socket] | None) -> None:
+    for end in pair or ():
+        end.close()
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

@@ -3,7 +3,8 @@
 It confines itself (see `sandbox_confine`), then executes the user's code, calls `main(**inputs)` and writes one
 JSON line to the descriptor that was stdout when it started: `{"ok": true, "result": {...}, "layers": [...]}` or
 `{"ok": false, "kind": "...", "error": "..."}`. Whatever the user code prints is discarded. Only the standard
-library (and `pyseccomp`, lazily) is imported; nothing from `app`.
+library (and `pyseccomp`, lazily) is imported; nothing from `app`. `requests` and `httpx` are importable by the
+user's code through `sandbox_http`, which sends their requests to the parent over an inherited descriptor.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 # The sibling module is loaded by path: `-I` keeps this folder off sys.path, and only that file is wanted.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sandbox_confine as confine  # noqa: E402
+import sandbox_http  # noqa: E402
 
 sys.path.pop(0)
 
@@ -80,8 +82,10 @@ def main() -> None:
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
     layers = _confine(request)
+    sandbox_http.install(request.get("packages"), request.get("http_fd"))
     # Forget the native-code modules confinement used, so the user's `import ctypes` is a fresh, audited import.
-    for name in [m for m in sys.modules if m.split(".")[0] in ("ctypes", "_ctypes", "pyseccomp", "sandbox_confine")]:
+    for name in [m for m in sys.modules if m.split(".")[0] in ("ctypes", "_ctypes", "pyseccomp", "sandbox_confine",
+                                                                "sandbox_http")]:
         del sys.modules[name]
     globals().pop("confine", None)
     sys.stdout = sys.stderr = open(devnull, "w", closefd=False)  # noqa: SIM115 - lives as long as the process

@@ -188,9 +188,12 @@ _DENIED_PREFIXES = ("os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fo
                     "subprocess.", "pty.", "socket.", "ctypes.", "resource.setrlimit", "resource.prlimit",
                     "os.kill", "os.killpg", "signal.pthread_kill", "sys.remote_exec")
 _DENIED_MODULES = frozenset({"ctypes", "_ctypes", "_posixsubprocess", "cffi", "_cffi_backend", "pyseccomp"})
-_PATH_EVENTS = frozenset({"os.listdir", "os.scandir", "os.remove", "os.rename", "os.mkdir", "os.rmdir",
-                          "os.chmod", "os.chown", "os.link", "os.symlink", "os.truncate", "os.utime",
-                          "shutil.rmtree", "shutil.copyfile", "shutil.move", "glob.glob", "os.chdir"})
+_PATH_EVENTS = frozenset({"os.remove", "os.rename", "os.mkdir", "os.rmdir", "os.chmod", "os.chown", "os.link",
+                          "os.symlink", "os.truncate", "os.utime", "shutil.rmtree", "shutil.copyfile",
+                          "shutil.move", "os.chdir"})
+# Listing is reading: allowed in the readable folders too, because the import system lists a package's folder
+# before it can import a submodule (`urllib.parse`, `xml.etree`...).
+_LIST_EVENTS = frozenset({"os.listdir", "os.scandir", "glob.glob"})
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
@@ -220,5 +223,7 @@ def audit_hook(read_prefixes: Iterable[str], write_prefix: str) -> Callable[[str
             raise PermissionError(f"{event} is not allowed in the code sandbox")
         elif event in _PATH_EVENTS and args and not inside(args[0], (home,)):
             raise PermissionError(f"{event} outside the sandbox folder is not allowed")
+        elif event in _LIST_EVENTS and args and not inside(args[0] if args[0] is not None else ".", (home, *reads)):
+            raise PermissionError(f"{event} outside the readable folders is not allowed")
 
     return hook

@@ -17,6 +17,7 @@ from app.engine.ports import ToolRef
 from app.errors import AppUnavailable, NotFound
 from app.models import App, WorkflowVersion
 from app.models.base import as_utc
+from app.services import trigger_sync
 from app.services.read_cache import ReadCache
 
 
@@ -141,6 +142,7 @@ class Apps:
             session.flush()
             app.published_version_id = version.id
             session.flush()
+            trigger_sync.sync(session, workspace_id, app.id, graph)  # schedules and webhooks follow the new version
             view = replace(_view(app), warnings=tuple(warnings), missing_tools=tuple(missing))
         self._apps.forget((workspace_id, view.id))  # after the commit: the next read sees the new version
         return view

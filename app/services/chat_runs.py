@@ -76,7 +76,12 @@ class ChatRunHooks:
     def finish(self, chat: ChatRun, run: WorkflowRun, outcome: RunOutcome) -> None:
         """Persist the turn: answer (every answer node's text when the run succeeded, else what was streamed
         before it stopped or failed), usage, status and the conversation variables' final values."""
-        answer = (self._answer(run.id) if outcome.status == RunStatus.succeeded else "") or chat.stream.text
+        # The streamed text is the reply (with the answers of loop and iteration bodies, which have no rows),
+        # unless some answer finished in an earlier attempt of a resumed run: then the stored rows are.
+        resumed = any(r.node_type == "answer" and not chat.stream.saw_finish(r.node_id)
+                      for r in chat.runner.records.values())
+        stored = self._answer(run.id) if outcome.status == RunStatus.succeeded and resumed else ""
+        answer = stored or chat.stream.text
         if "answer" not in outcome.outputs:  # a chatflow's run outputs are its reply, as in Dify
             outcome.outputs = {**outcome.outputs, "answer": answer}
         prompt, completion = self._usage(run.id)

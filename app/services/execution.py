@@ -3,6 +3,7 @@ events, write the outcome. Every write is fenced by the lease epoch."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -28,6 +29,7 @@ from app.services.event_batcher import EventBatcher
 from app.services.knowledge import scoped_services
 from app.services.leases import Lease
 from app.services.metering import MeteredLLM, UsageRecorder, price_node
+from app.services.run_files import RunFileStore
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +88,7 @@ class RunExecutor:
         ports = EnginePorts(llm=llm, emit=lambda event: self._emit(run, batch, event),
                             checkpoint=lambda record: self._checkpoint(lease, batch, record),
                             should_stop=self._stop_checker(lease),
-                            services=scoped_services(self._services, run.app_id, run.id),
+                            services=self._run_services(run),
                             workspace_id=run.workspace_id)
         system = {"user_id": run.end_user_id, "app_id": run.app_id, "workflow_id": run.workflow_version_id,
                   "workflow_run_id": run.id, "files": []}
@@ -106,6 +108,14 @@ class RunExecutor:
         if chat is not None and self._chat is not None:
             self._chat.finish(chat, run, outcome)
         return self._finish(lease, batch, run, outcome)
+
+    def _run_services(self, run: WorkflowRun) -> NodeServices:
+        """The worker's node services as this run sees them: retrieval billed to its app and run, files read
+        from its own workspace only."""
+        services = scoped_services(self._services, run.app_id, run.id)
+        if isinstance(services.files, RunFileStore):
+            services = dataclasses.replace(services, files=services.files.scoped(run.workspace_id))
+        return services
 
     def _emit(self, run: WorkflowRun, batch: RunBatch, event: EngineEvent) -> None:
         payload = run_views.engine_event(run, event)

@@ -72,6 +72,9 @@ def manage_paths() -> dict[str, Schema]:
         "/manage/v1/apps/{app_id}/budget": {"get": operation(
             "getAppBudget", "The app's budget and this month's spend", TAG_OPS, KEY, {"200": json_response(ANY_OBJ)},
             params=[APP])},
+        "/manage/v1/apps/{app_id}/triggers": {"get": operation(
+            "listAppTriggers", "The app's schedule and webhook (`webhook_path`: POST there to start a run)",
+            TAG_APPS, KEY, {"200": json_response(obj({"data": array(ANY_OBJ)}))}, params=[APP])},
         "/manage/v1/datasets/api-keys": {"post": operation(
             "createDatasetKey", "A new `ds-` knowledge key (shown once)", TAG_APPS, KEY,
             {"201": json_response(ref("KeyCreated"), "Created")})},

@@ -22,6 +22,7 @@ from app.engine.nodes.sql import SqlNode
 from app.engine.nodes.start import StartNode
 from app.engine.nodes.template_transform import TemplateTransformNode
 from app.engine.nodes.tool import ToolNode
+from app.engine.nodes.trigger import TriggerScheduleNode, TriggerWebhookNode
 from app.engine.nodes.variable_aggregator import VariableAggregatorNode
 
 NODE_TYPES: dict[str, type[Node]] = {
@@ -34,6 +35,8 @@ NODE_TYPES.update({cls.type: cls for cls in (CodeNode, HttpRequestNode, SqlNode)
 NODE_TYPES.update({cls.type: cls for cls in (
     VariableAggregatorNode, QuestionClassifierNode, ParameterExtractorNode, KnowledgeRetrievalNode, ListOperatorNode,
     AssignerNode, IterationNode, IterationStartNode, LoopNode, LoopStartNode, LoopEndNode, DocumentExtractorNode)})
+# Trigger start nodes (issue 13): a cron schedule or a webhook call starts the run.
+NODE_TYPES.update({cls.type: cls for cls in (TriggerScheduleNode, TriggerWebhookNode)})
 # Before Dify 0.6.x renamed it, the aggregator was exported as `variable-assigner` (today's assigner is `assigner`).
 NODE_TYPES["variable-assigner"] = VariableAggregatorNode
 # Tools (issue 13): built-in, OpenAPI, MCP, workflow and plugin tools behind the tool port.

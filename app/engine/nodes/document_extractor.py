@@ -3,8 +3,8 @@ of files (output `text`, a list of strings). Supported: txt, md, html, csv (as a
 pdf (pypdf) and docx (python-docx, tables as Markdown).
 
 A file is a dict in Dify's file shape (`filename`, `extension`, `mime_type`, ...). Its bytes come from the
-dict itself (`content` as bytes) or from the files port, `ctx.services.files`, which must implement
-`FileReader`; the engine reads nothing from disk itself.
+dict itself (`content` as bytes) or from the files port, `ctx.services.files` (the engine's `FileStore`: uploads
+from the object store, remote URLs through the egress guard); the engine reads nothing from disk itself.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 from html.parser import HTMLParser
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import Field
 
@@ -23,12 +23,6 @@ TEXT_EXTENSIONS = frozenset({"txt", "text", "md", "markdown", "mdx", "json", "ya
 MIME_EXTENSIONS = {"text/plain": "txt", "text/markdown": "md", "text/html": "html", "text/csv": "csv",
                    "application/pdf": "pdf", "application/json": "json",
                    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx"}
-
-
-class FileReader(Protocol):
-    def read(self, file: dict[str, Any]) -> bytes:
-        """The bytes of an uploaded or remote file described by `file`. Raises NotFound if it is gone."""
-        ...
 
 
 class ExtractorData(NodeData):
@@ -151,16 +145,19 @@ class DocumentExtractorNode(Node):
         content = file.get("content")
         if isinstance(content, bytes | bytearray):
             return bytes(content)
-        reader: FileReader | None = ctx.services.files
-        if reader is None:
+        store = ctx.services.files
+        if store is None:
             raise WorkflowError("no file store is configured to read uploaded files")
-        return reader.read(file)
+        return store.read(file)
 
     def run(self, ctx: NodeContext) -> NodeResult:
         value = ctx.pool.get(self.data.variable_selector)
         if value is None:
             raise WorkflowError(f"Variable {'.'.join(self.data.variable_selector)} not found")
         files = value if isinstance(value, list) else [value]
+        store = ctx.services.files
+        if store is not None:  # a bare reference (an upload id, a URL) gains its name and type first
+            files = [store.describe(f) if isinstance(f, dict) and not extension_of(f) else f for f in files]
         texts = [extract_text(extension_of(f if isinstance(f, dict) else {}), self._bytes(ctx, f)) for f in files]
         shown = [{k: v for k, v in f.items() if k != "content"} if isinstance(f, dict) else f for f in files]
         return NodeResult(inputs={"variable_selector": shown},

@@ -1,8 +1,9 @@
 """`http-request`: Dify's HTTP node, sent through the egress-guarded client port (`ctx.services.http`).
 
 Supports every method, `no-auth` and `api-key` auth (basic, bearer, custom header), headers and params as Dify's
-`key:value` lines, bodies `none`, `json`, `raw-text`, `x-www-form-urlencoded`, `form-data` (text fields) and
-`binary` is refused until the file store is wired; `body.data` as a list of `{key, type, value}` or as a string
+`key:value` lines, bodies `none`, `json`, `raw-text`, `x-www-form-urlencoded`, `form-data` (text fields, and file
+fields whose `file` selector names a file variable) and `binary` (the bytes of one file variable); file bytes come
+from the files port (`ctx.services.files`); `body.data` as a list of `{key, type, value, file}` or as a string
 (old exports). `{{#node.var#}}` references are rendered in the URL, headers, params, auth key and body.
 Outputs `status_code`, `body` (text; empty for file responses), `headers` and `files`. A non-2xx status fails the
 node only when `retry_config` or `error_strategy` is set (as Dify), with a retryable error for 429/5xx.
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.engine.nodes.base import Node, NodeContext, NodeData, NodeResult
+from app.engine.ports import FileStore
 from app.engine.variables import VariablePool, references
 from app.errors import ProviderRequestError, WorkflowError
 
@@ -66,6 +68,7 @@ class BodyItem(BaseModel):
     key: str = ""
     type: str = "text"
     value: str = ""
+    file: list[str] = Field(default_factory=list)  # a file variable's selector, for `type: file`
 
 
 class Body(BaseModel):
@@ -112,9 +115,11 @@ class HttpRequestNode(Node):
         texts = [d.url, d.headers, d.params, d.authorization.config.api_key if d.authorization.config else ""]
         if d.body and isinstance(d.body.data, str):
             texts.append(d.body.data)
-        elif d.body and d.body.data:
+        files: list[list[str]] = []
+        if d.body and isinstance(d.body.data, list):
             texts += [f"{item.key}\n{item.value}" for item in d.body.data]
-        return [ref for t in texts for ref in references(t)]
+            files = [item.file for item in d.body.data if item.type == "file" and item.file]
+        return [ref for t in texts for ref in references(t)] + files
 
     def run(self, ctx: NodeContext) -> NodeResult:
         client: HttpClient | None = ctx.services.http
@@ -124,11 +129,7 @@ class HttpRequestNode(Node):
         url = pool.render(d.url).strip()
         headers = _lines(pool.render(d.headers)) + self._auth(pool)
         params = _lines(pool.render(d.params))
-        content, form, header = _body(d.body, pool)
-        parts = None
-        if d.body is not None and d.body.type == "form-data" and form is not None:
-            # Text fields sent as multipart parts without a filename.
-            parts, form = [(k, (None, v.encode(), None)) for k, v in form.items()], None
+        content, form, header, parts = _body(d.body, pool, ctx.services.files)
         if header and not any(k.lower() == "content-type" for k, _ in headers):
             headers.append(("Content-Type", header))
         reply = client.request(d.method, url, headers=headers, params=params or None, content=content, data=form,
@@ -179,10 +180,31 @@ def _lines(text: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def _body(body: Body | None, pool: VariablePool) -> tuple[bytes | None, dict[str, str] | None, str | None]:
-    """(raw content, form fields, default content type) for the node's body."""
+Parts = list[tuple[str, tuple[str | None, bytes, str | None]]]
+
+
+def _files(item: BodyItem, pool: VariablePool, store: FileStore | None) -> list[tuple[str | None, bytes, str]]:
+    """(filename, bytes, mime type) of each file the item's `file` selector holds."""
+    value = pool.get(item.file) if item.file else None
+    found = value if isinstance(value, list) else [value] if value is not None else []
+    if not all(isinstance(f, dict) for f in found):
+        raise WorkflowError(f"HTTP body field {item.key or 'binary'}: {'.'.join(item.file)} is not a file")
+    if found and store is None:
+        raise WorkflowError("no file store is configured to read files for the HTTP body")
+    out = []
+    for file in found:
+        assert store is not None
+        described = file if file.get("filename") else store.describe(file)
+        out.append((described.get("filename") or None, store.read(described),
+                    str(described.get("mime_type") or "application/octet-stream")))
+    return out
+
+
+def _body(body: Body | None, pool: VariablePool, store: FileStore | None
+          ) -> tuple[bytes | None, dict[str, str] | None, str | None, Parts | None]:
+    """(raw content, form fields, default content type, multipart parts) for the node's body."""
     if body is None or body.type == "none":
-        return None, None, None
+        return None, None, None, None
     items = body.data if isinstance(body.data, list) else None
     raw = body.data if isinstance(body.data, str) else (items[0].value if items else "")
     if body.type in ("json", "raw-text"):
@@ -193,18 +215,33 @@ def _body(body: Body | None, pool: VariablePool) -> tuple[bytes | None, dict[str
                     json.loads(text, strict=False)
                 except ValueError as exc:
                     raise WorkflowError(f"the JSON body is not valid JSON after templating: {exc}") from exc
-            return text.encode(), None, "application/json"
-        return text.encode(), None, "text/plain"
+            return text.encode(), None, "application/json", None
+        return text.encode(), None, "text/plain", None
     if body.type in ("x-www-form-urlencoded", "form-data"):
-        pairs = [(i.key, i.value, i.type) for i in items] if items is not None else \
-            [(k, v, "text") for k, v in _lines(raw or "")]
-        if any(kind == "file" for _, _, kind in pairs):
-            raise WorkflowError("file fields in an HTTP body are not supported yet")
-        form = {pool.render(k): pool.render(v) for k, v, _ in pairs if k}
-        return None, form, None
+        fields = items if items is not None else [BodyItem(key=k, value=v) for k, v in _lines(raw or "")]
+        if body.type == "x-www-form-urlencoded":
+            if any(i.type == "file" for i in fields):
+                raise WorkflowError("file fields need a form-data body, not x-www-form-urlencoded")
+            return None, {pool.render(i.key): pool.render(i.value) for i in fields if i.key}, None, None
+        return None, None, None, _multipart(fields, pool, store)
     if body.type == "binary":
-        raise WorkflowError("binary HTTP bodies are not supported yet")
+        source = next((i for i in items or [] if i.file), None)
+        files = _files(source, pool, store) if source else []
+        if len(files) != 1:
+            raise WorkflowError("a binary HTTP body needs exactly one file variable")
+        return files[0][1], None, files[0][2], None
     raise WorkflowError(f"unknown HTTP body type {body.type!r}")
+
+
+def _multipart(fields: list[BodyItem], pool: VariablePool, store: FileStore | None) -> Parts:
+    """Text fields as parts without a filename, file fields with theirs."""
+    parts: Parts = []
+    for item in (i for i in fields if i.key):
+        if item.type == "file":
+            parts += [(pool.render(item.key), f) for f in _files(item, pool, store)]
+        else:
+            parts.append((pool.render(item.key), (None, pool.render(item.value).encode(), None)))
+    return parts
 
 
 def _charset(content_type: str) -> str:

@@ -7,9 +7,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.engine.nodes.base import Node, NodeContext, NodeData, NodeResult
+from app.engine.ports import FileStore
 from app.errors import InvalidParam
 
 TEXT_TYPES = ("text-input", "paragraph", "select")
+FILE_TYPES = ("file", "file-list")
 
 
 class StartVariable(BaseModel):
@@ -77,4 +79,20 @@ class StartNode(Node):
 
     def run(self, ctx: NodeContext) -> NodeResult:
         outputs = dict(ctx.run_inputs)
-        return NodeResult(inputs=dict(outputs), outputs=outputs)
+        store = ctx.services.files
+        if store is not None:
+            # File references from the request (an upload id, a URL) become Dify file objects, so nodes see
+            # `filename`, `extension`, `mime_type`... as in Dify.
+            for var in self.data.variables:
+                if var.type in FILE_TYPES and outputs.get(var.variable):
+                    outputs[var.variable] = describe_files(store, outputs[var.variable])
+            if ctx.pool.get(["sys", "files"]):
+                ctx.pool.set("sys", "files", describe_files(store, ctx.pool.get(["sys", "files"])))
+        return NodeResult(inputs=dict(ctx.run_inputs), outputs=outputs)
+
+
+def describe_files(store: FileStore, value: Any) -> Any:
+    """One file reference or a list of them described by the store; anything else is left as it is."""
+    if isinstance(value, list):
+        return [store.describe(item) if isinstance(item, dict) else item for item in value]
+    return store.describe(value) if isinstance(value, dict) else value

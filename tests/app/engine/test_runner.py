@@ -103,6 +103,16 @@ def test_retry_config_retries_then_succeeds_or_fails():
     assert exhausted.outcome.status == RunStatus.failed and "upstream 502" in exhausted.outcome.error
 
 
+def test_no_retry_starts_past_the_runs_deadline():
+    retry = {"retry_enabled": True, "max_retries": 10, "retry_interval": 2000}
+    g = graph([start(), llm_node("l", "hi", retry_config=retry), end(t=["l", "text"])], chain("start", "l", "end"))
+    flaky = FlakyLLM(failures=10)
+    began = time.perf_counter()
+    result = run(g, llm=flaky, limits=Limits(max_seconds=1.0))
+    assert time.perf_counter() - began < 1.0 and flaky.calls == 1
+    assert result.outcome.status == RunStatus.failed and "upstream 502" in result.outcome.error
+
+
 def test_limits_steps_and_variable_size():
     g = graph([start("q"), node("t", "template-transform", template="{{ q * 300 }}",
                                 variables=[{"variable": "q", "value_selector": ["start", "q"]}]),
