@@ -1,6 +1,7 @@
 """Build a runnable graph from a workflow spec and reject, at import, everything that would fail at run time:
-dangling edges, bad edge handles, cycles, no reachable end and selectors to missing nodes. A node of an unknown
-type is kept as an `UnknownNode` and reported in `Graph.warnings`: only a run that reaches it fails.
+dangling edges, bad edge handles, cycles and no reachable end. A node of an unknown type, or one whose variable
+selectors name nodes that exist nowhere, is kept and reported in `Graph.warnings`: only a run that reaches it
+fails.
 
 Nodes inside an iteration or a loop are not part of the top-level graph: each container gets its own body
 graph (started at its `iteration-start`/`loop-start` node), validated with the same rules except that a body
@@ -154,14 +155,21 @@ def _body_start(container: Node, members: set[str], nodes: dict[str, Node]) -> s
     return starts[0]
 
 
-def _check_selectors(nodes: dict[str, Node]) -> None:
-    # Selectors may point anywhere in the workflow: into a container (its output), at a container from inside
-    # (`[iteration_id, "item"]`, loop variables) or at a sibling; only ids that exist nowhere are errors.
-    bad = sorted({f"{node.id}->{'.'.join(sel)}" for node in nodes.values() for sel in node.selectors()
-                  if sel and sel[0] not in SYSTEM_ROOTS and sel[0] not in nodes})
-    if bad:
-        raise InvalidParam(f"variable selectors refer to missing nodes: {', '.join(bad)}",
-                           params=sorted({b.split("->")[0] for b in bad}))
+def _mark_dangling(nodes: dict[str, Node]) -> list[str]:
+    """Mark nodes whose selectors name nodes that exist nowhere; returns one warning per such node.
+
+    Selectors may point anywhere in the workflow: into a container (its output), at a container from inside
+    (`[iteration_id, "item"]`, loop variables) or at a sibling. Real exports sometimes keep a selector to a node
+    the author deleted; Dify imports them and fails only the run that reaches the node, and so does Trellis."""
+    warnings = []
+    for node in nodes.values():
+        bad = sorted({".".join(sel) for sel in node.selectors()
+                      if sel and sel[0] not in SYSTEM_ROOTS and sel[0] not in nodes})
+        if bad:
+            node.dangling = tuple(bad)
+            warnings.append(f"node {node.id} ({node.title}) reads variables of missing nodes: {', '.join(bad)}; "
+                            "a run that reaches it fails")
+    return warnings
 
 
 def build_graph(spec: WorkflowSpec, mode: str = "workflow") -> Graph:
@@ -180,7 +188,7 @@ def build_graph(spec: WorkflowSpec, mode: str = "workflow") -> Graph:
     terminals = TERMINAL_TYPES.get(mode, ("end",))
     if not any(nodes[n].type in terminals for n in _reachable(starts[0], out_edges)):
         raise InvalidParam(f"no {' or '.join(terminals)} node is reachable from the start node", params=starts)
-    _check_selectors(nodes)
+    dangling = _mark_dangling(nodes)
     for scope, members in scopes.items():
         if scope is None:
             continue
@@ -198,4 +206,4 @@ def build_graph(spec: WorkflowSpec, mode: str = "workflow") -> Graph:
                  environment={v.name: v.value for v in spec.environment_variables},
                  secret_names=frozenset(v.name for v in spec.environment_variables if v.is_secret),
                  conversation={v.name: v.value for v in spec.conversation_variables},
-                 warnings=tuple(unsupported(nodes)))
+                 warnings=(*unsupported(nodes), *dangling))

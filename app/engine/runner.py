@@ -299,6 +299,9 @@ class GraphRunner:
 
     def _attempt(self, node: Node, ctx: NodeContext) -> tuple[NodeResult | None, NodeStatus, str | None, str]:
         try:
+            if node.dangling:
+                raise WorkflowError(f"node {node.id} ({node.title}) reads variables of nodes that are not in this "
+                                    f"workflow: {', '.join(node.dangling)}")
             result = node.run(ctx)
             self._check_size(result.outputs)
             return result, NodeStatus.succeeded, None, ""

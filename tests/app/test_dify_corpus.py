@@ -84,8 +84,8 @@ def _inputs(client: Any, headers: dict[str, str], start: dict[str, Any]) -> dict
         kind, name = variable.get("type"), variable["variable"]
         if kind == "number":
             inputs[name] = 3
-        elif kind == "select":
-            inputs[name] = (variable.get("options") or ["a"])[0]
+        elif kind == "select":  # the first real option: some forms list an empty placeholder first
+            inputs[name] = next((o for o in variable.get("options") or [] if str(o).strip()), "a")
         elif kind in ("file", "file-list"):
             filename, data, file_type = _probe_file(variable)
             uploaded = client.post("/v1/files/upload", headers=headers, content_type="multipart/form-data",
@@ -93,6 +93,8 @@ def _inputs(client: Any, headers: dict[str, str], start: dict[str, Any]) -> dict
             assert uploaded.status_code == 201, uploaded.get_json()
             ref = {"transfer_method": "local_file", "upload_file_id": uploaded.get_json()["id"], "type": file_type}
             inputs[name] = [ref] if kind == "file-list" else ref
+        elif "json" in name.lower():  # a form that asks for a JSON document gets one
+            inputs[name] = '{"title": "Shanghai weather", "items": ["12 apples"]}'
         else:
             limit = variable.get("max_length") or 48
             inputs[name] = "Shanghai weather, 12 apples"[: max(1, int(limit))]

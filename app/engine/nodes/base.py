@@ -113,6 +113,9 @@ class Node(ABC):
     def __init__(self, spec: NodeSpec) -> None:
         self.id = spec.id
         self.title = spec.title
+        # Selectors naming nodes that exist nowhere in the workflow (set by the graph builder): Dify imports such
+        # exports, so Trellis does too, and a run that reaches this node fails naming them.
+        self.dangling: tuple[str, ...] = ()
         try:
             self.data = self.data_model.model_validate(spec.data)
         except ValidationError as exc:

@@ -6,8 +6,9 @@ import pytest
 
 from app.engine.dsl import parse_dsl
 from app.engine.graph import build_graph
+from app.engine.state import RunStatus
 from app.errors import InvalidParam
-from tests.app.engine.harness import edge, end, graph, node, start
+from tests.app.engine.harness import edge, end, graph, node, run, start
 
 
 def test_cycle_outside_a_loop_is_rejected_naming_nodes():
@@ -18,10 +19,28 @@ def test_cycle_outside_a_loop_is_rejected_naming_nodes():
     assert "cycle" in info.value.message and set(info.value.extra["params"]) >= {"a", "b"}
 
 
-def test_selectors_to_missing_nodes_are_rejected_but_container_selectors_pass():
-    with pytest.raises(InvalidParam) as info:
-        graph([start(), end(x=["ghost", "output"])], [edge("start", "end")])
-    assert info.value.extra["params"] == ["end"]
+def test_selectors_to_missing_nodes_are_warnings_and_fail_only_the_run_that_reaches_them():
+    g = graph([start(), end(x=["ghost", "output"])], [edge("start", "end")])
+    assert g.nodes["end"].dangling == ("ghost.output",)
+    assert any("missing nodes: ghost.output" in w for w in g.warnings)
+    result = run(g)
+    assert result.outcome.status == RunStatus.failed
+    assert "not in this workflow: ghost.output" in result.outcome.error
+    # A branch the run does not take may keep its dangling selector: that run succeeds.
+    cond = node("if", "if-else", cases=[{"case_id": "true", "logical_operator": "and", "conditions": [
+        {"variable_selector": ["start", "x"], "comparison_operator": "is", "value": "broken"}]}])
+    broken = node("broken", "template-transform", template="{{ v }}",
+                  variables=[{"variable": "v", "value_selector": ["deleted", "text"]}])
+    ok = node("ok", "template-transform", template="fine", variables=[])
+    agg = node("agg", "variable-aggregator", output_type="string", variables=[["broken", "output"], ["ok", "output"]])
+    g = graph([start("x"), cond, broken, ok, agg, end(out=["agg", "output"])],
+              [edge("start", "if"), edge("if", "broken", "true"), edge("if", "ok", "false"), edge("broken", "agg"),
+               edge("ok", "agg"), edge("agg", "end")])
+    assert run(g, {"x": "fine"}).outcome.outputs == {"out": "fine"}
+    assert run(g, {"x": "broken"}).outcome.status == RunStatus.failed
+
+
+def test_container_selectors_pass():
     it = node("it", "iteration", iterator_selector=["start", "items"], output_selector=["tt", "output"])
     tt = node("tt", "template-transform", parent="it", template="{{ a }}{{ b }}",
               variables=[{"variable": "a", "value_selector": ["it", "item"]},
