@@ -235,6 +235,12 @@ def add_segments(dataset_id: str, document_id: str) -> Response:
     return jsonify(container().knowledge.segments.add(who.workspace_id, dataset_id, document_id, body.segments))
 
 
+@datasets.get("/datasets/<dataset_id>/documents/<document_id>/segments/<segment_id>")
+def get_segment(dataset_id: str, document_id: str, segment_id: str) -> Response:
+    return jsonify(container().knowledge.segments.get(principal().workspace_id, dataset_id, document_id,
+                                                      segment_id))
+
+
 @datasets.post("/datasets/<dataset_id>/documents/<document_id>/segments/<segment_id>")
 @datasets.patch("/datasets/<dataset_id>/documents/<document_id>/segments/<segment_id>")
 def update_segment(dataset_id: str, document_id: str, segment_id: str) -> Response:

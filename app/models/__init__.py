@@ -1,5 +1,13 @@
 """SQLAlchemy models. Models hold columns and relationships only: no queries, no request context."""
 
+from app.models.annotations import (
+    DatasetMetadataField,
+    DatasetMetadataSettings,
+    DocumentMetadataValue,
+    MessageFeedback,
+    Tag,
+    TagBinding,
+)
 from app.models.apps import ApiKey, App, WorkflowVersion
 from app.models.audit import AppBudget, AuditRecord, LlmCall
 from app.models.base import Base
@@ -17,16 +25,22 @@ __all__ = [
     "AuditRecord",
     "Base",
     "Dataset",
+    "DatasetMetadataField",
+    "DatasetMetadataSettings",
     "Document",
+    "DocumentMetadataValue",
     "DocumentSegment",
     "Conversation",
     "ConversationVariable",
     "EndUser",
     "LlmCall",
     "Message",
+    "MessageFeedback",
     "NodeExecution",
     "QueuePause",
     "RunEvent",
+    "Tag",
+    "TagBinding",
     "UploadFile",
     "WorkerProcess",
     "WorkflowRun",

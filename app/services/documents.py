@@ -22,6 +22,7 @@ from app.models.base import as_utc, utcnow
 from app.providers.vectors import VectorStore
 from app.rag.splitting import ProcessRule
 from app.services import dataset_views
+from app.services.dataset_metadata import values_of
 from app.services.files import Files, StoredFile
 
 IN_PROGRESS = ("parsing", "cleaning", "splitting", "indexing")
@@ -109,7 +110,8 @@ class Documents:
             hits = dict(session.execute(select(DocumentSegment.document_id, func.sum(DocumentSegment.hit_count))
                                         .where(DocumentSegment.document_id.in_([r.id for r in rows]))
                                         .group_by(DocumentSegment.document_id)).all())
-            return [dataset_views.document(r, int(hits.get(r.id) or 0)) for r in rows], int(total)
+            metadata = values_of(session, list(rows))
+            return [dataset_views.document(r, int(hits.get(r.id) or 0), metadata[r.id]) for r in rows], int(total)
 
     def get(self, workspace_id: str, dataset_id: str, document_id: str) -> dict[str, Any]:
         with self._sessions() as session:
@@ -117,7 +119,7 @@ class Documents:
             count, hits = session.execute(select(func.count(DocumentSegment.id),
                                                  func.coalesce(func.sum(DocumentSegment.hit_count), 0))
                                           .where(DocumentSegment.document_id == row.id)).one()
-            return dataset_views.document_detail(row, int(count), int(hits))
+            return dataset_views.document_detail(row, int(count), int(hits), values_of(session, [row])[row.id])
 
     def delete(self, workspace_id: str, dataset_id: str, document_id: str) -> None:
         with transaction(self._sessions) as session:

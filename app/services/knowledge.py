@@ -24,6 +24,7 @@ from app.models import Dataset, Document, DocumentSegment
 from app.providers.embeddings import Embeddings
 from app.rag.retrieval import Searcher, SearchMethod, Target, Weights
 from app.services import dataset_views
+from app.services.dataset_metadata import values_of
 from app.services.dataset_views import DEFAULT_RETRIEVAL_MODEL
 from app.services.metering import UsageRecorder, embedding_hook
 
@@ -126,8 +127,10 @@ class Knowledge:
             field = "retrieval_model." + ".".join(str(p) for p in first["loc"])
             raise InvalidParam(f"{field}: {first['msg']}", params=field) from exc
         hits = self.search(workspace_id, [dataset_id], query, model)
+        with self._sessions() as session:
+            metadata = values_of(session, [doc for _, doc, _, _ in hits])
         return {"query": {"content": query},
-                "records": [dataset_views.record(seg, doc, score) for seg, doc, _, score in hits]}
+                "records": [dataset_views.record(seg, doc, score, metadata[doc.id]) for seg, doc, _, score in hits]}
 
 
 class KnowledgeRetrieverAdapter:
