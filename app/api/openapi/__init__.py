@@ -16,6 +16,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from app import __version__
+from app.api.openapi.annotations import SCHEMAS as ANNOTATION_SCHEMAS
+from app.api.openapi.annotations import annotation_paths
 from app.api.openapi.components import SCHEMAS, SECURITY_SCHEMES
 from app.api.openapi.knowledge import knowledge_paths
 from app.api.openapi.manage import manage_paths
@@ -36,10 +38,28 @@ def request_models() -> list[type[BaseModel]]:
         StatusBody,
         TextDocument,
     )
+    from app.api.feedback import FeedbackRequest
     from app.api.schemas import StopRequest, WorkflowRunRequest
 
     return [WorkflowRunRequest, StopRequest, ChatMessageRequest, RenameRequest, UserBody, DatasetBody,
-            DatasetPatch, TextDocument, StatusBody, SegmentsBody, SegmentBody, RetrieveBody]
+            DatasetPatch, TextDocument, StatusBody, SegmentsBody, SegmentBody, RetrieveBody, FeedbackRequest,
+            *label_models()]
+
+
+def label_models() -> list[type[BaseModel]]:
+    from app.api.dataset_labels import (
+        DocumentsMetadataBody,
+        MetadataBody,
+        MetadataRename,
+        TagBindingBody,
+        TagBody,
+        TagRef,
+        TagRename,
+        TagUnbindingBody,
+    )
+
+    return [TagBody, TagRename, TagRef, TagBindingBody, TagUnbindingBody, MetadataBody, MetadataRename,
+            DocumentsMetadataBody]
 
 
 @cache
@@ -54,8 +74,8 @@ def build_document() -> dict[str, Any]:
                                 "management API (`/manage/v1`, admin tokens). Every error is JSON "
                                 "`{code, message, status}`; streaming responses are Server-Sent Events."},
         "servers": [{"url": "/"}],
-        "paths": {**service_paths(), **knowledge_paths(), **manage_paths()},
-        "components": {"schemas": {**generated.get("$defs", {}), **SCHEMAS},
+        "paths": {**service_paths(), **knowledge_paths(), **annotation_paths(), **manage_paths()},
+        "components": {"schemas": {**generated.get("$defs", {}), **SCHEMAS, **ANNOTATION_SCHEMAS},
                        "securitySchemes": SECURITY_SCHEMES},
     }
 

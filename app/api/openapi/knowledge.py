@@ -89,6 +89,8 @@ def knowledge_paths() -> dict[str, Schema]:
                               {"200": json_response(segments_out)}, body=json_body(ref("SegmentsBody")),
                               params=[DATASET, DOCUMENT])},
         f"{doc}/segments/{{segment_id}}": {
+            "get": operation("getSegment", "A segment", TAG, KEY, update_segment["responses"],
+                             params=update_segment["params"]),
             "post": operation("updateSegment", "Update a segment", TAG, KEY, update_segment["responses"],
                               body=update_segment["body"], params=update_segment["params"]),
             "patch": operation("patchSegment", "Update a segment (PATCH form)", TAG, KEY,
