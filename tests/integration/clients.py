@@ -43,7 +43,7 @@ def app_token(client: httpx.Client, dsl: str) -> str:
 @contextmanager
 def deployment(home: Path, llm: StubLLMServer) -> Iterator[Deployment]:
     env = {"ADMIN_TOKEN": ADMIN, "OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "sk-test",
-           "SSE_PING_SECONDS": "1"}
+           "SSE_PING_SECONDS": "1", "WEB_CONCURRENCY": "1"}
     with running_stack(home, env) as stack, httpx.Client(base_url=stack.base_url, timeout=30) as client:
         dataset_key = client.post("/manage/v1/datasets/api-keys", headers={"Authorization": f"Bearer {ADMIN}"})
         assert dataset_key.status_code == 201, dataset_key.text

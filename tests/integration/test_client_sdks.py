@@ -4,6 +4,9 @@ node. Each exercises the documented calls Trellis supports; versions are pinned 
 
 from __future__ import annotations
 
+import importlib
+import io
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -70,6 +73,136 @@ def test_dify_client_python_workflow_and_chat(trellis: Deployment, llm_server: S
     assert chat.stop_chat_messages("not-a-task", models.StopRequest(user="py-user")).result == "success"
     uploaded = chat.upload_files(("notes.txt", b"some notes", "text/plain"), models.UploadFileRequest(user="py-user"))
     assert uploaded.name == "notes.txt" and uploaded.size == 10 and uploaded.created_by
+
+
+# -- dify-oapi2 1.1.2 -----------------------------------------------------------------------------------------
+
+def build(module: str, cls: str, /, **fields: Any) -> Any:
+    """A dify-oapi request or body made through its builder, one builder call per field, as its docs show."""
+    builder = getattr(importlib.import_module(f"dify_oapi.api.{module}"), cls).builder()
+    for field, value in fields.items():
+        builder = getattr(builder, field)(value)
+    return builder.build()
+
+
+def sse_data(chunks: Iterator[bytes]) -> list[dict[str, Any]]:
+    text = b"".join(chunks).decode()
+    return [json.loads(line[len("data: "):]) for line in text.splitlines() if line.startswith("data: ")]
+
+
+@pytest.fixture(scope="module")
+def oapi(trellis: Deployment) -> Iterator[Any]:
+    from dify_oapi.client import Client
+
+    client = Client.builder().domain(trellis.base_url).build()
+    yield client
+    client.close()
+
+
+def option(key: str) -> Any:
+    from dify_oapi.core.model.request_option import RequestOption
+
+    return RequestOption.builder().api_key(key).build()
+
+
+def ok(response: Any) -> Any:
+    assert response.success, (response.code, response.msg)
+    return response
+
+
+def test_dify_oapi2_workflow_and_app(trellis: Deployment, oapi: Any, llm_server: StubLLMServer) -> None:
+    key, wf = option(trellis.workflow_key), "workflow.v1.model"
+    body = build(f"{wf}.run_workflow_request_body", "RunWorkflowRequestBody", inputs={"query": "oapi"},
+                 response_mode="blocking", user="oapi-user")
+    run = ok(oapi.workflow.v1.workflow.run(build(f"{wf}.run_workflow_request", "RunWorkflowRequest",
+                                              request_body=body), key))
+    assert run.data.status == "succeeded" and run.data.outputs == {"answer": "Echo: oapi"}
+    detail = ok(oapi.workflow.v1.workflow.detail(build(f"{wf}.get_workflow_run_detail_request",
+                                                    "GetWorkflowRunDetailRequest",
+                                                    workflow_run_id=run.workflow_run_id), key))
+    assert detail.status == "succeeded" and detail.inputs == {"query": "oapi"}
+    events = sse_data(oapi.workflow.v1.workflow.run(build(f"{wf}.run_workflow_request", "RunWorkflowRequest",
+                                                       request_body=body), key, stream=True))
+    assert events[0]["event"] == "workflow_started" and events[-1]["data"]["outputs"] == {"answer": "Echo: oapi"}
+    logs = ok(oapi.workflow.v1.workflow.logs(build(f"{wf}.get_workflow_logs_request", "GetWorkflowLogsRequest",
+                                                page=1, limit=10), key))
+    assert logs.total >= 2 and run.workflow_run_id in {log.workflow_run.id for log in logs.data}
+    stop_body = build(f"{wf}.stop_workflow_request_body", "StopWorkflowRequestBody", user="oapi-user")
+    stopped = ok(oapi.workflow.v1.workflow.stop(build(f"{wf}.stop_workflow_request", "StopWorkflowRequest",
+                                                   task_id=run.task_id, request_body=stop_body), key))
+    assert stopped.result == "success"  # a finished run: stopping is a no-op
+
+    dify = "dify.v1.model"
+    info = ok(oapi.dify.v1.info.get(build(f"{dify}.get_info_request", "GetInfoRequest"), key))
+    assert info.name and info.tags == []
+    params = ok(oapi.dify.v1.info.parameters(build(f"{dify}.get_parameters_request", "GetParametersRequest"), key))
+    assert params.user_input_form
+    assert ok(oapi.dify.v1.info.meta(build(f"{dify}.get_meta_request", "GetMetaRequest"), key)).tool_icons is not None
+    site = ok(oapi.dify.v1.info.site(build(f"{dify}.get_site_request", "GetSiteRequest"), key))
+    assert site.title == info.name
+    upload_body = build(f"{dify}.upload_file_body", "UploadFileBody", user="oapi-user")
+    request = importlib.import_module(f"dify_oapi.api.{dify}.upload_file_request").UploadFileRequest.builder()
+    request = request.file(io.BytesIO(b"hello file"), "hello.txt").request_body(upload_body).build()
+    uploaded = ok(oapi.dify.v1.file.upload(request, key))
+    assert uploaded.id and uploaded.size == 10
+
+
+def test_dify_oapi2_chatflow_conversations_and_feedback(trellis: Deployment, oapi: Any) -> None:
+    key, cf, user = option(trellis.chat_key), "chatflow.v1.model", "oapi-chat"
+    body = build(f"{cf}.send_chat_message_request_body", "SendChatMessageRequestBody", query="Hi there", inputs={},
+                 response_mode="blocking", user=user)
+    reply = ok(oapi.chatflow.v1.chatflow.send(build(f"{cf}.send_chat_message_request", "SendChatMessageRequest",
+                                                 request_body=body), key))
+    assert reply.answer == "Echo: Hi there" and reply.conversation_id
+    follow = build(f"{cf}.send_chat_message_request_body", "SendChatMessageRequestBody", query="More", inputs={},
+                   response_mode="streaming", user=user, conversation_id=reply.conversation_id)
+    events = sse_data(oapi.chatflow.v1.chatflow.send(build(f"{cf}.send_chat_message_request", "SendChatMessageRequest",
+                                                        request_body=follow), key, stream=True))
+    assert "".join(e.get("answer", "") for e in events if e["event"] == "message") == "Echo: More"
+
+    conversations = ok(oapi.chatflow.v1.conversation.list(build(f"{cf}.get_conversations_request",
+                                                             "GetConversationsRequest", user=user, limit=20), key))
+    assert [c.id for c in conversations.data] == [reply.conversation_id]
+    messages = ok(oapi.chatflow.v1.conversation.messages(build(
+        f"{cf}.get_conversation_messages_request", "GetConversationMessagesRequest",
+        conversation_id=reply.conversation_id, user=user), key))
+    assert [m.query for m in messages.data] == ["Hi there", "More"]
+    rename_body = build(f"{cf}.rename_conversation_request_body", "RenameConversationRequestBody", name="oapi talk",
+                        user=user)
+    renamed = ok(oapi.chatflow.v1.conversation.rename(build(f"{cf}.rename_conversation_request",
+                                                         "RenameConversationRequest",
+                                                         conversation_id=reply.conversation_id,
+                                                         request_body=rename_body), key))
+    assert renamed.name == "oapi talk"
+    variables = ok(oapi.chatflow.v1.conversation.variables(build(
+        f"{cf}.get_conversation_variables_request", "GetConversationVariablesRequest",
+        conversation_id=reply.conversation_id, user=user), key))
+    assert variables.data is not None
+    suggested = ok(oapi.chatflow.v1.chatflow.suggested(build(f"{cf}.get_suggested_questions_request",
+                                                          "GetSuggestedQuestionsRequest", message_id=reply.id,
+                                                          user=user), key))
+    assert suggested.result == "success"
+    stop_body = build(f"{cf}.stop_chat_message_request_body", "StopChatMessageRequestBody", user=user)
+    stopped = ok(oapi.chatflow.v1.chatflow.stop(build(f"{cf}.stop_chat_message_request", "StopChatMessageRequest",
+                                                      task_id="unknown-task", request_body=stop_body), key))
+    assert stopped.result == "success"
+
+    dify = "dify.v1.model"
+    rating = build(f"{dify}.submit_feedback_request_body", "SubmitFeedbackRequestBody", rating="dislike", user=user,
+                   content="too short")
+    rated = ok(oapi.dify.v1.feedback.submit(build(f"{dify}.submit_feedback_request", "SubmitFeedbackRequest",
+                                                  message_id=reply.id, request_body=rating), key))
+    assert rated.result == "success"
+    feedbacks = ok(oapi.dify.v1.feedback.list(build(f"{dify}.get_feedbacks_request", "GetFeedbacksRequest", page=1,
+                                                 limit=20), key))
+    assert [(f.rating, f.content) for f in feedbacks.data][0] == ("dislike", "too short")  # newest first
+
+    delete_body = build(f"{cf}.delete_conversation_request_body", "DeleteConversationRequestBody", user=user)
+    ok(oapi.chatflow.v1.conversation.delete(build(f"{cf}.delete_conversation_request", "DeleteConversationRequest",
+                                               conversation_id=reply.conversation_id, request_body=delete_body), key))
+    left = ok(oapi.chatflow.v1.conversation.list(build(f"{cf}.get_conversations_request", "GetConversationsRequest",
+                                                    user=user), key))
+    assert left.data == []
 
 
 def wait_indexed(check, timeout: float = 20.0) -> None:
