@@ -75,7 +75,8 @@ def create_dataset() -> Response:
 def list_datasets() -> Response:
     who = principal()
     page, limit = parse_page(request.args)
-    rows, total = container().knowledge.datasets.list(who.workspace_id, page, limit, request.args.get("keyword"))
+    rows, total = container().knowledge.datasets.list(who.workspace_id, page, limit, request.args.get("keyword"),
+                                                      request.args.getlist("tag_ids") or None)
     return _page(rows, total, page, limit)
 
 

@@ -8,7 +8,7 @@ import importlib
 import io
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -205,8 +205,74 @@ def test_dify_oapi2_chatflow_conversations_and_feedback(trellis: Deployment, oap
     assert left.data == []
 
 
-def wait_indexed(check, timeout: float = 20.0) -> None:
+# -- dify-dataset-sdk 0.6.3 -----------------------------------------------------------------------------------
+
+def wait_indexed(check: Callable[[], bool], timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, "document not indexed in time"
         time.sleep(0.2)
+
+
+HANDBOOK = ("Vacation policy: every employee has 25 days of paid vacation per year.\n\n"
+            "Expenses: receipts must be filed within 30 days.")
+
+
+def test_dify_dataset_sdk_knowledge_lifecycle(trellis: Deployment) -> None:
+    from dify_dataset_sdk import DifyDatasetClient
+
+    with DifyDatasetClient(api_key=trellis.dataset_key, base_url=trellis.base_url, timeout=20) as kb:
+        dataset = kb.datasets.create(name="sdk handbook", description="HR rules", indexing_technique="high_quality")
+        assert dataset.created_by and dataset.updated_by and dataset.document_count == 0
+        assert kb.datasets.get(dataset.id).name == "sdk handbook"
+        assert kb.datasets.update(dataset.id, description="HR rules, 2026").description == "HR rules, 2026"
+        models = kb.models.list_embedding_models().data
+        assert models and models[0]["models"][0]["model_type"] == "text-embedding"
+
+        created = kb.documents.create_by_text(dataset.id, name="handbook", text=HANDBOOK)
+        assert created.document.name == "handbook" and created.document.created_by and created.batch
+        wait_indexed(lambda: kb.documents.get_indexing_status(dataset.id, created.batch).data[0].indexing_status
+                     == "completed")
+        listing = kb.documents.list(dataset.id)
+        assert listing.total == 1 and listing.data[0]["id"] == created.document.id
+        assert kb.documents.get(dataset.id, created.document.id).indexing_status == "completed"
+
+        segments = kb.segments.list(dataset.id, created.document.id).data
+        assert segments and segments[0].created_by and segments[0].indexing_at
+        added = kb.segments.create(dataset.id, created.document.id, [{"content": "Parking is free on weekends.",
+                                                                      "keywords": ["parking"]}]).data[0]
+        assert added.content == "Parking is free on weekends."
+        assert kb.segments.get(dataset.id, created.document.id, added.id)["data"]["id"] == added.id
+        kb.segments.update(dataset.id, created.document.id, added.id, {"content": "Parking is free on Sundays."})
+        found = kb.datasets.retrieve(dataset.id, "How many vacation days do I get?")
+        assert "25 days" in found.records[0].segment.content
+        kb.segments.delete(dataset.id, created.document.id, added.id)
+
+        tag = kb.tags.create("hr")
+        assert tag.name == "hr" and tag.binding_count == 0
+        kb.tags.bind_to_dataset(dataset.id, [tag.id])
+        assert [t.name for t in kb.tags.get_dataset_tags(dataset.id)] == ["hr"]
+        assert [t.binding_count for t in kb.tags.list() if t.id == tag.id] == [1]
+        assert kb.datasets.list(tag_ids=[tag.id]).total == 1
+        assert kb.tags.update(tag.id, "people").name == "people"
+        kb.tags.unbind_from_dataset(dataset.id, tag.id)
+        assert kb.tags.get_dataset_tags(dataset.id, return_detail=True).total == 0
+        kb.tags.delete(tag.id)
+
+        field = kb.metadata.create(dataset.id, "string", "owner")
+        kb.metadata.update_document_metadata(dataset.id, [{"document_id": created.document.id, "metadata_list": [
+            {"id": field.id, "value": "people-team", "name": "owner"}]}])
+        listed = kb.metadata.list(dataset.id)
+        assert [(m.name, m.type) for m in listed.doc_metadata] == [("owner", "string")]
+        assert listed.built_in_field_enabled is False
+        kb.metadata.toggle_built_in(dataset.id, "enable")
+        assert kb.metadata.list(dataset.id).built_in_field_enabled is True
+        assert kb.metadata.update(dataset.id, field.id, "team").name == "team"
+        record = kb.datasets.retrieve(dataset.id, "vacation days").records[0]
+        assert record.segment.document.doc_metadata["team"] == "people-team"
+        kb.metadata.delete(dataset.id, field.id)
+
+        kb.documents.batch_update_status(dataset.id, "disable", [created.document.id])
+        assert kb.datasets.retrieve(dataset.id, "vacation days").records == []
+        kb.documents.delete(dataset.id, created.document.id)
+        kb.datasets.delete(dataset.id)

@@ -44,7 +44,9 @@ def knowledge_paths() -> dict[str, Schema]:
             "post": operation("createDataset", "Create an empty dataset", TAG, KEY,
                               {"200": json_response(ref("Dataset"))}, body=json_body(ref("DatasetBody"))),
             "get": operation("listDatasets", "The workspace's datasets", TAG, KEY,
-                             {"200": json_response(page_of(ref("Dataset")))}, params=[*PAGING, query("keyword")])},
+                             {"200": json_response(page_of(ref("Dataset")))},
+                             params=[*PAGING, query("keyword"),
+                                     query("tag_ids", array(STR), description="only datasets bound to these tags")])},
         base: {
             "get": operation("getDataset", "A dataset", TAG, KEY, {"200": json_response(ref("Dataset"))},
                              params=[DATASET]),
