@@ -61,7 +61,7 @@ def document(row: Document, hit_count: int = 0, doc_metadata: list[dict[str, Any
         "error": row.error, "enabled": row.enabled, "disabled_at": ts(row.disabled_at), "disabled_by": None,
         "archived": row.archived, "display_status": display_status(row), "word_count": row.word_count,
         "hit_count": hit_count, "doc_form": row.doc_form, "doc_language": row.doc_language,
-        "doc_metadata": doc_metadata or [],
+        "doc_metadata": doc_metadata or None,  # null when the document has none, as in Dify
     }
 
 

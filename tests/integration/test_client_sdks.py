@@ -205,6 +205,51 @@ def test_dify_oapi2_chatflow_conversations_and_feedback(trellis: Deployment, oap
     assert left.data == []
 
 
+def test_dify_oapi2_knowledge(trellis: Deployment, oapi: Any) -> None:
+    key, kn, kb = option(trellis.dataset_key), "knowledge.v1.model", oapi.knowledge.v1
+    body = build(f"{kn}.create_dataset_request_body", "CreateDatasetRequestBody", name="oapi kb",
+                 indexing_technique="high_quality")
+    dataset = ok(kb.dataset.create(build(f"{kn}.create_dataset_request", "CreateDatasetRequest",
+                                         request_body=body), key))
+    assert dataset.id and dataset.created_by
+    assert ok(kb.dataset.get(build(f"{kn}.get_dataset_request", "GetDatasetRequest", dataset_id=dataset.id),
+                             key)).name == "oapi kb"
+    listed = ok(kb.dataset.list(build(f"{kn}.list_datasets_request", "ListDatasetsRequest", page=1, limit=20), key))
+    assert dataset.id in {d.id for d in listed.data}
+    text = build(f"{kn}.create_document_by_text_request_body", "CreateDocumentByTextRequestBody", name="faq",
+                 text="Office hours are nine to five.", indexing_technique="high_quality")
+    created = ok(kb.document.create_by_text(build(f"{kn}.create_document_by_text_request",
+                                                  "CreateDocumentByTextRequest", dataset_id=dataset.id,
+                                                  request_body=text), key))
+    status = build(f"{kn}.get_batch_indexing_status_request", "GetBatchIndexingStatusRequest",
+                   dataset_id=dataset.id, batch=created.batch)
+    # Its response model is one flat status, while Dify (and Trellis) answer {"data": [status, ...]}: read raw.
+    wait_indexed(lambda: json.loads(ok(kb.document.get_batch_status(status, key)).raw.content)["data"][0][
+        "indexing_status"] == "completed")
+    segments = ok(kb.segment.list(build(f"{kn}.list_segments_request", "ListSegmentsRequest", dataset_id=dataset.id,
+                                        document_id=created.document.id), key))
+    assert segments.data[0].content == "Office hours are nine to five."
+    query = build(f"{kn}.retrieve_from_dataset_request_body", "RetrieveFromDatasetRequestBody", query="office hours")
+    found = ok(kb.dataset.retrieve(build(f"{kn}.retrieve_from_dataset_request", "RetrieveFromDatasetRequest",
+                                         dataset_id=dataset.id, request_body=query), key))
+    assert found.records[0].segment.content == "Office hours are nine to five."
+
+    tag_body = build(f"{kn}.create_tag_request_body", "CreateTagRequestBody", name="oapi", type="knowledge")
+    tag = ok(kb.tag.create(build(f"{kn}.create_tag_request", "CreateTagRequest", request_body=tag_body), key))
+    bind = build(f"{kn}.bind_tags_to_dataset_request_body", "BindTagsToDatasetRequestBody", target_id=dataset.id,
+                 tag_ids=[tag.id])
+    ok(kb.tag.bind(build(f"{kn}.bind_tags_to_dataset_request", "BindTagsToDatasetRequest", request_body=bind), key))
+    bound = ok(kb.tag.get_dataset_tags(build(f"{kn}.get_dataset_tags_request", "GetDatasetTagsRequest",
+                                             dataset_id=dataset.id), key))
+    assert [t.name for t in bound.data] == ["oapi"]
+    tags = ok(kb.tag.list(build(f"{kn}.list_tags_request", "ListTagsRequest", type="knowledge"), key))
+    assert any(t.id == tag.id and t.binding_count == 1 for t in tags.data)
+    models = ok(kb.model.embedding_models(build(f"{kn}.get_text_embedding_models_request",
+                                                "GetTextEmbeddingModelsRequest"), key))
+    assert models.data and models.data[0].models
+    ok(kb.dataset.delete(build(f"{kn}.delete_dataset_request", "DeleteDatasetRequest", dataset_id=dataset.id), key))
+
+
 # -- dify-dataset-sdk 0.6.3 -----------------------------------------------------------------------------------
 
 def wait_indexed(check: Callable[[], bool], timeout: float = 20.0) -> None:
