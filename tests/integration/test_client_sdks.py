@@ -7,8 +7,12 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import os
+import shutil
+import subprocess
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -321,3 +325,55 @@ def test_dify_dataset_sdk_knowledge_lifecycle(trellis: Deployment) -> None:
         assert kb.datasets.retrieve(dataset.id, "vacation days").records == []
         kb.documents.delete(dataset.id, created.document.id)
         kb.datasets.delete(dataset.id)
+
+
+# -- npm dify-client 2.3.2, run by node ------------------------------------------------------------------------
+
+NPM_PACKAGE = "dify-client@2.3.2"
+NODE_DRIVER = Path(__file__).with_name("dify_client_node.mjs")
+NPM_CACHE = Path(__file__).resolve().parent.parent / ".npm"  # gitignored; reused between runs
+
+
+def node_client_folder() -> Path:
+    """A folder with `dify-client` installed (npm, once per checkout) and the driver beside it, so node's ESM
+    resolution finds the package. Skips when node/npm or the npm registry is unavailable."""
+    if not shutil.which("node") or not shutil.which("npm"):
+        pytest.skip("node and npm are needed to run the npm dify-client")
+    folder = NPM_CACHE / NPM_PACKAGE.replace("@", "-")
+    if not (folder / "node_modules" / "dify-client" / "package.json").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            installed = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(folder),
+                                        NPM_PACKAGE], capture_output=True, text=True, timeout=120)
+        except subprocess.TimeoutExpired:
+            pytest.skip(f"npm install {NPM_PACKAGE} timed out (registry unreachable?)")
+        if installed.returncode != 0:
+            pytest.skip(f"npm install {NPM_PACKAGE} failed: {installed.stderr[-300:]}")
+    shutil.copy(NODE_DRIVER, folder / NODE_DRIVER.name)
+    return folder
+
+
+def test_npm_dify_client(trellis: Deployment) -> None:
+    folder = node_client_folder()
+    env = {**os.environ, "BASE": trellis.api, "CHAT_KEY": trellis.chat_key, "WORKFLOW_KEY": trellis.workflow_key}
+    ran = subprocess.run(["node", NODE_DRIVER.name], cwd=folder, env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    out = json.loads(ran.stdout.strip().splitlines()[-1])
+    errors = {name: value for name, value in out.items() if isinstance(value, dict) and "error" in value}
+    assert errors == {}
+
+    blocking = out["blocking"]
+    assert blocking["answer"] == "Echo: Hello node" and blocking["conversation_id"]
+    assert "".join(e.get("answer", "") for e in out["streamed"] if e["event"] == "message") == "Echo: Stream node"
+    assert out["streamed"][-1]["event"] == "message_end"
+    assert [m["query"] for m in out["messages"]["data"]] == ["Hello node", "Stream node"]
+    assert blocking["conversation_id"] in {c["id"] for c in out["conversations"]["data"]}
+    assert out["renamed"]["name"] == "Node talk"
+    assert out["feedback"] == {"result": "success"}
+    assert "user_input_form" in out["parameters"]
+    assert out["upload"]["name"] == "node.txt" and out["upload"]["size"] == len("node file")
+    assert out["deleted"] == 204
+    assert out["run"]["data"]["outputs"] == {"answer": "Echo: node"}
+    assert out["runStream"][-1]["event"] == "workflow_finished"
+    assert out["runStream"][-1]["data"]["outputs"] == {"answer": "Echo: node stream"}
