@@ -183,6 +183,11 @@ def get_document(dataset_id: str, document_id: str) -> Response:
     return jsonify(container().knowledge.documents.get(principal().workspace_id, dataset_id, document_id))
 
 
+@datasets.get("/datasets/<dataset_id>/documents/<document_id>/upload-file")
+def document_upload_file(dataset_id: str, document_id: str) -> Response:
+    return jsonify(container().knowledge.documents.upload_file(principal().workspace_id, dataset_id, document_id))
+
+
 @datasets.delete("/datasets/<dataset_id>/documents/<document_id>")
 def delete_document(dataset_id: str, document_id: str) -> tuple[str, int]:
     container().knowledge.documents.delete(principal().workspace_id, dataset_id, document_id)

@@ -121,6 +121,17 @@ class Documents:
                                           .where(DocumentSegment.document_id == row.id)).one()
             return dataset_views.document_detail(row, int(count), int(hits), values_of(session, [row])[row.id])
 
+    def upload_file(self, workspace_id: str, dataset_id: str, document_id: str) -> dict[str, Any]:
+        """The uploaded file behind a document (Dify's `upload-file`). Trellis serves no file URLs, so `url` and
+        `download_url` are null. NotFound when the document has no file."""
+        with self._sessions() as session:
+            row = self._document(session, workspace_id, dataset_id, document_id)
+            file_id = row.upload_file_id
+        if file_id is None:
+            raise NotFound("File not found.")
+        stored = self._files.get(workspace_id, file_id)
+        return {**stored.to_dict(), "url": None, "download_url": None, "created_by": stored.created_by or workspace_id}
+
     def delete(self, workspace_id: str, dataset_id: str, document_id: str) -> None:
         with transaction(self._sessions) as session:
             row = self._document(session, workspace_id, dataset_id, document_id)

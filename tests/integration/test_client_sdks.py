@@ -285,6 +285,7 @@ def test_dify_dataset_sdk_knowledge_lifecycle(trellis: Deployment) -> None:
         listing = kb.documents.list(dataset.id)
         assert listing.total == 1 and listing.data[0]["id"] == created.document.id
         assert kb.documents.get(dataset.id, created.document.id).indexing_status == "completed"
+        assert kb.documents.get_upload_file(dataset.id, created.document.id)["name"] == "handbook.txt"
 
         segments = kb.segments.list(dataset.id, created.document.id).data
         assert segments and segments[0].created_by and segments[0].indexing_at

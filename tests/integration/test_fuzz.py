@@ -33,7 +33,7 @@ pytestmark = pytest.mark.integration
 ADMIN = "adm-fuzz"
 MAX_EXAMPLES = 30
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-CHAT_PATHS = ("/v1/chat-messages", "/v1/conversations", "/v1/messages")
+CHAT_PATHS = ("/v1/chat-messages", "/v1/conversations", "/v1/messages", "/v1/app/feedbacks")
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ def provision(base: str) -> dict[str, str]:
 def credential(path: str, tokens: dict[str, str]) -> str:
     if path.startswith("/manage/"):
         return tokens["admin"]
-    if path.startswith("/v1/datasets"):
+    if path.startswith(("/v1/datasets", "/v1/workspaces")):
         return tokens["dataset"]
     return tokens["chat"] if path.startswith(CHAT_PATHS) else tokens["workflow"]
 

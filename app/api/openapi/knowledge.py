@@ -74,6 +74,9 @@ def knowledge_paths() -> dict[str, Schema]:
                              params=[DATASET, DOCUMENT]),
             "delete": operation("deleteDocument", "Delete a document", TAG, KEY, {"204": no_content()},
                                 params=[DATASET, DOCUMENT])},
+        f"{doc}/upload-file": {"get": operation(
+            "getDocumentUploadFile", "The uploaded file behind a document", TAG, KEY,
+            {"200": json_response(ref("File"))}, params=[DATASET, DOCUMENT])},
         f"{base}/documents/status/{{action}}": {"patch": operation(
             "setDocumentStatus", "Enable, disable, archive or un-archive documents", TAG, KEY,
             {"200": json_response(ref("Result"))}, body=json_body(ref("StatusBody")),

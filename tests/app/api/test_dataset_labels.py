@@ -153,3 +153,6 @@ def test_embedding_model_list_and_single_segment(client):
     assert one.status_code == 200 and one.get_json()["data"]["content"] == "One segment of text."
     assert client.get(f"/v1/datasets/{dataset['id']}/documents/{doc_id}/segments/nope",
                       headers=headers).status_code == 404
+    stored = client.get(f"/v1/datasets/{dataset['id']}/documents/{doc_id}/upload-file", headers=headers).get_json()
+    assert stored["name"] == "notes.txt" and stored["size"] == len("One segment of text.")
+    assert stored["extension"] == "txt" and stored["created_by"]
