@@ -269,6 +269,7 @@ HANDBOOK = ("Vacation policy: every employee has 25 days of paid vacation per ye
 
 def test_dify_dataset_sdk_knowledge_lifecycle(trellis: Deployment) -> None:
     from dify_dataset_sdk import DifyDatasetClient
+    from dify_dataset_sdk.datasets.models import MetadataCondition, MetadataFilteringConditions, RetrievalModel
 
     with DifyDatasetClient(api_key=trellis.dataset_key, base_url=trellis.base_url, timeout=20) as kb:
         dataset = kb.datasets.create(name="sdk handbook", description="HR rules", indexing_technique="high_quality")
@@ -320,6 +321,14 @@ def test_dify_dataset_sdk_knowledge_lifecycle(trellis: Deployment) -> None:
         assert kb.metadata.update(dataset.id, field.id, "team").name == "team"
         record = kb.datasets.retrieve(dataset.id, "vacation days").records[0]
         assert record.segment.document.doc_metadata["team"] == "people-team"
+        for wanted, hits in (("people-team", 1), ("other-team", 0)):
+            model = RetrievalModel(search_method="semantic_search", reranking_enable=False, top_k=2,
+                                   score_threshold_enabled=False,
+                                   metadata_filtering_conditions=MetadataFilteringConditions(
+                                       logical_operator="and",
+                                       conditions=[MetadataCondition(name="team", comparison_operator="is",
+                                                                     value=wanted)]))
+            assert len(kb.datasets.retrieve(dataset.id, "vacation days", retrieval_model=model).records) == hits
         kb.metadata.delete(dataset.id, field.id)
 
         kb.documents.batch_update_status(dataset.id, "disable", [created.document.id])

@@ -112,6 +112,23 @@ def test_metadata_fields_values_and_built_ins(client):
 
     record = client.post(f"{base}/retrieve", headers=headers, json={"query": "vacation days"}).get_json()["records"][0]
     assert record["segment"]["document"]["doc_metadata"] == {"author": "Ada", "year": 2024}
+    other_id = add_text(client, headers, dataset["id"], "old handbook", "Vacation policy: 20 days per year.")
+    client.post(f"{base}/documents/metadata", headers=headers, json={"operation_data": [{
+        "document_id": other_id, "metadata_list": [{"id": author["id"], "value": "Grace", "name": "author"}]}]})
+
+    def retrieve_names(**conditions) -> list[str]:
+        body = {"query": "vacation days per year", "retrieval_model": {
+            "top_k": 5, "search_method": "keyword_search", "metadata_filtering_conditions": conditions}}
+        found = client.post(f"{base}/retrieve", headers=headers, json=body).get_json()["records"]
+        return sorted(r["segment"]["document"]["name"] for r in found)
+
+    assert retrieve_names() == ["handbook", "old handbook"]
+    assert retrieve_names(conditions=[{"name": "author", "comparison_operator": "is", "value": "Grace"}]) == [
+        "old handbook"]
+    assert retrieve_names(logical_operator="or", conditions=[
+        {"name": "author", "comparison_operator": "is", "value": "Grace"},
+        {"name": "year", "comparison_operator": "≥", "value": 2024}]) == ["handbook", "old handbook"]
+    client.delete(f"/v1/datasets/{dataset['id']}/documents/{other_id}", headers=headers)
 
     renamed = client.patch(f"{base}/metadata/{author['id']}", headers=headers, json={"name": "writer"}).get_json()
     assert renamed == {"id": author["id"], "type": "string", "name": "writer"}
