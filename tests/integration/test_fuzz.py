@@ -91,6 +91,7 @@ def fuzz_operation(operation: schemathesis.APIOperation, mode: GenerationMode, s
     return failures
 
 
+@pytest.mark.timeout(600)  # ~75 operations x 2 modes x 30 examples; ~3 minutes on a loaded 2-core machine
 def test_fuzz_finds_no_server_error_and_no_schema_violation(fuzz_stack):
     stack, tokens = fuzz_stack
     schema = schemathesis.openapi.from_url(f"{stack.base_url}/v1/openapi.json", timeout=10)
