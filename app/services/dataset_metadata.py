@@ -68,6 +68,15 @@ def values_of(session: Session, documents: list[Document]) -> dict[str, list[dic
     return found
 
 
+def fields_of(session: Session, dataset_id: str) -> dict[str, Any]:
+    """The dataset view's `doc_metadata` (its fields) and `built_in_field_enabled`."""
+    fields = session.scalars(select(DatasetMetadataField).where(DatasetMetadataField.dataset_id == dataset_id)
+                             .order_by(DatasetMetadataField.created_at, DatasetMetadataField.name)).all()
+    settings = session.get(DatasetMetadataSettings, dataset_id)
+    return {"doc_metadata": [{"id": f.id, "name": f.name, "type": f.type} for f in fields],
+            "built_in_field_enabled": bool(settings and settings.built_in_field_enabled)}
+
+
 def _name(name: str) -> str:
     name = name.strip()
     if not 1 <= len(name) <= 255:

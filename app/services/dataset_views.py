@@ -36,6 +36,7 @@ def dataset(row: Dataset, document_count: int = 0, word_count: int = 0,
                                                               "external_knowledge_api_name": None,
                                                               "external_knowledge_api_endpoint": None},
         "external_retrieval_model": {"top_k": 2, "score_threshold": 0.0, "score_threshold_enabled": None},
+        "doc_metadata": [], "built_in_field_enabled": False,  # filled by the caller that has a session
     }
 
 

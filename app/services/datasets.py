@@ -17,6 +17,7 @@ from app.errors import DatasetNameDuplicate, InvalidParam, NotFound, Unauthorize
 from app.models import ApiKey, Dataset, Document, DocumentSegment, TagBinding
 from app.models.base import as_utc, utcnow
 from app.services import dataset_views, tokens
+from app.services.dataset_metadata import fields_of
 from app.services.dataset_tags import tags_of
 
 
@@ -97,7 +98,8 @@ class Datasets:
     def _view(self, session: Session, row: Dataset) -> dict[str, Any]:
         count, words = session.execute(select(func.count(Document.id), func.coalesce(func.sum(Document.word_count), 0))
                                        .where(Document.dataset_id == row.id)).one()
-        return dataset_views.dataset(row, int(count), int(words), tags_of(session, [row.id])[row.id])
+        return {**dataset_views.dataset(row, int(count), int(words), tags_of(session, [row.id])[row.id]),
+                **fields_of(session, row.id)}
 
     def get(self, workspace_id: str, dataset_id: str) -> dict[str, Any]:
         with self._sessions() as session:

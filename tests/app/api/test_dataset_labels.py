@@ -134,6 +134,9 @@ def test_metadata_fields_values_and_built_ins(client):
     assert renamed == {"id": author["id"], "type": "string", "name": "writer"}
     assert client.post(f"{base}/metadata/built-in/enable", headers=headers).get_json() == {"result": "success"}
     assert client.get(f"{base}/metadata", headers=headers).get_json()["built_in_field_enabled"] is True
+    detail = client.get(base, headers=headers).get_json()
+    assert detail["built_in_field_enabled"] is True
+    assert {f["name"] for f in detail["doc_metadata"]} == {"writer", "year"}
     names = [m["name"] for m in client.get(f"{base}/documents", headers=headers).get_json()["data"][0]["doc_metadata"]]
     assert names[:5] == ["document_name", "uploader", "upload_date", "last_update_date", "source"]
     assert set(names[5:]) == {"writer", "year"}
