@@ -75,6 +75,14 @@ def test_dify_client_python_workflow_and_chat(trellis: Deployment, llm_server: S
     suggested = chat.suggest_messages(reply.message_id, models.ChatSuggestRequest(user="py-user"))
     assert suggested.result == "success" and suggested.data == []
     assert chat.stop_chat_messages("not-a-task", models.StopRequest(user="py-user")).result == "success"
+    llm_server.config.latency = 1.0
+    talk = chat.chat_messages(models.ChatRequest(query="Stop me", response_mode=models.ResponseMode.STREAMING,
+                                                 user="py-user"))
+    first = next(talk)
+    assert chat.stop_chat_messages(first.task_id, models.StopRequest(user="py-user")).result == "success"
+    rest = list(talk)
+    assert [fields(e.data)["status"] for e in rest if str(e.event) == "workflow_finished"] == ["stopped"]
+    llm_server.config.latency = 0.0
     uploaded = chat.upload_files(("notes.txt", b"some notes", "text/plain"), models.UploadFileRequest(user="py-user"))
     assert uploaded.name == "notes.txt" and uploaded.size == 10 and uploaded.created_by
 
