@@ -8,17 +8,24 @@ import importlib
 import io
 import json
 import os
-import shutil
 import subprocess
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from bench.llm_server import StubLLMServer
-from tests.integration.clients import Deployment, deployment
+from tests.integration.clients import (
+    NODE_DRIVER,
+    Deployment,
+    build,
+    deployment,
+    node_client_folder,
+    ok,
+    option,
+    sse_data,
+    wait_indexed,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -89,19 +96,6 @@ def test_dify_client_python_workflow_and_chat(trellis: Deployment, llm_server: S
 
 # -- dify-oapi2 1.1.2 -----------------------------------------------------------------------------------------
 
-def build(module: str, cls: str, /, **fields: Any) -> Any:
-    """A dify-oapi request or body made through its builder, one builder call per field, as its docs show."""
-    builder = getattr(importlib.import_module(f"dify_oapi.api.{module}"), cls).builder()
-    for field, value in fields.items():
-        builder = getattr(builder, field)(value)
-    return builder.build()
-
-
-def sse_data(chunks: Iterator[bytes]) -> list[dict[str, Any]]:
-    text = b"".join(chunks).decode()
-    return [json.loads(line[len("data: "):]) for line in text.splitlines() if line.startswith("data: ")]
-
-
 @pytest.fixture(scope="module")
 def oapi(trellis: Deployment) -> Iterator[Any]:
     from dify_oapi.client import Client
@@ -109,17 +103,6 @@ def oapi(trellis: Deployment) -> Iterator[Any]:
     client = Client.builder().domain(trellis.base_url).build()
     yield client
     client.close()
-
-
-def option(key: str) -> Any:
-    from dify_oapi.core.model.request_option import RequestOption
-
-    return RequestOption.builder().api_key(key).build()
-
-
-def ok(response: Any) -> Any:
-    assert response.success, (response.code, response.msg)
-    return response
 
 
 def test_dify_oapi2_workflow_and_app(trellis: Deployment, oapi: Any, llm_server: StubLLMServer) -> None:
@@ -264,13 +247,6 @@ def test_dify_oapi2_knowledge(trellis: Deployment, oapi: Any) -> None:
 
 # -- dify-dataset-sdk 0.6.3 -----------------------------------------------------------------------------------
 
-def wait_indexed(check: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "document not indexed in time"
-        time.sleep(0.2)
-
-
 HANDBOOK = ("Vacation policy: every employee has 25 days of paid vacation per year.\n\n"
             "Expenses: receipts must be filed within 30 days.")
 
@@ -346,30 +322,6 @@ def test_dify_dataset_sdk_knowledge_lifecycle(trellis: Deployment) -> None:
 
 
 # -- npm dify-client 2.3.2, run by node ------------------------------------------------------------------------
-
-NPM_PACKAGE = "dify-client@2.3.2"
-NODE_DRIVER = Path(__file__).with_name("dify_client_node.mjs")
-NPM_CACHE = Path(__file__).resolve().parent.parent / ".npm"  # gitignored; reused between runs
-
-
-def node_client_folder() -> Path:
-    """A folder with `dify-client` installed (npm, once per checkout) and the driver beside it, so node's ESM
-    resolution finds the package. Skips when node/npm or the npm registry is unavailable."""
-    if not shutil.which("node") or not shutil.which("npm"):
-        pytest.skip("node and npm are needed to run the npm dify-client")
-    folder = NPM_CACHE / NPM_PACKAGE.replace("@", "-")
-    if not (folder / "node_modules" / "dify-client" / "package.json").exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        try:
-            installed = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(folder),
-                                        NPM_PACKAGE], capture_output=True, text=True, timeout=120)
-        except subprocess.TimeoutExpired:
-            pytest.skip(f"npm install {NPM_PACKAGE} timed out (registry unreachable?)")
-        if installed.returncode != 0:
-            pytest.skip(f"npm install {NPM_PACKAGE} failed: {installed.stderr[-300:]}")
-    shutil.copy(NODE_DRIVER, folder / NODE_DRIVER.name)
-    return folder
-
 
 def test_npm_dify_client(trellis: Deployment) -> None:
     folder = node_client_folder()
