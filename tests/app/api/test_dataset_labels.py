@@ -176,3 +176,24 @@ def test_embedding_model_list_and_single_segment(client):
     stored = client.get(f"/v1/datasets/{dataset['id']}/documents/{doc_id}/upload-file", headers=headers).get_json()
     assert stored["name"] == "notes.txt" and stored["size"] == len("One segment of text.")
     assert stored["extension"] == "txt" and stored["created_by"]
+
+
+def test_deleting_a_dataset_drops_its_bindings_fields_and_values(client, container):
+    from sqlalchemy import func, select
+
+    from app.models import DatasetMetadataField, DocumentMetadataValue, TagBinding
+
+    headers = ds_headers(client)
+    dataset = create_dataset(client, headers, "doomed", indexing_technique="economy")
+    doc_id = add_text(client, headers, dataset["id"], "page", "Some text.")
+    tag = client.post("/v1/datasets/tags", headers=headers, json={"name": "keep"}).get_json()
+    client.post("/v1/datasets/tags/binding", headers=headers, json={"tag_ids": [tag["id"]], "target_id": dataset["id"]})
+    field = client.post(f"/v1/datasets/{dataset['id']}/metadata", headers=headers,
+                        json={"type": "string", "name": "topic"}).get_json()
+    client.post(f"/v1/datasets/{dataset['id']}/documents/metadata", headers=headers, json={"operation_data": [
+        {"document_id": doc_id, "metadata_list": [{"id": field["id"], "value": "x", "name": "topic"}]}]})
+    assert client.delete(f"/v1/datasets/{dataset['id']}", headers=headers).status_code == 204
+    with container.sessions() as session:
+        for model in (TagBinding, DatasetMetadataField, DocumentMetadataValue):
+            assert session.scalar(select(func.count()).select_from(model)) == 0, model.__name__
+    assert client.get("/v1/datasets/tags", headers=headers).get_json()[0]["binding_count"] == "0"
