@@ -1,6 +1,11 @@
 """SQLAlchemy models. Models hold columns and relationships only: no queries, no request context."""
 
-from app.models.annotations import (
+from app.models.apps import ApiKey, App, WorkflowVersion
+from app.models.audit import AppBudget, AuditRecord, LlmCall
+from app.models.base import Base
+from app.models.chat import Conversation, ConversationVariable, Message
+from app.models.datasets import Dataset, Document, DocumentSegment, UploadFile
+from app.models.labels import (
     DatasetMetadataField,
     DatasetMetadataSettings,
     DocumentMetadataValue,
@@ -8,11 +13,6 @@ from app.models.annotations import (
     Tag,
     TagBinding,
 )
-from app.models.apps import ApiKey, App, WorkflowVersion
-from app.models.audit import AppBudget, AuditRecord, LlmCall
-from app.models.base import Base
-from app.models.chat import Conversation, ConversationVariable, Message
-from app.models.datasets import Dataset, Document, DocumentSegment, UploadFile
 from app.models.queues import QueuePause, WorkerProcess
 from app.models.runs import EndUser, NodeExecution, RunEvent, WorkflowRun
 from app.models.tenancy import AdminToken, Workspace

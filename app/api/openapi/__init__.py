@@ -16,10 +16,10 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from app import __version__
-from app.api.openapi.annotations import SCHEMAS as ANNOTATION_SCHEMAS
-from app.api.openapi.annotations import annotation_paths
 from app.api.openapi.components import SCHEMAS, SECURITY_SCHEMES
 from app.api.openapi.knowledge import knowledge_paths
+from app.api.openapi.labels import SCHEMAS as LABEL_SCHEMAS
+from app.api.openapi.labels import label_paths
 from app.api.openapi.manage import manage_paths
 from app.api.openapi.service import service_paths
 
@@ -74,8 +74,8 @@ def build_document() -> dict[str, Any]:
                                 "management API (`/manage/v1`, admin tokens). Every error is JSON "
                                 "`{code, message, status}`; streaming responses are Server-Sent Events."},
         "servers": [{"url": "/"}],
-        "paths": {**service_paths(), **knowledge_paths(), **annotation_paths(), **manage_paths()},
-        "components": {"schemas": {**generated.get("$defs", {}), **SCHEMAS, **ANNOTATION_SCHEMAS},
+        "paths": {**service_paths(), **knowledge_paths(), **label_paths(), **manage_paths()},
+        "components": {"schemas": {**generated.get("$defs", {}), **SCHEMAS, **LABEL_SCHEMAS},
                        "securitySchemes": SECURITY_SCHEMES},
     }
 

@@ -1,4 +1,4 @@
-"""annotations: message feedback, knowledge tags and bindings, document metadata fields and values
+"""labels: message feedback, knowledge tags and bindings, document metadata fields and values
 
 Revision ID: 0011
 Revises: 0002, 0004 (datasets and chat messages, which these rows point at)

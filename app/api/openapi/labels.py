@@ -120,5 +120,5 @@ def metadata_paths() -> dict[str, Schema]:
     }
 
 
-def annotation_paths() -> dict[str, Schema]:
+def label_paths() -> dict[str, Schema]:
     return {**feedback_paths(), **tag_paths(), **metadata_paths()}
