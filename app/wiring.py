@@ -24,9 +24,11 @@ from app.providers.llm import LLMRouter, UnconfiguredLLM, build_openai_gateway
 from app.providers.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter, Unlimited
 from app.services.accounts import Accounts
 from app.services.admission import Admission
+from app.services.app_profile import AppProfiles
 from app.services.apps import Apps
 from app.services.chat import Chats
 from app.services.conversations import Conversations
+from app.services.feedbacks import Feedbacks
 from app.services.operations import Operations, build_operations
 from app.services.queue import TaskQueue
 from app.services.runs import Runs
@@ -71,6 +73,15 @@ class Container:
     @cached_property
     def conversations(self) -> Conversations:
         return Conversations(self.sessions, self.apps, self.llm)
+
+    @cached_property
+    def feedbacks(self) -> Feedbacks:
+        return Feedbacks(self.sessions)
+
+    @cached_property
+    def profiles(self) -> AppProfiles:
+        """`/site` and `/meta` of apps."""
+        return AppProfiles(self.sessions)
 
     @cached_property
     def node_services(self) -> NodeServices:

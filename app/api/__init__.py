@@ -14,11 +14,14 @@ def container() -> Container:
 
 
 def register_api(app: Flask) -> None:
+    from app.api.app_profile import app_profile
     from app.api.auth import register_auth_guard
     from app.api.chat import chat
     from app.api.console import console
+    from app.api.dataset_labels import dataset_labels
     from app.api.datasets import datasets
     from app.api.errors import register_error_handlers
+    from app.api.feedback import feedback
     from app.api.files import files
     from app.api.manage import manage
     from app.api.manage_datasets import manage_datasets
@@ -46,6 +49,9 @@ def register_api(app: Flask) -> None:
     app.register_blueprint(chat, url_prefix="/v1")
     app.register_blueprint(datasets, url_prefix="/v1")
     app.register_blueprint(files, url_prefix="/v1")
+    app.register_blueprint(feedback, url_prefix="/v1")
+    app.register_blueprint(app_profile, url_prefix="/v1")
+    app.register_blueprint(dataset_labels, url_prefix="/v1")
     app.register_blueprint(openapi, url_prefix="/v1")
     app.register_blueprint(manage, url_prefix="/manage/v1")
     app.register_blueprint(manage_datasets, url_prefix="/manage/v1")

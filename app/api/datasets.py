@@ -75,7 +75,8 @@ def create_dataset() -> Response:
 def list_datasets() -> Response:
     who = principal()
     page, limit = parse_page(request.args)
-    rows, total = container().knowledge.datasets.list(who.workspace_id, page, limit, request.args.get("keyword"))
+    rows, total = container().knowledge.datasets.list(who.workspace_id, page, limit, request.args.get("keyword"),
+                                                      request.args.getlist("tag_ids") or None)
     return _page(rows, total, page, limit)
 
 
@@ -182,6 +183,11 @@ def get_document(dataset_id: str, document_id: str) -> Response:
     return jsonify(container().knowledge.documents.get(principal().workspace_id, dataset_id, document_id))
 
 
+@datasets.get("/datasets/<dataset_id>/documents/<document_id>/upload-file")
+def document_upload_file(dataset_id: str, document_id: str) -> Response:
+    return jsonify(container().knowledge.documents.upload_file(principal().workspace_id, dataset_id, document_id))
+
+
 @datasets.delete("/datasets/<dataset_id>/documents/<document_id>")
 def delete_document(dataset_id: str, document_id: str) -> tuple[str, int]:
     container().knowledge.documents.delete(principal().workspace_id, dataset_id, document_id)
@@ -233,6 +239,12 @@ def add_segments(dataset_id: str, document_id: str) -> Response:
     who = principal()
     body = parse_json(SegmentsBody)
     return jsonify(container().knowledge.segments.add(who.workspace_id, dataset_id, document_id, body.segments))
+
+
+@datasets.get("/datasets/<dataset_id>/documents/<document_id>/segments/<segment_id>")
+def get_segment(dataset_id: str, document_id: str, segment_id: str) -> Response:
+    return jsonify(container().knowledge.segments.get(principal().workspace_id, dataset_id, document_id,
+                                                      segment_id))
 
 
 @datasets.post("/datasets/<dataset_id>/documents/<document_id>/segments/<segment_id>")

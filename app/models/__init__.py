@@ -5,6 +5,14 @@ from app.models.audit import AppBudget, AuditRecord, LlmCall
 from app.models.base import Base
 from app.models.chat import Conversation, ConversationVariable, Message
 from app.models.datasets import Dataset, Document, DocumentSegment, UploadFile
+from app.models.labels import (
+    DatasetMetadataField,
+    DatasetMetadataSettings,
+    DocumentMetadataValue,
+    MessageFeedback,
+    Tag,
+    TagBinding,
+)
 from app.models.queues import QueuePause, WorkerProcess
 from app.models.runs import EndUser, NodeExecution, RunEvent, WorkflowRun
 from app.models.tenancy import AdminToken, Workspace
@@ -20,17 +28,23 @@ __all__ = [
     "AuditRecord",
     "Base",
     "Dataset",
+    "DatasetMetadataField",
+    "DatasetMetadataSettings",
     "Document",
+    "DocumentMetadataValue",
     "DocumentSegment",
     "Conversation",
     "ConversationVariable",
     "EndUser",
     "LlmCall",
     "Message",
+    "MessageFeedback",
     "NodeExecution",
     "QueuePause",
     "RunEvent",
     "ToolProviderRecord",
+    "Tag",
+    "TagBinding",
     "UploadFile",
     "WorkerProcess",
     "WorkflowRun",

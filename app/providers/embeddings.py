@@ -186,6 +186,14 @@ class Embeddings:
         self._client: Any = None
         self.default = (("openai", default_model) if default_model else (HASHING_PROVIDER, self._hashing.model))
 
+    def available(self) -> list[tuple[str, str]]:
+        """(provider, model) pairs a dataset can be created with: the offline embedder always, and the
+        configured endpoint's default model when there is one."""
+        found = [(HASHING_PROVIDER, self._hashing.model)]
+        if self.default[0] != HASHING_PROVIDER:
+            found.insert(0, self.default)
+        return found
+
     def for_model(self, provider: str | None, model: str | None, on_call: OnCall | None = None) -> Embedder:
         """The embedder of (provider, model). `on_call` meters its endpoint requests; the offline hashing
         embedder makes none, so it never calls it."""

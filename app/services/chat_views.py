@@ -112,10 +112,11 @@ def conversation_item(conversation: Conversation) -> dict[str, Any]:
             "updated_at": ts(conversation.updated_at)}
 
 
-def message_item(message: Message) -> dict[str, Any]:
+def message_item(message: Message, rating: str | None = None) -> dict[str, Any]:
     return {"id": message.id, "conversation_id": message.conversation_id, "parent_message_id": None,
             "inputs": message.inputs, "query": message.query, "answer": message.answer,
-            "message_files": [], "feedback": None, "retriever_resources": [], "agent_thoughts": [],
+            "message_files": [], "feedback": {"rating": rating} if rating else None, "retriever_resources": [],
+            "agent_thoughts": [],
             "status": message.status, "error": message.error, "created_at": ts(message.created_at)}
 
 

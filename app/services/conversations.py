@@ -19,6 +19,7 @@ from app.models.base import utcnow
 from app.services import chat_views
 from app.services.accounts import AppPrincipal
 from app.services.apps import Apps
+from app.services.feedbacks import ratings_of
 
 SORTS = {"created_at": (Conversation.created_at, False), "-created_at": (Conversation.created_at, True),
          "updated_at": (Conversation.updated_at, False), "-updated_at": (Conversation.updated_at, True)}
@@ -143,7 +144,9 @@ class Conversations:
                     raise NotFound("First Message Not Exists.")
                 query = query.where(Message.created_at < first.created_at)
             rows = list(session.scalars(query.order_by(Message.created_at.desc()).limit(limit + 1)))
-        return Page([chat_views.message_item(m) for m in reversed(rows[:limit])], limit, len(rows) > limit)
+            ratings = ratings_of(session, [m.id for m in rows[:limit]])
+        return Page([chat_views.message_item(m, ratings.get(m.id)) for m in reversed(rows[:limit])], limit,
+                    len(rows) > limit)
 
     def variables(self, who: AppPrincipal, user: str, conversation_id: str, last_id: str | None,
                   limit: int) -> Page:

@@ -14,9 +14,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import transaction
 from app.errors import DatasetNameDuplicate, InvalidParam, NotFound, Unauthorized
-from app.models import ApiKey, Dataset, Document, DocumentSegment
+from app.models import ApiKey, Dataset, Document, DocumentSegment, TagBinding
 from app.models.base import as_utc, utcnow
 from app.services import dataset_views, tokens
+from app.services.dataset_metadata import fields_of
+from app.services.dataset_tags import tags_of
 
 
 @dataclass(frozen=True)
@@ -96,18 +98,22 @@ class Datasets:
     def _view(self, session: Session, row: Dataset) -> dict[str, Any]:
         count, words = session.execute(select(func.count(Document.id), func.coalesce(func.sum(Document.word_count), 0))
                                        .where(Document.dataset_id == row.id)).one()
-        return dataset_views.dataset(row, int(count), int(words))
+        return {**dataset_views.dataset(row, int(count), int(words), tags_of(session, [row.id])[row.id]),
+                **fields_of(session, row.id)}
 
     def get(self, workspace_id: str, dataset_id: str) -> dict[str, Any]:
         with self._sessions() as session:
             return self._view(session, self.load(session, workspace_id, dataset_id))
 
-    def list(self, workspace_id: str, page: int, limit: int, keyword: str | None = None) -> tuple[list[dict[str, Any]],
-                                                                                                  int]:
+    def list(self, workspace_id: str, page: int, limit: int, keyword: str | None = None,
+             tag_ids: list[str] | None = None) -> tuple[list[dict[str, Any]], int]:
+        """A page of the workspace's datasets, newest first; with `tag_ids`, only datasets bound to any of them."""
         with self._sessions() as session:
             query = select(Dataset).where(Dataset.workspace_id == workspace_id)
             if keyword:
                 query = query.where(Dataset.name.contains(keyword, autoescape=True))
+            if tag_ids:
+                query = query.where(Dataset.id.in_(select(TagBinding.target_id).where(TagBinding.tag_id.in_(tag_ids))))
             total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
             rows = session.scalars(query.order_by(Dataset.created_at.desc()).offset((page - 1) * limit)
                                    .limit(limit)).all()

@@ -22,6 +22,7 @@ from app.models.base import as_utc, utcnow
 from app.providers.vectors import VectorStore
 from app.rag.splitting import ProcessRule
 from app.services import dataset_views
+from app.services.dataset_metadata import values_of
 from app.services.files import Files, StoredFile
 
 IN_PROGRESS = ("parsing", "cleaning", "splitting", "indexing")
@@ -109,7 +110,8 @@ class Documents:
             hits = dict(session.execute(select(DocumentSegment.document_id, func.sum(DocumentSegment.hit_count))
                                         .where(DocumentSegment.document_id.in_([r.id for r in rows]))
                                         .group_by(DocumentSegment.document_id)).all())
-            return [dataset_views.document(r, int(hits.get(r.id) or 0)) for r in rows], int(total)
+            metadata = values_of(session, list(rows))
+            return [dataset_views.document(r, int(hits.get(r.id) or 0), metadata[r.id]) for r in rows], int(total)
 
     def get(self, workspace_id: str, dataset_id: str, document_id: str) -> dict[str, Any]:
         with self._sessions() as session:
@@ -117,7 +119,18 @@ class Documents:
             count, hits = session.execute(select(func.count(DocumentSegment.id),
                                                  func.coalesce(func.sum(DocumentSegment.hit_count), 0))
                                           .where(DocumentSegment.document_id == row.id)).one()
-            return dataset_views.document_detail(row, int(count), int(hits))
+            return dataset_views.document_detail(row, int(count), int(hits), values_of(session, [row])[row.id])
+
+    def upload_file(self, workspace_id: str, dataset_id: str, document_id: str) -> dict[str, Any]:
+        """The uploaded file behind a document (Dify's `upload-file`). Trellis serves no file URLs, so `url` and
+        `download_url` are null. NotFound when the document has no file."""
+        with self._sessions() as session:
+            row = self._document(session, workspace_id, dataset_id, document_id)
+            file_id = row.upload_file_id
+        if file_id is None:
+            raise NotFound("File not found.")
+        stored = self._files.get(workspace_id, file_id)
+        return {**stored.to_dict(), "url": None, "download_url": None, "created_by": stored.created_by or workspace_id}
 
     def delete(self, workspace_id: str, dataset_id: str, document_id: str) -> None:
         with transaction(self._sessions) as session:

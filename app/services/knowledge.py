@@ -24,12 +24,15 @@ from app.models import Dataset, Document, DocumentSegment
 from app.providers.embeddings import Embeddings
 from app.rag.retrieval import Searcher, SearchMethod, Target, Weights
 from app.services import dataset_views
+from app.services.dataset_metadata import values_of
 from app.services.dataset_views import DEFAULT_RETRIEVAL_MODEL
+from app.services.metadata_filter import MetadataConditions
 from app.services.metering import UsageRecorder, embedding_hook
 
 
 class RetrievalModel(BaseModel):
-    """Dify's `retrieval_model`; reranking fields are accepted and ignored (fusion is rerank-free)."""
+    """Dify's `retrieval_model`; reranking fields are accepted and ignored (fusion is rerank-free). Metadata
+    conditions keep only segments of documents whose metadata passes them."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -38,6 +41,7 @@ class RetrievalModel(BaseModel):
     score_threshold_enabled: bool = False
     score_threshold: float | None = None
     weights: dict[str, Any] | None = None
+    metadata_filtering_conditions: MetadataConditions | None = None
 
     def threshold(self) -> float | None:
         return self.score_threshold if self.score_threshold_enabled else None
@@ -94,6 +98,12 @@ class Knowledge:
                 Document, Document.id == DocumentSegment.document_id).where(
                 DocumentSegment.id.in_([c.id for c in candidates]), DocumentSegment.enabled.is_(True),
                 Document.enabled.is_(True), Document.archived.is_(False))).all()
+            conditions = model.metadata_filtering_conditions
+            if conditions is not None and conditions.conditions:
+                docs = list({doc.id: doc for _, doc in rows}.values())
+                meta = values_of(session, docs)
+                allowed = {d.id for d in docs if conditions.matches({m["name"]: m["value"] for m in meta[d.id]})}
+                rows = [row for row in rows if row[1].id in allowed]
         found = {seg.id: (seg, doc) for seg, doc in rows}
         threshold = model.threshold()
         hits: list[Hit] = []
@@ -126,8 +136,10 @@ class Knowledge:
             field = "retrieval_model." + ".".join(str(p) for p in first["loc"])
             raise InvalidParam(f"{field}: {first['msg']}", params=field) from exc
         hits = self.search(workspace_id, [dataset_id], query, model)
+        with self._sessions() as session:
+            metadata = values_of(session, [doc for _, doc, _, _ in hits])
         return {"query": {"content": query},
-                "records": [dataset_views.record(seg, doc, score) for seg, doc, _, score in hits]}
+                "records": [dataset_views.record(seg, doc, score, metadata[doc.id]) for seg, doc, _, score in hits]}
 
 
 class KnowledgeRetrieverAdapter:

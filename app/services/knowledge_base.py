@@ -1,6 +1,6 @@
-"""The knowledge-base use-cases bundled for the container: datasets, documents, segments, files, indexing and
-retrieval, all sharing one object store, vector store and embeddings resolver (its endpoint requests metered
-through `recorder` when given)."""
+"""The knowledge-base use-cases bundled for the container: datasets, documents, segments, files, indexing,
+retrieval, tags and document metadata, all sharing one object store, vector store and embeddings resolver (its
+endpoint requests metered through `recorder` when given)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from app.providers.objects import ObjectStore
 from app.providers.vectors import VectorStore
 from app.rag.fulltext import FullTextSearch
 from app.rag.retrieval import Searcher
+from app.services.dataset_metadata import DatasetMetadata
+from app.services.dataset_tags import DatasetTags
 from app.services.datasets import Datasets
 from app.services.documents import Documents
 from app.services.files import Files
@@ -36,6 +38,8 @@ class KnowledgeBase:
     objects: ObjectStore
     vectors: VectorStore
     embeddings: Embeddings
+    tags: DatasetTags
+    metadata: DatasetMetadata
 
 
 def build_knowledge_base(engine: Engine, sessions: sessionmaker[Session], objects: ObjectStore,
@@ -49,4 +53,5 @@ def build_knowledge_base(engine: Engine, sessions: sessionmaker[Session], object
         documents=Documents(sessions, files, vectors, enqueue),
         segments=Segments(sessions, vectors, embeddings, recorder), files=files, knowledge=knowledge,
         indexer=Indexer(sessions, objects, vectors, embeddings, lease_seconds, recorder),
-        retriever=KnowledgeRetrieverAdapter(knowledge), objects=objects, vectors=vectors, embeddings=embeddings)
+        retriever=KnowledgeRetrieverAdapter(knowledge), objects=objects, vectors=vectors, embeddings=embeddings,
+        tags=DatasetTags(sessions), metadata=DatasetMetadata(sessions))

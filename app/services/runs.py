@@ -182,13 +182,16 @@ class Runs:
 
     # -- stop -----------------------------------------------------------------------------------------------
 
-    def stop(self, who: AppPrincipal, task_id: str) -> None:
+    def stop(self, who: AppPrincipal, task_id: str, missing_ok: bool = False) -> None:
         """Ask a run to stop. A queued run stops at once; a running one at its next check (between nodes and
-        while an LLM streams). Stopping a finished run is a no-op, as in Dify."""
+        while an LLM streams). Stopping a finished run is a no-op, as in Dify; so is stopping an unknown task
+        with `missing_ok` (Dify's chat stop), else that raises NotFound."""
         with transaction(self._sessions) as session:
             run = session.scalars(select(WorkflowRun).where(WorkflowRun.task_id == task_id,
                                                             WorkflowRun.app_id == who.app_id)).first()
             if run is None:
+                if missing_ok:
+                    return
                 raise NotFound("Task not found")
             if run.status in FINAL_STATUSES:
                 return

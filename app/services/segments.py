@@ -64,6 +64,14 @@ class Segments:
             return {"data": [dataset_views.segment(r) for r in rows], "doc_form": doc.doc_form,
                     "has_more": page * limit < total, "limit": limit, "total": total, "page": page}
 
+    def get(self, workspace_id: str, dataset_id: str, document_id: str, segment_id: str) -> dict[str, Any]:
+        with self._sessions() as session:
+            _, doc = self._scope(session, workspace_id, dataset_id, document_id)
+            row = session.get(DocumentSegment, segment_id)
+            if row is None or row.document_id != document_id:
+                raise NotFound("Segment not found.")
+            return {"data": dataset_views.segment(row), "doc_form": doc.doc_form}
+
     def add(self, workspace_id: str, dataset_id: str, document_id: str,
             items: list[dict[str, Any]]) -> dict[str, Any]:
         if not items or any(not str(i.get("content") or "").strip() for i in items):

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.integration
 ADMIN = "adm-fuzz"
 MAX_EXAMPLES = 30
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-CHAT_PATHS = ("/v1/chat-messages", "/v1/conversations", "/v1/messages")
+CHAT_PATHS = ("/v1/chat-messages", "/v1/conversations", "/v1/messages", "/v1/app/feedbacks")
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ def provision(base: str) -> dict[str, str]:
 def credential(path: str, tokens: dict[str, str]) -> str:
     if path.startswith("/manage/"):
         return tokens["admin"]
-    if path.startswith("/v1/datasets"):
+    if path.startswith(("/v1/datasets", "/v1/workspaces")):
         return tokens["dataset"]
     return tokens["chat"] if path.startswith(CHAT_PATHS) else tokens["workflow"]
 
@@ -91,6 +91,7 @@ def fuzz_operation(operation: schemathesis.APIOperation, mode: GenerationMode, s
     return failures
 
 
+@pytest.mark.timeout(600)  # ~75 operations x 2 modes x 30 examples; ~3 minutes on a loaded 2-core machine
 def test_fuzz_finds_no_server_error_and_no_schema_violation(fuzz_stack):
     stack, tokens = fuzz_stack
     schema = schemathesis.openapi.from_url(f"{stack.base_url}/v1/openapi.json", timeout=10)

@@ -18,6 +18,8 @@ from pydantic.json_schema import models_json_schema
 from app import __version__
 from app.api.openapi.components import SCHEMAS, SECURITY_SCHEMES
 from app.api.openapi.knowledge import knowledge_paths
+from app.api.openapi.labels import SCHEMAS as LABEL_SCHEMAS
+from app.api.openapi.labels import label_paths
 from app.api.openapi.manage import manage_paths
 from app.api.openapi.service import service_paths
 from app.api.openapi.tools import tool_paths
@@ -37,10 +39,29 @@ def request_models() -> list[type[BaseModel]]:
         StatusBody,
         TextDocument,
     )
+    from app.api.feedback import FeedbackRequest
     from app.api.schemas import StopRequest, WorkflowRunRequest
 
     return [WorkflowRunRequest, StopRequest, ChatMessageRequest, CompletionMessageRequest, RenameRequest, UserBody,
-            DatasetBody, DatasetPatch, TextDocument, StatusBody, SegmentsBody, SegmentBody, RetrieveBody]
+            DatasetBody,
+            DatasetPatch, TextDocument, StatusBody, SegmentsBody, SegmentBody, RetrieveBody, FeedbackRequest,
+            *label_models()]
+
+
+def label_models() -> list[type[BaseModel]]:
+    from app.api.dataset_labels import (
+        DocumentsMetadataBody,
+        MetadataBody,
+        MetadataRename,
+        TagBindingBody,
+        TagBody,
+        TagRef,
+        TagRename,
+        TagUnbindingBody,
+    )
+
+    return [TagBody, TagRename, TagRef, TagBindingBody, TagUnbindingBody, MetadataBody, MetadataRename,
+            DocumentsMetadataBody]
 
 
 @cache
@@ -55,8 +76,8 @@ def build_document() -> dict[str, Any]:
                                 "management API (`/manage/v1`, admin tokens). Every error is JSON "
                                 "`{code, message, status}`; streaming responses are Server-Sent Events."},
         "servers": [{"url": "/"}],
-        "paths": {**service_paths(), **knowledge_paths(), **manage_paths(), **tool_paths()},
-        "components": {"schemas": {**generated.get("$defs", {}), **SCHEMAS},
+        "paths": {**service_paths(), **knowledge_paths(), **label_paths(), **manage_paths(), **tool_paths()},
+        "components": {"schemas": {**generated.get("$defs", {}), **SCHEMAS, **LABEL_SCHEMAS},
                        "securitySchemes": SECURITY_SCHEMES},
     }
 

@@ -44,7 +44,9 @@ def knowledge_paths() -> dict[str, Schema]:
             "post": operation("createDataset", "Create an empty dataset", TAG, KEY,
                               {"200": json_response(ref("Dataset"))}, body=json_body(ref("DatasetBody"))),
             "get": operation("listDatasets", "The workspace's datasets", TAG, KEY,
-                             {"200": json_response(page_of(ref("Dataset")))}, params=[*PAGING, query("keyword")])},
+                             {"200": json_response(page_of(ref("Dataset")))},
+                             params=[*PAGING, query("keyword"),
+                                     query("tag_ids", array(STR), description="only datasets bound to these tags")])},
         base: {
             "get": operation("getDataset", "A dataset", TAG, KEY, {"200": json_response(ref("Dataset"))},
                              params=[DATASET]),
@@ -72,6 +74,9 @@ def knowledge_paths() -> dict[str, Schema]:
                              params=[DATASET, DOCUMENT]),
             "delete": operation("deleteDocument", "Delete a document", TAG, KEY, {"204": no_content()},
                                 params=[DATASET, DOCUMENT])},
+        f"{doc}/upload-file": {"get": operation(
+            "getDocumentUploadFile", "The uploaded file behind a document", TAG, KEY,
+            {"200": json_response(ref("File"))}, params=[DATASET, DOCUMENT])},
         f"{base}/documents/status/{{action}}": {"patch": operation(
             "setDocumentStatus", "Enable, disable, archive or un-archive documents", TAG, KEY,
             {"200": json_response(ref("Result"))}, body=json_body(ref("StatusBody")),
@@ -89,6 +94,8 @@ def knowledge_paths() -> dict[str, Schema]:
                               {"200": json_response(segments_out)}, body=json_body(ref("SegmentsBody")),
                               params=[DATASET, DOCUMENT])},
         f"{doc}/segments/{{segment_id}}": {
+            "get": operation("getSegment", "A segment", TAG, KEY, update_segment["responses"],
+                             params=update_segment["params"]),
             "post": operation("updateSegment", "Update a segment", TAG, KEY, update_segment["responses"],
                               body=update_segment["body"], params=update_segment["params"]),
             "patch": operation("patchSegment", "Update a segment (PATCH form)", TAG, KEY,

@@ -26,8 +26,8 @@ def kb_client(make_settings):
     container.close()
 
 
-def ds_headers(client) -> dict[str, str]:
-    response = client.post("/manage/v1/datasets/api-keys", headers=ADMIN_HEADERS)
+def ds_headers(client, admin: dict[str, str] | None = None) -> dict[str, str]:
+    response = client.post("/manage/v1/datasets/api-keys", headers=admin or ADMIN_HEADERS)
     assert response.status_code == 201
     body = response.get_json()
     assert body["token"].startswith("ds-") and body["id"]

@@ -55,7 +55,7 @@ def test_operations_name_credentials_and_difys_error(client):
             if method not in item:
                 continue
             op = item[method]
-            expected = {"/manage": "AdminToken", "/v1/datasets": "DatasetKey"}
+            expected = {"/manage": "AdminToken", "/v1/datasets": "DatasetKey", "/v1/workspaces": "DatasetKey"}
             want = next((v for k, v in expected.items() if path.startswith(k)), "AppKey")
             assert op["security"] == ([] if path == "/v1/" else [{want: []}]), path
             for status in ("400", "404", "default"):
