@@ -3,7 +3,6 @@ body, its `message`/`message_end` stream without workflow events, input validati
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
