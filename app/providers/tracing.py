@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_SECONDS = 3.0  # at most this long flushing queued spans when a process stops
 
 # Set only around the start of a span whose ids were reserved earlier (a run's root span).
 _pinned: contextvars.ContextVar[SpanRef | None] = contextvars.ContextVar("trellis_pinned_span", default=None)
@@ -142,7 +145,11 @@ class OtelTracer:
 
         resource = Resource.create(_clean({"service.name": config.service_name,
                                            "service.version": config.service_version or None}))
-        self._provider = TracerProvider(resource=resource, sampler=ALWAYS_ON, id_generator=PinnedIds())
+        # No exit hook: at exit a dead collector would hold the process for the export timeout; `shutdown`
+        # flushes within a short grace instead.
+        self._provider = TracerProvider(resource=resource, sampler=ALWAYS_ON, id_generator=PinnedIds(),
+                                        shutdown_on_exit=False)
+        self._grace = min(config.timeout_seconds, SHUTDOWN_GRACE_SECONDS)
         exporter = exporter or OTLPSpanExporter(endpoint=config.traces_url, headers=dict(config.headers),
                                                 timeout=config.timeout_seconds)
         self._provider.add_span_processor(BatchSpanProcessor(
@@ -173,4 +180,8 @@ class OtelTracer:
         return bool(self._provider.force_flush(int(timeout_seconds * 1000)))
 
     def shutdown(self) -> None:
-        self._provider.shutdown()
+        # The SDK's shutdown waits for the last export, retries included; bound it and let a daemon thread
+        # finish (or be dropped at exit) on its own.
+        closer = threading.Thread(target=self._provider.shutdown, name="otel-shutdown", daemon=True)
+        closer.start()
+        closer.join(self._grace)
