@@ -4,6 +4,7 @@ default and masked when on; a dead collector never slows a run."""
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import threading
 import time
@@ -14,6 +15,13 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from app.db import upgrade_schema
+from app.engine.events import NodeFinished, NodeStarted
+from app.engine.ports import NodeServices, ToolRef, ToolResult, ToolSpec
+from app.engine.state import NodeRecord, NodeStatus
+from app.errors import ToolInvokeError
+from app.logs import bind, current_context
+from app.models import WorkflowRun
+from app.models.base import utcnow
 from app.providers.tracing import ExportConfig, OtelTracer
 from app.services.accounts import AppPrincipal
 from app.services.run_trace import Tracing, trace_origin, tracing_from
@@ -163,3 +171,46 @@ def test_a_dead_collector_never_slows_or_fails_a_run(make_settings, collector):
         assert time.monotonic() - started < 5
     finally:
         server.close()
+
+
+class EchoTools:
+    """A ToolRuntime at the port (the engine's protocol), standing in for the tool registry."""
+
+    def describe(self, workspace_id: str, ref: ToolRef) -> ToolSpec:
+        return ToolSpec(ref)
+
+    def invoke(self, workspace_id: str, ref: ToolRef, arguments: dict[str, Any]) -> ToolResult:
+        if arguments.get("fail"):
+            raise ToolInvokeError("the tool broke")
+        return ToolResult(text=f"echo {arguments}")
+
+
+def test_tool_calls_are_spans_under_their_node_and_logs_carry_the_node_span():
+    exporter = InMemorySpanExporter()
+    tracer = OtelTracer(CONFIG, exporter=exporter)
+    run = WorkflowRun(id="r1", app_id="a", workspace_id="w", inputs={}, trace=trace_origin({}, None),
+                      created_at=utcnow())
+    trace = Tracing(lambda: tracer).attempt(run, {}, frozenset(), attempt=1, resumed=False)
+    tools = trace.services(NodeServices(tools=EchoTools())).tools
+    ref = ToolRef("builtin", "time", "current_time")
+    record = NodeRecord(execution_id="e1", node_id="tool1", node_type="tool", title="Tool", index=1,
+                        predecessor_node_id=None, status=NodeStatus.running, started_at=time.time())
+    sink = trace.sink(lambda event: None)
+    with bind(node_id="tool1"):
+        sink(NodeStarted(record))
+        logged = current_context()
+        tools.invoke("w", ref, {"x": 1})
+        with pytest.raises(ToolInvokeError):
+            tools.invoke("w", ref, {"fail": True})
+    done = dataclasses.replace(record, status=NodeStatus.failed, error="the tool broke", finished_at=time.time())
+    sink(NodeFinished(done))
+    tracer.flush()
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    node = spans["Tool"]
+    assert logged["trace_id"] == run.trace["trace_id"] and logged["span_id"] == f"{node.context.span_id:016x}"
+    calls = [s for s in exporter.get_finished_spans() if s.name == "execute_tool current_time"]
+    assert [c.parent.span_id for c in calls] == [node.context.span_id] * 2
+    assert calls[0].attributes["gen_ai.tool.name"] == "current_time"
+    assert [c.status.status_code.name for c in calls] == ["UNSET", "ERROR"]
+    assert node.status.status_code.name == "ERROR" and node.parent.span_id == int(run.trace["span_id"], 16)
+    tracer.shutdown()
