@@ -28,7 +28,7 @@ def traced_flow(model: str = "trace-model") -> str:
             "output_selector": ["ask", "text"], "start_node_id": "it-start"}},
         {"id": "it-start", "parentId": "it", "data": {"type": "iteration-start", "title": ""}},
         _llm("ask", "describe {{#it.item#}}", model, parent="it"),
-        {"id": "end", "position": {"x": 660, "y": 200}, "data": {"type": "end", "title": "End", "outputs": [
+        {"id": "end", "position": {"x": 1000, "y": 200}, "data": {"type": "end", "title": "End", "outputs": [
             {"variable": "answer", "value_selector": ["llm1", "text"]},
             {"variable": "items", "value_selector": ["it", "output"]}]}},
     ]

@@ -175,8 +175,9 @@ def _place_unpositioned(nodes: list[dict[str, Any]], edges: list[dict[str, str]]
         column = depth.get(node["id"], 0)
         row = rows[(node["parent_id"], column)]
         rows[(node["parent_id"], column)] += 1
+        # Inside a container, below its title and figures.
         node["x"], node["y"] = column * GAP_X + (20 if node["parent_id"] else 0), row * GAP_Y + (
-            50 if node["parent_id"] else 0)
+            70 if node["parent_id"] else 0)
 
 
 def _absolute(nodes: list[dict[str, Any]]) -> dict[str, float]:
