@@ -169,7 +169,8 @@ class RunTrace:
 
     def services(self, services: NodeServices) -> NodeServices:
         tools = trace_spans.TracedTools(services.tools, self) if services.tools is not None else None
-        return dataclasses.replace(services, tools=tools,
+        http = trace_spans.TracedHttp(services.http, self) if services.http is not None else None
+        return dataclasses.replace(services, tools=tools, http=http,
                                    retriever=trace_spans.TracedRetriever(services.retriever, self))
 
     def sink(self, emit: Callable[[Any], None]) -> Callable[[Any], None]:

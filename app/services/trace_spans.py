@@ -1,11 +1,12 @@
 """The attributes of model, tool and retrieval spans (OpenTelemetry GenAI semantic conventions, plus the
-OpenInference names Phoenix reads) and the tracing wrappers of the tool and retrieval ports. Used by
+OpenInference names Phoenix reads) and the tracing wrappers of the tool, retrieval and HTTP ports. Used by
 `run_trace`; content attributes are filled only when the run trace allows content (masked there)."""
 
 from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from app.engine.ports import KnowledgeRetriever, LLMRequest, LLMResult, ToolRef, ToolResult, ToolRuntime, ToolSpec
 from app.logs import mask_keys
@@ -101,3 +102,26 @@ class TracedRetriever:
         span.set({"trellis.retrieval.results": len(chunks)})
         span.end()
         return chunks
+
+
+class TracedHttp:
+    """The egress-guarded HTTP client port, recording each request as a client span under the calling node
+    (HTTP semantic conventions; the URL without its query, key-shaped strings masked)."""
+
+    def __init__(self, inner: Any, trace: RunTrace) -> None:
+        self._inner = inner
+        self._trace = trace
+
+    def request(self, method: str, url: str, **kwargs: Any) -> Any:
+        span = self._trace.child(f"HTTP {method.upper()}", {
+            "http.request.method": method.upper(), "url.full": mask_keys(url.split("?", 1)[0]),
+            "server.address": urlsplit(url).hostname})
+        try:
+            reply = self._inner.request(method, url, **kwargs)
+        except Exception as exc:
+            span.end(error=mask_keys(str(exc)))
+            raise
+        status = int(getattr(reply, "status_code", 0) or 0)
+        span.set({"http.response.status_code": status})
+        span.end(error=f"HTTP {status}" if status >= 500 else None)
+        return reply

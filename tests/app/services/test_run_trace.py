@@ -185,13 +185,25 @@ class EchoTools:
         return ToolResult(text=f"echo {arguments}")
 
 
+class Reply:
+    status_code = 503
+
+
+class FixedHttp:
+    """The HTTP client port answering 503 (the egress-guarded client refuses loopback addresses)."""
+
+    def request(self, method: str, url: str, **kwargs: Any) -> Reply:
+        return Reply()
+
+
 def test_tool_calls_are_spans_under_their_node_and_logs_carry_the_node_span():
     exporter = InMemorySpanExporter()
     tracer = OtelTracer(CONFIG, exporter=exporter)
     run = WorkflowRun(id="r1", app_id="a", workspace_id="w", inputs={}, trace=trace_origin({}, None),
                       created_at=utcnow())
     trace = Tracing(lambda: tracer).attempt(run, {}, frozenset(), attempt=1, resumed=False)
-    tools = trace.services(NodeServices(tools=EchoTools())).tools
+    services = trace.services(NodeServices(tools=EchoTools(), http=FixedHttp()))
+    tools = services.tools
     ref = ToolRef("builtin", "time", "current_time")
     record = NodeRecord(execution_id="e1", node_id="tool1", node_type="tool", title="Tool", index=1,
                         predecessor_node_id=None, status=NodeStatus.running, started_at=time.time())
@@ -202,6 +214,7 @@ def test_tool_calls_are_spans_under_their_node_and_logs_carry_the_node_span():
         tools.invoke("w", ref, {"x": 1})
         with pytest.raises(ToolInvokeError):
             tools.invoke("w", ref, {"fail": True})
+        services.http.request("get", "https://api.example.com/v1/items?token=sk-secretsecretsecret")
     done = dataclasses.replace(record, status=NodeStatus.failed, error="the tool broke", finished_at=time.time())
     sink(NodeFinished(done))
     tracer.flush()
@@ -213,4 +226,7 @@ def test_tool_calls_are_spans_under_their_node_and_logs_carry_the_node_span():
     assert calls[0].attributes["gen_ai.tool.name"] == "current_time"
     assert [c.status.status_code.name for c in calls] == ["UNSET", "ERROR"]
     assert node.status.status_code.name == "ERROR" and node.parent.span_id == int(run.trace["span_id"], 16)
+    http = spans["HTTP GET"]
+    assert http.parent.span_id == node.context.span_id and http.attributes["http.response.status_code"] == 503
+    assert http.attributes["url.full"] == "https://api.example.com/v1/items"
     tracer.shutdown()
