@@ -96,7 +96,7 @@ class RunExecutor:
         system = {"user_id": run.end_user_id, "app_id": run.app_id, "workflow_id": run.workflow_version_id,
                   "workflow_run_id": run.id, "files": []}
         try:
-            with run_metrics.tracking(run):
+            with run_metrics.tracking(run), trace.bound():
                 runner = GraphRunner(workflow.graph, ports, self._limits)
                 chat = self._chat.attach(run, workflow, runner, ports, system) if self._chat else None
                 outcome = runner.run(run.inputs, system, {}, restored,

@@ -22,13 +22,14 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from app.engine.events import NodeFinished, NodeStarted
 from app.engine.masking import Masker
 from app.engine.ports import LLMGateway, LLMRequest, LLMResult, NodeServices
 from app.engine.state import NodeRecord, NodeStatus, RunOutcome
-from app.logs import mask_keys, set_context
+from app.logs import bind, mask_keys, set_context
 from app.models import WorkflowRun
 from app.models.base import as_utc
 from app.providers.tracing import SpanRef, Tracer
@@ -135,6 +136,9 @@ class NoTrace:
     def finish(self, run: WorkflowRun, outcome: RunOutcome) -> None:
         return None
 
+    def bound(self) -> AbstractContextManager[None]:
+        return nullcontext()
+
 
 NO_TRACE = NoTrace()
 
@@ -156,11 +160,14 @@ class RunTrace:
         self._containers: dict[str, SpanRef] = {}  # iteration/loop node id -> its span
         self.common = {"trellis.run.id": run.id, "trellis.run.attempt": attempt,
                        "trellis.run.resumed": resumed or None}
-        set_context(trace_id=self.root.trace_hex, span_id=self.root.span_hex)
         if resumed:
             self._tracer.start("workflow_run.resume", self.root, attributes={
                 **self.common, "trellis.run.restored_nodes": restored,
                 "openinference.span.kind": "CHAIN"}).end()
+
+    def bound(self) -> AbstractContextManager[None]:
+        """Log lines inside carry the run's `trace_id` and root `span_id` (a node's span while it runs)."""
+        return bind(trace_id=self.root.trace_hex, span_id=self.root.span_hex)
 
     # -- wrappers handed to the engine ------------------------------------------------------------------------
 
