@@ -42,3 +42,23 @@ def test_the_run_page_draws_each_node_with_its_status(client, app_with_key, llm_
     assert 'id="node-llm1"' in page and "400 error from model endpoint" in page
     missing = client.get("/manage/v1/runs/not-a-run/node-executions", headers=ADMIN_HEADERS)
     assert missing.status_code == 404 and missing.get_json()["code"] == "not_found"
+
+
+def test_a_running_run_shows_its_running_node_and_reloads_itself(client, app_with_key, container):
+    from sqlalchemy import update
+
+    from app.db import transaction
+    from app.models import WorkflowRun
+
+    headers = app_with_key(traced_flow())
+    run_id = run(client, headers, {"q": "x", "items": []})
+    # As the run looks while a worker is on it: running, and the end node started but not finished.
+    with transaction(container.sessions) as session:
+        session.execute(update(WorkflowRun).where(WorkflowRun.id == run_id).values(status="running"))
+    container.events.append(run_id, {"event": "node_started", "workflow_run_id": run_id, "data": {
+        "id": "exec-live", "node_id": "end", "node_type": "end", "title": "End", "index": 99}})
+    view = client.get(f"/manage/v1/runs/{run_id}/node-executions", headers=ADMIN_HEADERS).get_json()
+    end = next(n for n in view["nodes"] if n["id"] == "end")
+    assert end["executions"][-1]["id"] == "exec-live" and end["status"] == "running"
+    page = client.get(f"/manage/console/runs/{run_id}", headers=ADMIN_HEADERS).get_data(as_text=True)
+    assert '<meta http-equiv="refresh" content="2">' in page
