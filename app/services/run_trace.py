@@ -21,8 +21,8 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from app.engine.events import NodeFinished, NodeStarted
@@ -165,9 +165,16 @@ class RunTrace:
                 **self.common, "trellis.run.restored_nodes": restored,
                 "openinference.span.kind": "CHAIN"}).end()
 
-    def bound(self) -> AbstractContextManager[None]:
-        """Log lines inside carry the run's `trace_id` and root `span_id` (a node's span while it runs)."""
-        return bind(trace_id=self.root.trace_hex, span_id=self.root.span_hex)
+    @contextmanager
+    def bound(self) -> Iterator[None]:
+        """Log lines inside carry the run's `trace_id` and root `span_id` (a node's span while it runs); no
+        node span of an earlier run on this thread is taken for a parent."""
+        token = _node_span.set(None)
+        try:
+            with bind(trace_id=self.root.trace_hex, span_id=self.root.span_hex):
+                yield
+        finally:
+            _node_span.reset(token)
 
     # -- wrappers handed to the engine ------------------------------------------------------------------------
 
