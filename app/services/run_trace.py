@@ -20,14 +20,13 @@ import logging
 import random
 import re
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from app.engine.events import NodeFinished, NodeStarted
 from app.engine.masking import Masker
-from app.engine.ports import LLMGateway, LLMRequest, LLMResult, NodeServices
+from app.engine.ports import LLMGateway, NodeServices
 from app.engine.state import NodeRecord, NodeStatus, RunOutcome
 from app.logs import bind, mask_keys, set_context
 from app.models import WorkflowRun
@@ -179,7 +178,7 @@ class RunTrace:
     # -- wrappers handed to the engine ------------------------------------------------------------------------
 
     def llm(self, gateway: LLMGateway) -> LLMGateway:
-        return TracedLLM(gateway, self)
+        return trace_spans.TracedLLM(gateway, self)
 
     def services(self, services: NodeServices) -> NodeServices:
         tools = trace_spans.TracedTools(services.tools, self) if services.tools is not None else None
@@ -284,26 +283,6 @@ class RunTrace:
 
 def _ns(seconds: float) -> int:
     return int(seconds * 1e9) if seconds else 0
-
-
-class TracedLLM:
-    """An LLMGateway that records each call as a GenAI span under the calling node."""
-
-    def __init__(self, inner: LLMGateway, trace: RunTrace) -> None:
-        self._inner = inner
-        self._trace = trace
-
-    def complete(self, request: LLMRequest, on_delta: Callable[[str], None]) -> LLMResult:
-        span = self._trace.child(f"chat {request.model}", trace_spans.llm_request_attributes(request, self._trace))
-        started = time.perf_counter()
-        try:
-            result = self._inner.complete(request, on_delta)
-        except Exception as exc:
-            span.end(error=mask_keys(str(exc)))
-            raise
-        span.set(trace_spans.llm_result_attributes(result, time.perf_counter() - started, self._trace))
-        span.end()
-        return result
 
 
 def tracing_from(settings: Settings) -> Tracing:

@@ -1,14 +1,25 @@
 """The attributes of model, tool and retrieval spans (OpenTelemetry GenAI semantic conventions, plus the
-OpenInference names Phoenix reads) and the tracing wrappers of the tool, retrieval and HTTP ports. Used by
+OpenInference names Phoenix reads) and the tracing wrappers of the LLM, tool, retrieval and HTTP ports. Used by
 `run_trace`; content attributes are filled only when the run trace allows content (masked there)."""
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from app.engine.ports import KnowledgeRetriever, LLMRequest, LLMResult, ToolRef, ToolResult, ToolRuntime, ToolSpec
+from app.engine.ports import (
+    KnowledgeRetriever,
+    LLMGateway,
+    LLMRequest,
+    LLMResult,
+    ToolRef,
+    ToolResult,
+    ToolRuntime,
+    ToolSpec,
+)
 from app.logs import mask_keys
 from app.providers.llm import provider_key
 
@@ -125,3 +136,23 @@ class TracedHttp:
         span.set({"http.response.status_code": status})
         span.end(error=f"HTTP {status}" if status >= 500 else None)
         return reply
+
+
+class TracedLLM:
+    """An LLMGateway that records each call as a GenAI span under the calling node."""
+
+    def __init__(self, inner: LLMGateway, trace: RunTrace) -> None:
+        self._inner = inner
+        self._trace = trace
+
+    def complete(self, request: LLMRequest, on_delta: Callable[[str], None]) -> LLMResult:
+        span = self._trace.child(f"chat {request.model}", llm_request_attributes(request, self._trace))
+        started = time.perf_counter()
+        try:
+            result = self._inner.complete(request, on_delta)
+        except Exception as exc:
+            span.end(error=mask_keys(str(exc)))
+            raise
+        span.set(llm_result_attributes(result, time.perf_counter() - started, self._trace))
+        span.end()
+        return result
