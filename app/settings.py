@@ -148,6 +148,15 @@ class Settings(BaseSettings):
     audit_purge_interval_seconds: float = 3600.0
     audit_field_limit: int = 2000  # characters of a node's inputs/outputs shown in a run's call chain
     stuck_run_seconds: float = 600.0  # the task console flags queued/running runs older than this
+    # Traces (issue 17, docs/operations.md): the standard OpenTelemetry variables. Off unless an endpoint is set.
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_exporter_otlp_traces_endpoint: str | None = None
+    otel_exporter_otlp_headers: SecretStr | None = None
+    otel_exporter_otlp_timeout: float = 10.0  # seconds per export request (the spec's default is 10 s)
+    otel_service_name: str = "trellis"
+    otel_bsp_schedule_delay: int = 5000  # milliseconds between batch exports
+    otel_sdk_disabled: bool = False
+    trace_content: bool = False  # prompts, completions, node inputs/outputs on spans (masked, truncated)
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -31,6 +31,7 @@ from app.services.conversations import Conversations
 from app.services.feedbacks import Feedbacks
 from app.services.operations import Operations, build_operations
 from app.services.queue import TaskQueue
+from app.services.run_trace import Tracing, tracing_from
 from app.services.runs import Runs
 from app.settings import Settings
 
@@ -64,6 +65,7 @@ class Container:
     rate_limiter: RateLimiter = field(default_factory=Unlimited)
     auth_failures: AuthFailures = field(default_factory=NoAuthLimit)  # failed logins per client IP
     ops: Operations | None = None  # metering, audit, usage, budgets, task console (always set by build)
+    tracing: Tracing = field(default_factory=Tracing)  # OpenTelemetry traces of runs (issue 17); off by default
 
     @cached_property
     def chats(self) -> Chats:
@@ -161,6 +163,7 @@ class Container:
             self.plugin_host.close()
         if self.ops:
             self.ops.close()
+        self.tracing.close()
         self.events.close()
         self.engine.dispose()
 
@@ -344,6 +347,7 @@ def build(settings: Settings, runtime: Callable[[], WorkerRuntime] = _no_runtime
                           accounts=Accounts(sessions, bootstrap, settings.cache_seconds),
                           runs=Runs(sessions, apps, events, queue, admission), redis=redis_client,
                           rate_limiter=limiter, auth_failures=build_auth_failures(settings, redis_client),
-                          ops=build_operations(settings, sessions, huey, queue, events))
+                          ops=build_operations(settings, sessions, huey, queue, events),
+                          tracing=tracing_from(settings))
     apps.tools = container.tools  # imports report the tools a workspace lacks
     return container

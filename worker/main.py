@@ -73,6 +73,7 @@ def main() -> None:
             except Exception:
                 log.warning("could not re-queue on shutdown; the reaper will", extra={"run_id": lease.run_id})
         health.shutdown()
+        container.tracing.close()  # flush queued spans, within a short grace (issue 17)
         log.info("worker stopped", extra={"worker_id": runtime.worker_id})
 
 

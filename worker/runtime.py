@@ -38,5 +38,6 @@ def build_runtime(container: Container) -> WorkerRuntime:
         keeper=LeaseKeeper(leases, interval=settings.lease_seconds / 3),
         executor=RunExecutor(container.sessions, container.apps, container.events, container.llm, container.limits,
                              recorder=container.ops.recorder if container.ops else None,
-                             chat=ChatRunHooks(container.sessions), services=container.node_services),
+                             chat=ChatRunHooks(container.sessions), services=container.node_services,
+                             tracing=container.tracing),
     )

@@ -30,6 +30,7 @@ class ChatMessageRequest(BaseModel):
     conversation_id: str | None = None
     files: list[dict[str, Any]] | None = None
     auto_generate_name: bool = True
+    trace_id: str | None = Field(default=None, max_length=128)  # Dify's external trace id (issue 17)
 
 
 class CompletionMessageRequest(BaseModel):
@@ -70,7 +71,8 @@ def create_chat_message() -> Response:
     check_input_sizes(body.inputs, settings.max_variable_bytes)
     ticket = chats.submit(who, ChatRequest(
         query=body.query, user=body.user, inputs=body.inputs, conversation_id=body.conversation_id or None,
-        files=body.files or [], response_mode=body.response_mode, auto_generate_name=body.auto_generate_name))
+        files=body.files or [], response_mode=body.response_mode, auto_generate_name=body.auto_generate_name,
+        trace=container().tracing.origin(request.headers, body.trace_id)))
     if body.response_mode == "blocking":
         return jsonify(chats.reply(ticket, settings.blocking_timeout_seconds))
     return sse(chats.follow(ticket, settings.blocking_timeout_seconds, heartbeat=settings.sse_ping_seconds))

@@ -21,6 +21,7 @@ from app.api.operations import ops
 from app.errors import Forbidden, NotFound, TrellisError, Unauthorized
 from app.services.accounts import AdminPrincipal
 from app.services.budgets import month_start, next_month
+from app.services.run_graph import RunGraphs
 from app.services.usage import GroupBy, UsageQuery
 
 console = Blueprint("console", __name__, template_folder="templates")
@@ -136,9 +137,11 @@ def run_page(run_id: str) -> str | BaseResponse:
     who = _principal()
     if who is None:
         return redirect(url_for("console.index"))
-    chain = ops().audit.call_chain(who.workspace_id, run_id, container().settings.audit_field_limit)
+    limit = container().settings.audit_field_limit
+    chain = ops().audit.call_chain(who.workspace_id, run_id, limit)
     longest = max((n["elapsed_time"] for n in chain["nodes"]), default=0.0) or 1.0
-    return _page("console_run.html", run=chain, longest=longest,
+    graph = RunGraphs(container().sessions, container().events).view(who.workspace_id, run_id, limit)
+    return _page("console_run.html", run=chain, longest=longest, graph=graph,
                  app_name=_app_names(who.workspace_id).get(chain["app_id"], chain["app_id"][:8]))
 
 

@@ -18,6 +18,7 @@ from app.services.audit import AuditFilter
 from app.services.budgets import UNSET, month_start, parse_cost
 from app.services.operations import Operations
 from app.services.queues import check_queue
+from app.services.run_graph import RunGraphs
 from app.services.runs import parse_page
 from app.services.usage import GroupBy, UsageQuery
 
@@ -67,6 +68,14 @@ def audit() -> Response:
 def run_chain(run_id: str) -> Response:
     who = admin_principal()
     return jsonify(ops().audit.call_chain(who.workspace_id, run_id, container().settings.audit_field_limit))
+
+
+@operations.get("/runs/<run_id>/node-executions")
+def run_node_executions(run_id: str) -> Response:
+    """The run page's data: the workflow's nodes at their DSL positions with this run's executions (issue 17)."""
+    who = admin_principal()
+    limit = container().settings.audit_field_limit
+    return jsonify(RunGraphs(container().sessions, container().events).view(who.workspace_id, run_id, limit))
 
 
 # -- usage and budgets ------------------------------------------------------------------------------------------

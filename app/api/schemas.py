@@ -21,6 +21,7 @@ class WorkflowRunRequest(BaseModel):
     response_mode: Literal["blocking", "streaming"] = "streaming"
     user: str = Field(min_length=1, max_length=255)
     files: list[dict[str, Any]] = Field(default_factory=list)
+    trace_id: str | None = Field(default=None, max_length=128)  # Dify's external trace id (issue 17)
 
 
 class StopRequest(BaseModel):

@@ -36,7 +36,8 @@ def run_workflow() -> Response:
     key = request.headers.get("Idempotency-Key") or None
     if key is not None and len(key) > 255:
         raise InvalidParam("Idempotency-Key must be at most 255 characters", params="Idempotency-Key")
-    ticket = runs.submit(who, body.inputs, body.user, body.response_mode, idempotency_key=key)
+    trace = container().tracing.origin(request.headers, body.trace_id)
+    ticket = runs.submit(who, body.inputs, body.user, body.response_mode, idempotency_key=key, trace=trace)
     timeout = container().settings.blocking_timeout_seconds
     if body.response_mode == "blocking":
         data = runs.wait_finished(ticket.run_id, timeout)

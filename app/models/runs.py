@@ -67,6 +67,9 @@ class WorkflowRun(Base):
     # Cost of the run's LLM calls in 1e-9 currency units (migration 0003; see app/services/pricing.py).
     total_price_nanos: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     price_currency: Mapped[str] = mapped_column(String(8), default="USD", server_default="USD")
+    # The run's trace (migration 0013; app/services/run_trace.py): trace id and reserved root span id, the
+    # client's parent span, Dify's external trace id. None when tracing was off at submission.
+    trace: Mapped[dict[str, Any] | None] = mapped_column(default=None)
 
 
 class NodeExecution(Base):

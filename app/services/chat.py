@@ -35,6 +35,7 @@ class ChatRequest:
     files: list[dict[str, Any]] = field(default_factory=list)
     response_mode: str = "streaming"
     auto_generate_name: bool = True
+    trace: dict[str, Any] | None = None  # the run's trace context (app/services/run_trace.py)
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,8 @@ class Chats:
         conversation_id = conversation.id if conversation else str(uuid.uuid4())
         run = WorkflowRun(id=str(uuid.uuid4()), task_id=str(uuid.uuid4()), workspace_id=who.workspace_id,
                           app_id=who.app_id, workflow_version_id=workflow.version_id, end_user_id=end_user_id,
-                          status="queued", response_mode=request.response_mode, inputs=inputs, enqueued_at=utcnow())
+                          status="queued", response_mode=request.response_mode, inputs=inputs, enqueued_at=utcnow(),
+                          trace=request.trace)
         message = Message(id=str(uuid.uuid4()), conversation_id=conversation_id, app_id=who.app_id, run_id=run.id,
                           query=request.query, inputs=inputs, files=list(request.files))
 

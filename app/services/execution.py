@@ -30,6 +30,7 @@ from app.services.knowledge import scoped_services
 from app.services.leases import Lease
 from app.services.metering import MeteredLLM, UsageRecorder, price_node
 from app.services.run_files import RunFileStore
+from app.services.run_trace import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,8 @@ class LeaseLost(Exception):
 class RunExecutor:
     def __init__(self, sessions: sessionmaker[Session], apps: Apps, events: EventLog, llm: LLMGateway,
                  limits: Limits, recorder: UsageRecorder | None = None,
-                 chat: ChatRunHooks | None = None, services: NodeServices | None = None) -> None:
+                 chat: ChatRunHooks | None = None, services: NodeServices | None = None,
+                 tracing: Tracing | None = None) -> None:
         self._sessions = sessions
         self._apps = apps
         self._events = events
@@ -63,6 +65,7 @@ class RunExecutor:
         self._chat = chat
         # Side-effect ports of nodes (sandbox, egress HTTP, SQL), shared by every run of this worker.
         self._services = services or NodeServices()
+        self._tracing = tracing or Tracing()  # OpenTelemetry spans of each attempt (issue 17); off: identity
 
     def execute(self, lease: Lease) -> RunStatus | None:
         """Run the leased run to its end. Idempotent across attempts: finished nodes are restored, not re-run.
@@ -85,15 +88,17 @@ class RunExecutor:
             batch.events.add(run_views.workflow_started(run), urgent=False)
         llm = self._llm if self._recorder is None else MeteredLLM(
             self._llm, self._recorder, workspace_id=run.workspace_id, app_id=run.app_id, run_id=run.id)
-        ports = EnginePorts(llm=llm, emit=lambda event: self._emit(run, batch, event),
+        trace = self._tracing.attempt(run, workflow.graph.environment, workflow.graph.secret_names, lease.attempt,
+                                      resumed=not first_start, restored=len(restored))
+        ports = EnginePorts(llm=trace.llm(llm), emit=trace.sink(lambda event: self._emit(run, batch, event)),
                             checkpoint=lambda record: self._checkpoint(lease, batch, record),
                             should_stop=self._stop_checker(lease),
-                            services=self._run_services(run),
+                            services=trace.services(self._run_services(run)),
                             workspace_id=run.workspace_id)
         system = {"user_id": run.end_user_id, "app_id": run.app_id, "workflow_id": run.workflow_version_id,
                   "workflow_run_id": run.id, "files": []}
         try:
-            with run_metrics.tracking(run):
+            with run_metrics.tracking(run), trace.bound():
                 runner = GraphRunner(workflow.graph, ports, self._limits)
                 chat = self._chat.attach(run, workflow, runner, ports, system) if self._chat else None
                 outcome = runner.run(run.inputs, system, {}, restored,
@@ -107,7 +112,10 @@ class RunExecutor:
             return None
         if chat is not None and self._chat is not None:
             self._chat.finish(chat, run, outcome)
-        return self._finish(lease, batch, run, outcome)
+        status = self._finish(lease, batch, run, outcome)
+        if status is not None:
+            trace.finish(run, outcome)
+        return status
 
     def _run_services(self, run: WorkflowRun) -> NodeServices:
         """The worker's node services as this run sees them: retrieval billed to its app and run, files read

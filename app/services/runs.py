@@ -59,7 +59,7 @@ class Runs:
     # -- submit ---------------------------------------------------------------------------------------------
 
     def submit(self, who: AppPrincipal, inputs: dict[str, Any], user: str, response_mode: str,
-               idempotency_key: str | None = None) -> Ticket:
+               idempotency_key: str | None = None, trace: dict[str, Any] | None = None) -> Ticket:
         """Validate inputs against the start node, write the run (`queued`), then queue it. If the queue refuses,
         the run is marked failed and ServiceUnavailable (503) raised: nothing is accepted that cannot run.
         With `idempotency_key`, a repeat of the same request returns the run the first one created."""
@@ -70,7 +70,8 @@ class Runs:
         end_user_id = self.end_user(who, user)
         run = WorkflowRun(id=str(uuid.uuid4()), task_id=str(uuid.uuid4()), workspace_id=who.workspace_id,
                           app_id=who.app_id, workflow_version_id=workflow.version_id, end_user_id=end_user_id,
-                          status="queued", response_mode=response_mode, inputs=clean, enqueued_at=utcnow())
+                          status="queued", response_mode=response_mode, inputs=clean, enqueued_at=utcnow(),
+                          trace=trace)
         if idempotency_key:
             run.idempotency_key = idempotency_key
             run.request_hash = request_hash({"inputs": inputs, "user": user})

@@ -90,6 +90,9 @@ def manage_paths() -> dict[str, Schema]:
         "/manage/v1/audit/runs/{run_id}": {"get": operation(
             "getRunChain", "A run's call chain (nodes, LLM calls)", TAG_OPS, KEY, {"200": json_response(ANY_OBJ)},
             params=[run])},
+        "/manage/v1/runs/{run_id}/node-executions": {"get": operation(
+            "getRunNodeExecutions", "A run's workflow with DSL positions and node executions", TAG_OPS, KEY,
+            {"200": json_response(ANY_OBJ)}, params=[run])},
         "/manage/v1/usage": {"get": operation(
             "getUsage", "Token and cost usage", TAG_OPS, KEY, {"200": json_response(ANY_OBJ)},
             params=[query("group_by", {"type": "string", "enum": ["app", "model", "day", "month"]}),
