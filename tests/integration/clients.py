@@ -20,11 +20,11 @@ import pytest
 
 from bench.llm_server import StubLLMServer
 from bench.stack import running_stack
-from tests.conftest import DSL_DIR
+from tests.conftest import fixture_dsl
 
 ADMIN = "adm-clients"
-WORKFLOW_DSL = (DSL_DIR / "langgenius_dify_basic_llm_chat_workflow.yml").read_text()
-CHATFLOW_DSL = (DSL_DIR / "langgenius_dify_basic_chatflow.yml").read_text()
+WORKFLOW_DSL = fixture_dsl("llm_workflow.yml")
+CHATFLOW_DSL = fixture_dsl("chatflow.yml")
 
 
 @dataclass(frozen=True)
