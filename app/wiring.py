@@ -104,8 +104,9 @@ class Container:
         from app.tools.plugin_process import PluginLimits
 
         home = self.settings.ensure_home() / "plugins"
+        runtimes = self.settings.plugin_runtimes_dir or home / "runtimes"
         return PluginHost(build_egress(self.settings).backend, self.settings.plugin_python or None,
-                          home / "packages", home / "runtimes", PluginLimits(memory_mb=self.settings.plugin_memory_mb))
+                          home / "packages", runtimes, PluginLimits(memory_mb=self.settings.plugin_memory_mb))
 
     @cached_property
     def tool_admin(self) -> ToolAdmin:

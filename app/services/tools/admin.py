@@ -119,7 +119,7 @@ class ToolAdmin:
         from app.tools.plugin import install_package
 
         host = self.registry.bound(workspace_id).extras.get("plugin_host")
-        if host is None:
+        if host is None or not getattr(host, "base_python", None):
             raise InvalidParam("plugins are not enabled in this deployment (set PLUGIN_PYTHON)")
         installed = []
         for provider_id, config in install_package(host, package):
