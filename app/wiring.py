@@ -84,7 +84,7 @@ class Container:
         """The tool registry: built-ins plus each workspace's installed providers (the tool port of runs). The
         workflow-as-tool kind runs callee graphs with this container's LLM and node services, looked up lazily
         because those services hold this registry too."""
-        from app.tools.workflow_tool import InlineGraphRun
+        from app.services.tools.graph_run import InlineGraphRun
 
         registry = build_tools(self.settings, self.sessions, lambda: self.knowledge.files)
         timeout = self.settings.tool_timeout_seconds
