@@ -108,6 +108,13 @@ def _install_all(api: FlaskClient, web: Web, mcp_url: str, with_plugin: bool, tm
         [installed] = answer.get_json()["data"]
         assert installed["provider_id"] == kinds_kit.PLUGIN_ID and installed["name"] == "Echo"
         assert "python" in installed["config"]
+        for change in ({"config": {**installed["config"], "python": "/bin/sh"}}, {"config": {}}):
+            refused = api.put(f"/manage/v1/tool-providers/{installed['id']}", headers=ADMIN_HEADERS, json=change)
+            assert refused.status_code == 400 and "from its package" in refused.get_json()["message"]
+        again = api.post("/manage/v1/tool-providers/plugins", data=package, headers=ZIP)
+        assert again.status_code == 409 and again.get_json()["code"] == "conflict"
+        packages = Path(api.application.extensions["trellis"].settings.trellis_home) / "plugins" / "packages"
+        assert [p.name for p in packages.iterdir()] == [Path(installed["config"]["package_dir"]).name]
         creds = api.put(f"/manage/v1/tool-providers/plugin/{kinds_kit.PLUGIN_ID}/credentials",
                         headers=ADMIN_HEADERS, json={"credentials": {"api_key": kinds_kit.PLUGIN_KEY}})
         assert creds.status_code == 200
@@ -142,3 +149,17 @@ def test_every_tool_kind_from_tool_nodes_and_agents(build: Callable[..., tuple[C
         f"Bearer {kinds_kit.API_KEY}"] * 4  # node and agent, blocking and streaming
     if not with_plugin:
         pytest.skip("the plugin part needs a Python >= 3.12 (set TRELLIS_PLUGIN_PYTHON); the other kinds passed")
+
+
+def test_an_update_cannot_point_a_workflow_tool_at_another_workspace(
+        build: Callable[..., tuple[Container, FlaskClient]]) -> None:
+    container, api = build()
+    callee = import_app(api, fixture_dsl("shout_tool.yml"))
+    [_, _, body] = kinds_kit.install_bodies("unused", "http://unused", callee)
+    installed = api.post("/manage/v1/tool-providers", headers=ADMIN_HEADERS, json=body).get_json()
+    own = container.accounts.default_workspace_id()
+    assert installed["config"]["workspace_id"] == own
+    changed = api.put(f"/manage/v1/tool-providers/{installed['id']}", headers=ADMIN_HEADERS,
+                      json={"config": {**body["config"], "workspace_id": "someone-elses", "description": "new"}})
+    assert changed.status_code == 200
+    assert changed.get_json()["config"] == {**body["config"], "workspace_id": own, "description": "new"}
