@@ -116,9 +116,13 @@ class Settings(BaseSettings):
     sandbox_output_bytes: int = 1_000_000
     # Dify plugins (app/tools/plugin.py): PLUGIN_PYTHON is the base interpreter plugin environments are built with
     # (the dify-plugin SDK 0.10 needs Python >= 3.12); empty turns plugin installs off. Packages and environments
-    # live under TRELLIS_HOME/plugins. Each plugin child gets PLUGIN_MEMORY_MB of address space.
+    # live under TRELLIS_HOME/plugins; PLUGIN_RUNTIMES_DIR puts the environments elsewhere (a cache shared by the
+    # processes of one machine, so each is built once). Each plugin child gets PLUGIN_MEMORY_MB of address space;
+    # an uploaded package may be at most PLUGIN_MAX_PACKAGE_BYTES.
     plugin_python: str = ""
+    plugin_runtimes_dir: Path | None = None
     plugin_memory_mb: int = 1024
+    plugin_max_package_bytes: int = 10 * 1024 * 1024
     # The sql node: JSON {"name": "postgresql://readonly_role@host/db" | "sqlite:///path.db"}, secret (URLs hold
     # passwords); a statement timeout and a row cap for every query.
     sql_connections: dict[str, SecretStr] = {}

@@ -101,7 +101,7 @@ class Container:
         """The tool registry: built-ins plus each workspace's installed providers (the tool port of runs). The
         workflow-as-tool kind runs callee graphs with this container's LLM and node services, looked up lazily
         because those services hold this registry too."""
-        from app.tools.workflow_tool import InlineGraphRun
+        from app.services.tools.graph_run import InlineGraphRun
 
         registry = build_tools(self.settings, self.sessions, lambda: self.knowledge.files)
         timeout = self.settings.tool_timeout_seconds
@@ -121,8 +121,9 @@ class Container:
         from app.tools.plugin_process import PluginLimits
 
         home = self.settings.ensure_home() / "plugins"
+        runtimes = self.settings.plugin_runtimes_dir or home / "runtimes"
         return PluginHost(build_egress(self.settings).backend, self.settings.plugin_python or None,
-                          home / "packages", home / "runtimes", PluginLimits(memory_mb=self.settings.plugin_memory_mb))
+                          home / "packages", runtimes, PluginLimits(memory_mb=self.settings.plugin_memory_mb))
 
     @cached_property
     def tool_admin(self) -> ToolAdmin:

@@ -10,6 +10,7 @@ file fails the test instead: a wrong setting must not pass as a skip."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,35 @@ REPO = Path(__file__).resolve().parent.parent
 def corpus_dir() -> Path:
     """The folder of public Dify workflow exports (`DIFY_CORPUS_DIR`)."""
     return Path(os.environ.get("DIFY_CORPUS_DIR") or REPO.parent / "shared" / "dify-corpus")
+
+
+def corpus_missing() -> str | None:
+    """Why the corpus tests skip (the default folder is absent), or None when they run. A set DIFY_CORPUS_DIR
+    never skips: the tests run and fail on a wrong folder."""
+    if corpus_dir().is_dir() or os.environ.get("DIFY_CORPUS_DIR"):
+        return None
+    return (f"the Dify corpus is not at {corpus_dir()}; set DIFY_CORPUS_DIR to the folder of public exports to run "
+            "this compatibility test")
+
+
+def needs_corpus() -> pytest.MarkDecorator:
+    """A skip mark for the tests that walk the corpus (see `corpus_missing`)."""
+    reason = corpus_missing()
+    return pytest.mark.skipif(reason is not None, reason=reason or "")
+
+
+def corpus_exports(match: str | re.Pattern[str] | None = None) -> list[Path]:
+    """The corpus's `*.yml` exports whose text contains `match` (a substring or a compiled pattern), sorted;
+    empty when the folder is absent. Safe at collection time (parametrize lists)."""
+    folder = corpus_dir()
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.glob("*.yml")):
+        text = path.read_text(encoding="utf-8")
+        if match is None or (match.search(text) if isinstance(match, re.Pattern) else match in text):
+            found.append(path)
+    return found
 
 
 def dsl_dir() -> Path:

@@ -5,13 +5,18 @@ Credential values are accepted and never returned: responses name only the crede
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
 from app.api import container
 from app.api.auth import admin_principal
-from app.errors import InvalidParam
+from app.errors import InvalidParam, PayloadTooLarge
+
+PACKAGE_TYPES = ("application/zip", "application/octet-stream", "application/x-zip-compressed")
+CHUNK = 64 * 1024
 
 manage_tools = Blueprint("manage_tools", __name__)
 
@@ -34,6 +39,41 @@ def install_provider() -> tuple[Response, int]:
     "credentials"?: {"api_key"}}`; `provider_id` lets a DSL's tool nodes find it (defaults to a new id)."""
     who = admin_principal()
     return jsonify(container().tool_admin.install(who.workspace_id, _body())), 201
+
+
+@manage_tools.post("/tool-providers/plugins")
+def install_plugin() -> tuple[Response, int]:
+    """The body is a plugin package (a `.difypkg` zip). `?name=` names the installed providers (default: their
+    ids). Answers 201 with every tool provider the package declares."""
+    who = admin_principal()
+    mimetype = request.mimetype or ""
+    if mimetype not in PACKAGE_TYPES:
+        raise InvalidParam("send the .difypkg file as the body with Content-Type application/zip or "
+                           "application/octet-stream", params="Content-Type")
+    name = request.args.get("name") or None
+    if name is not None and (not name.strip() or len(name) > 255):
+        raise InvalidParam("name must be a non-empty string of at most 255 characters", params="name")
+    limit = container().settings.plugin_max_package_bytes
+    with tempfile.TemporaryDirectory(prefix="trellis-plugin-") as folder:
+        package = Path(folder) / "upload.difypkg"
+        _save_body(package, limit)
+        installed = container().tool_admin.install_plugin(who.workspace_id, package, name and name.strip())
+    return jsonify({"data": installed}), 201
+
+
+def _save_body(target: Path, limit: int) -> None:
+    """Copy the request body to `target` in chunks, refusing it past `limit` bytes (declared or actual)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"a plugin package may be at most {limit} bytes")
+    size = 0
+    with target.open("wb") as handle:
+        while chunk := request.stream.read(CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"a plugin package may be at most {limit} bytes")
+            handle.write(chunk)
+    if size == 0:
+        raise InvalidParam("the body is empty: send the .difypkg file as the body")
 
 
 @manage_tools.patch("/tool-providers/<record_id>")

@@ -90,10 +90,11 @@ def install_package(host: PluginHost, source: str | Path) -> list[tuple[str, dic
     target = host.packages_dir / uuid.uuid4().hex
     if source.is_dir():
         read_package(source)  # refuse a bad folder before copying it
-        shutil.copytree(source, target, symlinks=False, ignore=shutil.ignore_patterns(".venv", "__pycache__"))
-    else:
-        unpack(source, target)
     try:
+        if source.is_dir():
+            shutil.copytree(source, target, symlinks=False, ignore=shutil.ignore_patterns(".venv", "__pycache__"))
+        else:
+            unpack(source, target)  # a bad archive leaves nothing behind either
         package = read_package(target)
         python = ensure_runtime(package, host.base_python, host.runtimes_dir)
     except Exception:

@@ -8,7 +8,8 @@ file objects among them). The callee's node events are not streamed into the cal
 Two callables come in through `ProviderContext.extras`, provided by the wiring:
 - `load_published_graph(workspace_id, app_id) -> Graph`: the app's published graph (AppUnavailable/NotFound
   when it has none);
-- `run_graph(workspace_id, graph, inputs) -> RunOutcome`: one run of a graph; `InlineGraphRun` is the standard one.
+- `run_graph(workspace_id, graph, inputs) -> RunOutcome`: one run of a graph; the standard one is
+  `InlineGraphRun` in app/services/tools/graph_run.py (above the engine runner, which tools must not import).
 
 Recursion is bounded: the chain of workflow apps being run on this thread of control is kept in a context
 variable (the runner copies contexts into its branch threads), a call to an app already in the chain fails at
@@ -19,16 +20,13 @@ from __future__ import annotations
 
 import contextvars
 import json
-import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from app.engine.graph import Graph
-from app.engine.ports import EnginePorts, LLMGateway, NodeServices, ToolRef, ToolResult, ToolSpec
-from app.engine.runner import GraphRunner, Limits
+from app.engine.ports import ToolRef, ToolResult, ToolSpec
 from app.engine.state import RunOutcome, RunStatus
 from app.errors import ToolInvokeError, ToolNotFound, TrellisError
 from app.tools.provider import ProviderContext
@@ -38,6 +36,7 @@ RunGraph = Callable[[str, Graph, dict[str, Any]], RunOutcome]
 
 # The workflow apps running as tools on this thread of control, outermost first.
 _CALL_CHAIN: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("workflow_tool_chain", default=())
+DEFAULT_MAX_DEPTH = 5  # the engine's default max_call_depth; the wiring passes the deployment's
 SCHEMA_TYPES = {"text-input": "string", "paragraph": "string", "select": "string", "number": "number",
                 "checkbox": "boolean", "file": "object", "file-list": "array", "json_object": "object"}
 
@@ -51,24 +50,6 @@ class WorkflowToolConfig(BaseModel):
     app_id: str
     name: str
     description: str = ""
-
-
-class InlineGraphRun:
-    """`run_graph` for the wiring: runs a callee graph on the engine runner with the worker's LLM gateway and node
-    services (so tools inside the callee work too), dropping its events and checkpoints. The run's time limit is
-    the smaller of the engine's and `timeout_seconds` (a tool call is bounded). Thread-safe."""
-
-    def __init__(self, llm: LLMGateway, services: NodeServices | None = None, limits: Limits | None = None,
-                 timeout_seconds: float | None = None) -> None:
-        self.llm = llm
-        self.services = services or NodeServices()
-        limits = limits or Limits()
-        self.limits = replace(limits, max_seconds=min(limits.max_seconds, timeout_seconds or limits.max_seconds))
-
-    def __call__(self, workspace_id: str, graph: Graph, inputs: dict[str, Any]) -> RunOutcome:
-        ports = EnginePorts(llm=self.llm, emit=lambda event: None, services=self.services, workspace_id=workspace_id)
-        system = {"workflow_run_id": str(uuid.uuid4()), "user_id": "workflow-tool", "files": []}
-        return GraphRunner(graph, ports, self.limits).run(inputs, system)
 
 
 def parameters_schema(graph: Graph) -> dict[str, Any]:
@@ -158,5 +139,5 @@ def from_config(provider_id: str, config: Mapping[str, Any], context: ProviderCo
     load, run = context.extras.get("load_published_graph"), context.extras.get("run_graph")
     if not callable(load) or not callable(run):
         raise ToolNotFound("workflow tools are not wired in this process (load_published_graph, run_graph)")
-    depth = int(context.extras.get("max_call_depth", Limits().max_call_depth))
+    depth = int(context.extras.get("max_call_depth", DEFAULT_MAX_DEPTH))
     return WorkflowToolProvider(provider_id, WorkflowToolConfig.model_validate(dict(config)), load, run, depth)

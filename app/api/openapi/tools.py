@@ -13,6 +13,7 @@ from app.api.openapi.components import (
     obj,
     operation,
     path,
+    query,
 )
 
 TAG, KEY = "Management: tools", "AdminToken"
@@ -22,6 +23,9 @@ INSTALL = obj({"provider_type": {"type": "string", "enum": ["api", "mcp", "workf
               {"provider_id": STR, "config": ANY_OBJ, "credentials": CREDENTIALS})
 INSTALLED = obj({"id": STR, "provider_type": STR, "provider_id": STR, "name": STR, "config": ANY_OBJ,
                  "credentials_set": array(STR)}, {"tools": array(STR)})
+BINARY: Schema = {"type": "string", "format": "binary"}
+PACKAGE: Schema = {"required": True, "content": {"application/zip": {"schema": BINARY},
+                                                 "application/octet-stream": {"schema": BINARY}}}
 PROVIDER = [path("provider_type", "builtin, api, mcp, workflow or plugin"),
             {**path("provider_id", "e.g. tavily or langgenius/tavily/tavily"), "schema": STR}]
 
@@ -38,6 +42,11 @@ def tool_paths() -> dict[str, Schema]:
                                  {"builtin": array(ANY_OBJ), "installed": array(INSTALLED), "kinds": array(STR)}))}),
             "post": operation("installToolProvider", "Install a provider (an OpenAPI schema with its auth, ...)",
                               TAG, KEY, {"201": json_response(INSTALLED, "Created")}, body=json_body(INSTALL))},
+        "/manage/v1/tool-providers/plugins": {"post": operation(
+            "installToolPlugin", "Install a Dify plugin package (.difypkg) the body carries; needs PLUGIN_PYTHON. "
+            "400 when plugins are not enabled or the package is bad, 413 past PLUGIN_MAX_PACKAGE_BYTES", TAG, KEY,
+            {"201": json_response(obj({"data": array(INSTALLED)}), "Created")}, body=PACKAGE,
+            params=[query("name", description="Name of the installed providers (default: their ids)")])},
         "/manage/v1/tool-providers/{record_id}": {
             "put": update, "patch": {**update, "operationId": "patchToolProvider"},
             "delete": operation("deleteToolProvider", "Remove an installed provider", TAG, KEY,

@@ -5,6 +5,7 @@ Credential values go in and never come out: every view lists only the names that
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from app.engine.ports import ToolSpec
-from app.errors import InvalidParam, NotFound, TrellisError
+from app.errors import Conflict, InvalidParam, NotFound, TrellisError
 from app.models.base import new_id
 from app.services.tools.store import ToolProviderStore, clean_credentials
 from app.tools.builtin import BuiltinSpec
@@ -99,8 +100,8 @@ class ToolAdmin:
         worker, so it only comes from `install_plugin` (never from a request body); a workflow tool may only call
         an app of the installer's own workspace; an MCP server's tools are listed once, here."""
         if kind == "plugin":
-            raise InvalidParam("plugins are installed from their package: POST /manage/v1/tool-providers/plugins "
-                               "with the .difypkg as the body", params="provider_type")
+            raise InvalidParam("a plugin's configuration comes from its package: POST "
+                               "/manage/v1/tool-providers/plugins with the .difypkg as the body", params="config")
         if kind == "workflow":
             return {**dict(config), "workspace_id": workspace_id}
         if kind == "mcp":
@@ -119,24 +120,39 @@ class ToolAdmin:
         from app.tools.plugin import install_package
 
         host = self.registry.bound(workspace_id).extras.get("plugin_host")
-        if host is None:
+        if host is None or not getattr(host, "base_python", None):
             raise InvalidParam("plugins are not enabled in this deployment (set PLUGIN_PYTHON)")
-        installed = []
-        for provider_id, config in install_package(host, package):
-            self.registry.build(workspace_id, "plugin", provider_id, config)
-            row = self.store.add(workspace_id, "plugin", provider_id, name or provider_id, config, {})
-            installed.append(installed_view(row))
+        providers = install_package(host, package)
+        try:
+            # Every provider is checked before any is stored, so a refused package installs nothing.
+            for provider_id, config in providers:
+                if self.store.find(workspace_id, "plugin", provider_id) is not None:
+                    raise Conflict(f"plugin tool provider {provider_id!r} is already installed; remove it first")
+                self.registry.build(workspace_id, "plugin", provider_id, config)
+            installed = [installed_view(self.store.add(workspace_id, "plugin", provider_id, name or provider_id,
+                                                       config, {}))
+                         for provider_id, config in providers]
+        except Exception:
+            for folder in {str(config["package_dir"]) for _, config in providers}:
+                shutil.rmtree(folder, ignore_errors=True)  # the unpacked copy no installation points at
+            raise
         self.registry.forget(workspace_id)
         return installed
 
     def update(self, workspace_id: str, record_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Raises InvalidParam (bad body; a plugin's configuration, which only its package sets), NotFound."""
         current = self.store.get(workspace_id, record_id)
         config = body.get("config")
+        credentials = clean_credentials(body["credentials"]) if body.get("credentials") is not None else None
         if config is not None:
             if not isinstance(config, Mapping):
                 raise InvalidParam("config must be an object", params="config")
+            # The same kind-specific steps as an install: a body never points a plugin at a folder or an
+            # interpreter, nor a workflow tool at another workspace's app.
+            known = credentials if credentials is not None else self.store.credentials(
+                workspace_id, current.provider_type, current.provider_id)
+            config = self._prepared(workspace_id, current.provider_type, current.provider_id, config, known)
             self.registry.build(workspace_id, current.provider_type, current.provider_id, config)
-        credentials = clean_credentials(body["credentials"]) if body.get("credentials") is not None else None
         changed = self.store.change(workspace_id, record_id, _text(body, "name"), config, credentials)
         self.registry.forget(workspace_id)
         return installed_view(changed)

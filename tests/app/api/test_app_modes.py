@@ -5,7 +5,6 @@ absent). Agent apps call tools through an in-memory tool runtime and the model t
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -17,10 +16,10 @@ from app.models import LlmCall, Message
 from bench.llm_server import tool_caller
 from tests.app.api.test_service_workflows import sse_events
 from tests.app.engine.tool_runtime import MemoryTools
+from tests.corpus import corpus_exports, needs_corpus
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO / "tests" / "fixtures" / "dsl"
-CORPUS = Path(os.environ.get("DIFY_CORPUS_DIR") or REPO.parent / "shared" / "dify-corpus")
 CHAT = (FIXTURES / "chat_app.yml").read_text()
 AGENT = (FIXTURES / "agent_chat_app.yml").read_text()
 APP_MODE = re.compile(r"^  mode: (chat|agent-chat|completion)\s*$", re.M)
@@ -115,18 +114,10 @@ def test_agent_chat_without_the_tool_fails_naming_it(client, app_with_key, conta
 
 
 def corpus_files() -> list[Path]:
-    if not CORPUS.is_dir():
-        return []
-    return sorted(p for p in CORPUS.glob("*.yml") if APP_MODE.search(p.read_text(encoding="utf-8")))
+    return corpus_exports(APP_MODE)
 
 
-def test_the_corpus_setting_points_at_a_folder():
-    """A set DIFY_CORPUS_DIR that names no folder is a wrong setting, not a reason to skip."""
-    if os.environ.get("DIFY_CORPUS_DIR"):
-        assert CORPUS.is_dir(), f"DIFY_CORPUS_DIR={CORPUS} is not a folder"
-
-
-@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"Dify corpus not found at {CORPUS} (set DIFY_CORPUS_DIR)")
+@needs_corpus()
 @pytest.mark.parametrize("path", corpus_files(), ids=lambda p: p.stem[-40:])
 def test_corpus_easy_mode_apps_import_and_run(path, client, app_with_key, container):
     """Each imports; a turn against the echo model answers, or (agent apps with tools nobody installed here)

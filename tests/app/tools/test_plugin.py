@@ -3,13 +3,12 @@ installed from a folder and from a .difypkg, run in its own confined child proce
 
 The SDK (0.10) needs Python >= 3.12 while Trellis runs on 3.11, so plugins get their own runtime environment,
 built here once per machine by the real installer (`ensure_runtime`, pip from the package index) in the user's
-cache folder, so fresh clones reuse it. The base interpreter is `TRELLIS_PLUGIN_PYTHON`, else python3.13 or
-python3.12 on PATH or in pyenv; without one the process tests skip and say so."""
+cache folder, so fresh clones reuse it (tests/app/tools/plugin_kit.py finds the base interpreter; without one
+the process tests skip and say so)."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -25,32 +24,21 @@ from app.errors import InvalidParam, ToolCredentialsMissing, ToolInvokeError, To
 from app.providers.egress import EgressPolicy, GuardedBackend
 from app.tools import plugin
 from app.tools.plugin_package import read_package, unpack
-from app.tools.plugin_runtime import python_version
 from app.tools.provider import ProviderContext
+from tests.app.tools import plugin_kit
 from tests.app.tools.tiny_registry import TinyRegistry
 from tests.http_sink import HttpSink, start_sink
 
 ROOT = Path(__file__).resolve().parents[3]
-FIXTURE = ROOT / "tests" / "fixtures" / "plugins" / "trellis_echo"
-PROVIDER_ID = "trellis/trellis_echo/trellis_echo"
+FIXTURE, PROVIDER_ID = plugin_kit.FIXTURE, plugin_kit.PROVIDER_ID
 KEY = {"api_key": "sk-test-5678"}
 # The first test also builds the plugin runtime (pip, about a minute on a fresh machine).
 pytestmark = pytest.mark.timeout(600)
 
 
-def _base_python() -> str | None:
-    candidates = [os.environ.get("TRELLIS_PLUGIN_PYTHON", ""), shutil.which("python3.13") or "",
-                  shutil.which("python3.12") or ""]
-    candidates += sorted(str(p) for p in (Path.home() / ".pyenv" / "versions").glob("3.1[2-9]*/bin/python3"))
-    return next((c for c in candidates if c and python_version(c) >= plugin.MIN_PYTHON), None)
-
-
 @pytest.fixture(scope="module")
 def base_python() -> str:
-    found = _base_python()
-    if found is None:
-        pytest.skip("no Python >= 3.12 for the dify-plugin SDK (set TRELLIS_PLUGIN_PYTHON)")
-    return found
+    return plugin_kit.base_python()
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +50,8 @@ def sink() -> Iterator[HttpSink]:
 
 @pytest.fixture(scope="module")
 def host(base_python: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[plugin.PluginHost]:
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "trellis" / "plugin-runtimes"
     host = plugin.PluginHost(GuardedBackend(EgressPolicy.parse("127.0.0.1")), base_python,
-                             tmp_path_factory.mktemp("packages"), cache)
+                             tmp_path_factory.mktemp("packages"), plugin_kit.runtimes_cache())
     yield host
     host.close()
 
@@ -126,11 +113,7 @@ def test_installed_from_a_folder_and_invoked_with_credentials(host: plugin.Plugi
 
 
 def test_installed_from_a_difypkg(host: plugin.PluginHost, tmp_path: Path) -> None:
-    archive = tmp_path / "trellis_echo.difypkg"
-    with zipfile.ZipFile(archive, "w") as bundle:
-        for path in FIXTURE.rglob("*"):
-            if path.is_file() and "__pycache__" not in path.parts:
-                bundle.write(path, path.relative_to(FIXTURE).as_posix())
+    archive = plugin_kit.difypkg(tmp_path / "trellis_echo.difypkg")
     [(provider_id, config)] = plugin.install_package(host, archive)
     assert provider_id == PROVIDER_ID and config["package_dir"] != str(FIXTURE)
     provider = plugin.from_config(provider_id, config, ProviderContext(extras={"plugin_host": host}))

@@ -11,6 +11,7 @@ from app.engine.graph import Graph
 from app.engine.ports import LLMRequest, ToolRef
 from app.engine.state import RunOutcome
 from app.errors import AppUnavailable, ToolInvokeError, ToolNotFound
+from app.services.tools.graph_run import InlineGraphRun
 from app.tools import workflow_tool
 from app.tools.provider import ProviderContext
 from app.wiring import Container
@@ -44,7 +45,7 @@ def install(registry: TinyRegistry, provider_id: str, app_id: str, name: str, lo
 def test_parameters_come_from_the_start_variables() -> None:
     registry = TinyRegistry()
     install(registry, "wf-greet", "app-greet", "greet", lambda ws, app: callee(),
-            workflow_tool.InlineGraphRun(ScriptedLLM()))
+            InlineGraphRun(ScriptedLLM()))
     spec = registry.describe(WS, ToolRef("workflow", "wf-greet", "greet"))
     assert spec.description == "Greets"
     assert spec.parameters == {"type": "object", "required": ["name"], "properties": {
@@ -61,7 +62,7 @@ def test_invoking_runs_the_callee_graph() -> None:
         loaded.append((workspace_id, app_id))
         return callee()
     registry = TinyRegistry()
-    install(registry, "wf-greet", "app-greet", "greet", load, workflow_tool.InlineGraphRun(llm))
+    install(registry, "wf-greet", "app-greet", "greet", load, InlineGraphRun(llm))
     result = registry.invoke(WS, ToolRef("workflow", "wf-greet", "greet"), {"name": "Ada"})
     assert result.json == ({"greeting": "Hello Ada (warm)", "shout": "HELLO ADA (WARM)!"},)
     assert result.text == '{"greeting": "Hello Ada (warm)", "shout": "HELLO ADA (WARM)!"}'
@@ -72,7 +73,7 @@ def test_invoking_runs_the_callee_graph() -> None:
 def test_bad_arguments_unknown_tools_and_unpublished_apps() -> None:
     registry = TinyRegistry()
     install(registry, "wf", "app-greet", "greet", lambda ws, app: callee(),
-            workflow_tool.InlineGraphRun(ScriptedLLM()))
+            InlineGraphRun(ScriptedLLM()))
     with pytest.raises(ToolInvokeError, match="name is required"):
         registry.invoke(WS, ToolRef("workflow", "wf", "greet"), {})
     with pytest.raises(ToolNotFound):
@@ -80,7 +81,7 @@ def test_bad_arguments_unknown_tools_and_unpublished_apps() -> None:
 
     def unpublished(workspace_id: str, app_id: str) -> Graph:
         raise AppUnavailable()
-    install(registry, "gone", "app-gone", "gone", unpublished, workflow_tool.InlineGraphRun(ScriptedLLM()))
+    install(registry, "gone", "app-gone", "gone", unpublished, InlineGraphRun(ScriptedLLM()))
     with pytest.raises(ToolNotFound, match="no published workflow"):
         registry.invoke(WS, ToolRef("workflow", "gone", "gone"), {})
     with pytest.raises(ToolNotFound, match="not wired"):
@@ -93,7 +94,7 @@ def test_a_failing_callee_fails_the_tool() -> None:
                           variables=[{"variable": "q", "value_selector": ["start", "q"]}]),
                      end(out=["t", "output"])], chain("start", "t", "end"))
     registry = TinyRegistry()
-    install(registry, "wf", "app-bad", "bad", lambda ws, app: failing, workflow_tool.InlineGraphRun(ScriptedLLM()))
+    install(registry, "wf", "app-bad", "bad", lambda ws, app: failing, InlineGraphRun(ScriptedLLM()))
     with pytest.raises(ToolInvokeError, match="'bad' failed"):
         registry.invoke(WS, ToolRef("workflow", "wf", "bad"), {"q": "x"})
 
@@ -101,7 +102,7 @@ def test_a_failing_callee_fails_the_tool() -> None:
 def test_recursion_is_refused() -> None:
     """A callee whose run calls the tool again (as a tool node inside it would) stops at once."""
     registry = TinyRegistry()
-    inner = workflow_tool.InlineGraphRun(ScriptedLLM())
+    inner = InlineGraphRun(ScriptedLLM())
 
     def run_and_call_back(workspace_id: str, g: Graph, inputs: dict[str, Any]) -> RunOutcome:
         registry.invoke(workspace_id, ToolRef("workflow", "self", "me"), inputs)
@@ -114,7 +115,7 @@ def test_recursion_is_refused() -> None:
 def test_depth_is_limited() -> None:
     """a0 -> a1 -> ... each a different app: the sixth nested call is refused (Dify's depth of 5)."""
     registry = TinyRegistry()
-    inner = workflow_tool.InlineGraphRun(ScriptedLLM())
+    inner = InlineGraphRun(ScriptedLLM())
     reached: list[int] = []
 
     def chained(index: int) -> Any:
@@ -136,7 +137,7 @@ def test_depth_is_limited() -> None:
 
 def test_the_callee_run_is_bounded_by_the_tool_timeout() -> None:
     registry = TinyRegistry()
-    slow = workflow_tool.InlineGraphRun(ScriptedLLM(delay=0.6), timeout_seconds=0.3)
+    slow = InlineGraphRun(ScriptedLLM(delay=0.6), timeout_seconds=0.3)
     assert slow.limits.max_seconds == 0.3
     install(registry, "wf", "app-slow", "slow", lambda ws, app: callee(), slow)
     with pytest.raises(ToolInvokeError, match="'slow' (failed|stopped)"):
@@ -150,7 +151,7 @@ def test_on_the_production_path(container: Container) -> None:
     app = container.apps.import_dsl(workspace, (SAMPLES / "hello.yml").read_text())
     context = ProviderContext(timeout_seconds=30.0, extras={
         "load_published_graph": lambda ws, app_id: container.apps.published(ws, app_id).graph,
-        "run_graph": workflow_tool.InlineGraphRun(container.llm, container.node_services, container.limits, 30.0),
+        "run_graph": InlineGraphRun(container.llm, container.node_services, container.limits, 30.0),
         "max_call_depth": container.limits.max_call_depth})
     registry = TinyRegistry()
     registry.add(workflow_tool.from_config("wf-hello", {"workspace_id": workspace, "app_id": app.id,

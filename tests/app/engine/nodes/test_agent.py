@@ -4,10 +4,8 @@ tool errors as observations, agent_log events, and the tokens of every model cal
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +23,7 @@ from app.providers.llm import build_openai_gateway
 from bench.llm_server import Reply, StubLLMServer, tool_caller
 from tests.app.engine.harness import chain, end, graph, node, run, start
 from tests.app.engine.tool_runtime import MemoryCatalog, MemoryTools, broken
+from tests.corpus import corpus_exports, needs_corpus
 
 MODEL = {"provider": "langgenius/openai/openai", "model": "gpt-4o-mini", "mode": "chat", "completion_params": {},
          "model_type": "llm", "type": "model-selector"}
@@ -226,17 +225,10 @@ def test_no_tools_is_a_plain_model_call_and_memory_adds_history(llm: CountingLLM
     assert [m["content"] for m in sent[1:]] == ["who are you?", "a bot", "again"]
 
 
-CORPUS = Path(os.environ.get("DIFY_CORPUS_DIR") or Path(__file__).resolve().parents[5] / "shared" / "dify-corpus")
-
-
 def corpus_agents() -> list[tuple[str, dict[str, Any]]]:
-    if not CORPUS.is_dir():
-        return []
     found = []
-    for path in sorted(CORPUS.glob("*.yml")):
+    for path in corpus_exports("type: agent\n"):
         text = path.read_text(encoding="utf-8")
-        if "type: agent\n" not in text:
-            continue
         for spec in ((yaml.safe_load(text).get("workflow") or {}).get("graph") or {}).get("nodes") or []:
             if spec.get("data", {}).get("type") == "agent":
                 found.append((f"{path.stem.encode('ascii', 'ignore').decode()[-30:]}-{spec['id']}", spec))
@@ -246,13 +238,7 @@ def corpus_agents() -> list[tuple[str, dict[str, Any]]]:
 CORPUS_AGENTS = corpus_agents()
 
 
-def test_the_corpus_setting_points_at_a_folder():
-    """A set DIFY_CORPUS_DIR that names no folder is a wrong setting, not a reason to skip."""
-    if os.environ.get("DIFY_CORPUS_DIR"):
-        assert CORPUS.is_dir(), f"DIFY_CORPUS_DIR={CORPUS} is not a folder"
-
-
-@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"Dify corpus not found at {CORPUS} (set DIFY_CORPUS_DIR)")
+@needs_corpus()
 @pytest.mark.parametrize("name,spec", CORPUS_AGENTS, ids=[n for n, _ in CORPUS_AGENTS])
 def test_corpus_agent_nodes_run_or_name_what_they_miss(name: str, spec: dict[str, Any], llm: CountingLLM):
     """Each agent node of the corpus parses; run against the echo model with no tools installed, it answers

@@ -1,28 +1,23 @@
-"""Every export in the Dify corpus (`../shared/dify-corpus`, or DIFY_CORPUS_DIR) that has a tool node imports
+"""Every export in the Dify corpus (found through tests/corpus.py: DIFY_CORPUS_DIR) that has a tool node imports
 whatever tools it names: the ones this workspace cannot run are listed as missing, never refused; natively
 implemented providers (time, jina, webscraper, echarts...) are not reported missing. Skipped without the corpus."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import pytest
-
 from app.errors import InvalidParam
+from tests.corpus import corpus_exports, needs_corpus
 
-CORPUS = Path(os.environ.get("DIFY_CORPUS_DIR") or Path(__file__).resolve().parents[5] / "shared" / "dify-corpus")
 NATIVE = {"time", "langgenius/time/time", "jina", "webscraper", "langgenius/echarts/echarts", "wikipedia", "chart",
           "bowenliang123/base64_codec/base64_codec", "duckduckgo", "google_translate"}
 
 
 def tool_exports() -> list[Path]:
-    if not CORPUS.is_dir():
-        return []
-    return sorted(p for p in CORPUS.glob("*.yml") if "type: tool" in p.read_text(encoding="utf-8"))
+    return corpus_exports("type: tool")
 
 
-@pytest.mark.skipif(not tool_exports(), reason=f"the Dify corpus is not at {CORPUS}")
+@needs_corpus()
 def test_tool_exports_import_and_report_missing_tools(container, capsys):
     workspace = container.accounts.default_workspace_id()
     imported, reported, refused = 0, 0, []
