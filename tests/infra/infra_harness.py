@@ -141,19 +141,22 @@ def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
         out.update(domainValidationOptions=[{
             "domainName": inputs["domainName"], "resourceRecordName": f"_x1.{inputs['domainName']}.",
             "resourceRecordType": "CNAME", "resourceRecordValue": "_x2.acm-validations.aws."}])
-    elif t == "kubernetes:networking.k8s.io/v1:Ingress":  # what Pulumi awaits: the controller's load balancer
-        out.update(status={"loadBalancer": {"ingress": [{"hostname": f"k8s-{name}.us-east-1.elb.amazonaws.com"}]}})
-    elif t == "aws:route53/record:Record":
-        out.update(fqdn=str(inputs.get("name", "")).rstrip("."))
-    elif t == "aws:cloudwatch/logGroup:LogGroup":
-        out.update(name=inputs.get("name") or name)
-    elif t == "aws:iam/role:Role":
-        out.update(name=f"{name}-role")
-    elif t == "aws:ec2/eip:Eip":
-        out.update(allocationId=f"eipalloc-{name}")
-    elif t == "random:index/randomPassword:RandomPassword":
-        out.update(result=f"MOCKSECRET{name.replace('-', '')}x{int(inputs.get('length', 16))}")
+    elif t in _SIMPLE:
+        out.update(_SIMPLE[t](name, inputs))
     return out
+
+
+_SIMPLE: dict[str, Callable[[str, Any], dict[str, Any]]] = {
+    # What Pulumi awaits for an Ingress: the load balancer the controller made for it.
+    "kubernetes:networking.k8s.io/v1:Ingress": lambda name, _: {"status": {"loadBalancer": {"ingress": [
+        {"hostname": f"k8s-{name}.us-east-1.elb.amazonaws.com"}]}}},
+    "aws:route53/record:Record": lambda _, inputs: {"fqdn": str(inputs.get("name", "")).rstrip(".")},
+    "aws:cloudwatch/logGroup:LogGroup": lambda name, inputs: {"name": inputs.get("name") or name},
+    "aws:iam/role:Role": lambda name, _: {"name": f"{name}-role"},
+    "aws:ec2/eip:Eip": lambda name, _: {"allocationId": f"eipalloc-{name}"},
+    "random:index/randomPassword:RandomPassword": lambda name, inputs: {
+        "result": f"MOCKSECRET{name.replace('-', '')}x{int(inputs.get('length', 16))}"},
+}
 
 
 @dataclass

@@ -110,8 +110,7 @@ def build(env: str, raw: dict[str, Any] | None = None) -> Built:
         out = pulumi.Output.from_input
         holder["m"] = Monitoring(f"trellis-{env}-monitoring", MonitoringArgs(
             environment=env, region="us-east-1", config=cfg, cluster_name=out(i["cluster"]),
-            oidc_provider_arn=out(f"arn:aws:iam::{ACCOUNT}:oidc-provider/oidc.eks.mock/id/X"),
-            oidc_issuer=out("https://oidc.eks.mock/id/X"), db_instance_id=out(i["db"]),
+            db_instance_id=out(i["db"]),
             cache_replication_group_id=out(i["cache"]), cache_nodes=2, bucket_name=out(i["bucket"]),
             nat_gateway_ids=[out(i["nat"])], load_balancer=LoadBalancerRef(out(i["lb"]), [out(i["tg"])])))
 
@@ -211,18 +210,6 @@ def test_monthly_budget_alerts_at_80_and_100_percent(built):
     assert budget["costFilters"] == [{"name": "TagKeyValue", "values": [f"user:environment${built.env}"]}]
 
 
-def test_container_insights_add_on_with_log_retention_per_environment(built):
-    addon = built.of("aws:eks/addon:Addon")[0].inputs
-    assert addon["addonName"] == "amazon-cloudwatch-observability"
-    assert addon["clusterName"] == ids(built.env)["cluster"] and addon["serviceAccountRoleArn"].endswith("cw-agent")
-    groups = built.of("aws:cloudwatch/logGroup:LogGroup")
-    assert {g.inputs["name"].rsplit("/", 1)[1] for g in groups} == {"application", "dataplane", "host", "performance"}
-    assert {g.inputs["retentionInDays"] for g in groups} == {90 if built.env == "prod" else 7}
-    trust = json.loads(built.of("aws:iam/role:Role")[0].inputs["assumeRolePolicy"])
-    sub = trust["Statement"][0]["Condition"]["StringEquals"]["oidc.eks.mock/id/X:sub"]
-    assert sub == "system:serviceaccount:amazon-cloudwatch:cloudwatch-agent"
-
-
 def test_outputs_name_the_dashboard_and_the_topic(built):
     assert built.outputs["dashboard_url"].endswith(f"#dashboards/dashboard/trellis-{built.env}")
     assert "region=us-east-1" in built.outputs["dashboard_url"]
@@ -263,8 +250,8 @@ def test_invalid_args_fail_before_anything_is_created():
     def program() -> None:
         with pytest.raises(ValueError, match="not 'local'"):
             Monitoring("m", MonitoringArgs(environment="local", region="us-east-1", config=cfg, cluster_name="c",
-                                           oidc_provider_arn="a", oidc_issuer="i", db_instance_id="d",
-                                           cache_replication_group_id="r", cache_nodes=1, bucket_name="b"))
+                                           db_instance_id="d", cache_replication_group_id="r", cache_nodes=1,
+                                           bucket_name="b"))
 
     pulumi.runtime.test(program)()
     assert mocks.made == []
