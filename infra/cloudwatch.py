@@ -19,7 +19,7 @@ GIB = 1024 ** 3
 
 
 class Thresholds(Protocol):
-    """What ``alarm_specs`` reads (``infra.monitoring.AlarmThresholds`` has these fields)."""
+    """What ``alarm_specs`` reads (``infra.monitoring_config.AlarmThresholds`` has these fields)."""
 
     rds_free_storage_gib: float
     rds_connections: int
