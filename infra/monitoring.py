@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -29,7 +30,8 @@ from infra.cloudwatch import MonitoringTargets, alarm_specs, dashboard_body
 from infra.monitoring_config import AlarmThresholds, MonitoringConfig, monitoring_config
 
 __all__ = ["AlarmThresholds", "LoadBalancerRef", "Monitoring", "MonitoringArgs", "MonitoringConfig",
-           "ingress_load_balancer", "load_balancer_tags", "monitoring_config"]
+           "ingress_load_balancer", "load_balancer_host", "load_balancer_tags",
+           "monitoring_config"]
 
 # The tags the AWS Load Balancer Controller puts on every ELB resource it creates for an Ingress group.
 CLUSTER_TAG, STACK_TAG = "elbv2.k8s.aws/cluster", "ingress.k8s.aws/stack"
@@ -48,6 +50,12 @@ def load_balancer_tags(cluster_name: str, ingress_group: str) -> dict[str, str]:
     """The tags identifying the ALB (and its target groups) of an Ingress group. An Ingress without
     ``group.name`` is its own group, ``<namespace>/<name>``."""
     return {CLUSTER_TAG: cluster_name, STACK_TAG: ingress_group}
+
+
+def load_balancer_host(status: Any) -> str | None:
+    """The host name in an Ingress's status (what Pulumi awaits before it reports the Ingress created), or None."""
+    entries = (status.load_balancer.ingress if status is not None and status.load_balancer else None) or []
+    return entries[0].hostname if entries else None
 
 
 def ingress_load_balancer(cluster_name: pulumi.Input[str], ingress_group: str, ready: pulumi.Input[object],

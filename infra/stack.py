@@ -29,7 +29,7 @@ from infra.insights import ContainerInsights, ContainerInsightsArgs
 from infra.irsa import Oidc
 from infra.layer import LAYER_ORDER, Layer
 from infra.layer_outputs import AddonsOutputs, ClusterOutputs, DataOutputs, StackOutputs, read_layer
-from infra.monitoring import Monitoring, MonitoringArgs, ingress_load_balancer
+from infra.monitoring import Monitoring, MonitoringArgs, ingress_load_balancer, load_balancer_host
 from infra.network import Network, NetworkArgs, pick_zones
 from infra.node_autoscaler import NodeAutoscaler, NodeAutoscalerArgs
 from infra.platform import Backends, Edge, Irsa, Platform, PlatformArgs, Tenancy
@@ -219,7 +219,7 @@ def _monitoring(cfg: StackConfig, cluster: ClusterOutputs, data: DataOutputs, pr
     from the cluster and data layers' outputs."""
     load_balancer = None
     if ingress is not None and cfg.features.ingress_class == "alb":
-        ready = ingress.status.apply(lambda s: s.load_balancer.ingress[0].hostname if s else None)
+        ready = ingress.status.apply(load_balancer_host)
         load_balancer = ingress_load_balancer(cluster.cluster_name, f"{cfg.namespace}/{INGRESS_NAME}", ready,
                                               pulumi.InvokeOutputOptions(provider=providers.aws))
     return Monitoring(f"{cfg.prefix}-monitoring", MonitoringArgs(

@@ -16,7 +16,7 @@ from test_infra_monitoring import SCHEMA, dimension_values
 
 from infra.config import ConfigError
 from infra.layer import Layer, split_stack
-from infra.monitoring import load_balancer_tags
+from infra.monitoring import load_balancer_host, load_balancer_tags
 from infra.monitoring_config import monitoring_config
 
 ALARM, DASHBOARD, BUDGET = ("aws:cloudwatch/metricAlarm:MetricAlarm", "aws:cloudwatch/dashboard:Dashboard",
@@ -131,3 +131,17 @@ def test_prod_needs_a_subscriber_and_flags_the_placeholder() -> None:
 def test_pulumi_yaml_lists_the_monitoring_settings() -> None:
     text = (REPO / "Pulumi.yaml").read_text()
     assert "#   monitoring" in text and "logRetentionDays" in text and "thresholds" in text
+
+
+def test_the_alb_lookup_waits_for_the_ingress_status() -> None:
+    """The lookups' tags resolve only once the Ingress's status names a load balancer, so they never run before
+    the controller made the ALB; an Ingress without one yields no host (and a failed lookup, not a wrong one)."""
+    class Obj:
+        def __init__(self, **kw: Any) -> None:
+            self.__dict__.update(kw)
+
+    host = "k8s-trellisprod-trellis-0a1b2c.us-east-1.elb.amazonaws.com"
+    status = Obj(load_balancer=Obj(ingress=[Obj(hostname=host)]))
+    assert load_balancer_host(status) == host
+    assert load_balancer_host(Obj(load_balancer=Obj(ingress=None))) is None
+    assert load_balancer_host(Obj(load_balancer=None)) is None and load_balancer_host(None) is None
