@@ -170,7 +170,10 @@ class Monitoring(pulumi.ComponentResource):
             aws.cloudwatch.MetricAlarm(
                 f"{name}-{spec.key}", name=f"trellis-{args.environment}-{spec.key}", alarm_description=spec.meaning,
                 namespace=spec.namespace, metric_name=spec.metric,
-                dimensions=resolved.apply(lambda s: s.dimensions), statistic=spec.statistic,
+                dimensions=resolved.apply(lambda s: s.dimensions),
+                # Percentiles ("p95") are CloudWatch's extended statistics, a separate argument.
+                statistic=None if spec.statistic.startswith("p") else spec.statistic,
+                extended_statistic=spec.statistic if spec.statistic.startswith("p") else None,
                 comparison_operator=spec.comparison, threshold=spec.threshold, period=th.period_seconds,
                 evaluation_periods=th.evaluation_periods, treat_missing_data="notBreaching",
                 actions_enabled=args.config.alarms_notify, alarm_actions=[topic_arn], ok_actions=[topic_arn],

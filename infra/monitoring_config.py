@@ -29,6 +29,7 @@ class AlarmThresholds:
     cache_memory_percent: float = 90.0
     lb5xx: int = 50
     lb_unhealthy_targets: int = 1
+    lb_response_seconds: float = 30.0  # p95 target response time
     nodes_not_ready: int = 1
     period_seconds: int = 300
     evaluation_periods: int = 2
@@ -44,7 +45,8 @@ class AlarmThresholds:
 
 # Prod pages earlier and on a single bad period; dev only ever shows the alarm state.
 _PROD_THRESHOLDS = AlarmThresholds(rds_free_storage_gib=10.0, rds_connections=150, cache_evictions=1,
-                                   cache_memory_percent=80.0, lb5xx=10, period_seconds=60, evaluation_periods=3)
+                                   cache_memory_percent=80.0, lb5xx=10, lb_response_seconds=10.0,
+                                   period_seconds=60, evaluation_periods=3)
 
 
 @dataclass(frozen=True)

@@ -175,6 +175,7 @@ def test_prod_alarm_set_covers_what_pages_a_person():
     assert got == {("AWS/RDS", "FreeStorageSpace"), ("AWS/RDS", "DatabaseConnections"),
                    ("AWS/ElastiCache", "Evictions"), ("AWS/ElastiCache", "DatabaseMemoryUsagePercentage"),
                    ("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count"), ("AWS/ApplicationELB", "UnHealthyHostCount"),
+                   ("AWS/ApplicationELB", "TargetResponseTime"),
                    ("ContainerInsights", "cluster_failed_node_count")}
     per_node = [a.inputs["dimensions"]["CacheClusterId"] for a in alarms if a.inputs["metricName"] == "Evictions"]
     assert sorted(per_node) == ["trellis-prod-cache-rg-001", "trellis-prod-cache-rg-002"]
@@ -185,6 +186,7 @@ def test_prod_thresholds_are_stricter_than_dev():
     prod = monitoring_config("prod", {"emails": ["oncall@example.org"]}).thresholds
     assert prod.rds_free_storage_gib > dev.rds_free_storage_gib and prod.cache_evictions < dev.cache_evictions
     assert prod.lb5xx < dev.lb5xx and prod.period_seconds < dev.period_seconds
+    assert prod.lb_response_seconds < dev.lb_response_seconds
     override = build("dev", {"alarmsNotify": True, "thresholds": {"rdsConnections": 42}})
     connections = next(a for a in override.of("aws:cloudwatch/metricAlarm:MetricAlarm")
                        if a.inputs["metricName"] == "DatabaseConnections")

@@ -72,6 +72,7 @@ def test_prod_alarms_cover_what_pages_a_person(prod: StackRun) -> None:
         ("AWS/RDS", "FreeStorageSpace"), ("AWS/RDS", "DatabaseConnections"),
         ("AWS/ElastiCache", "Evictions"), ("AWS/ElastiCache", "DatabaseMemoryUsagePercentage"),
         ("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count"), ("AWS/ApplicationELB", "UnHealthyHostCount"),
+        ("AWS/ApplicationELB", "TargetResponseTime"),
         ("ContainerInsights", "cluster_failed_node_count")}
     ids = _own_ids(prod)
     evictions = sorted(a["dimensions"]["CacheClusterId"] for a in alarms if a["metricName"] == "Evictions")
@@ -79,6 +80,9 @@ def test_prod_alarms_cover_what_pages_a_person(prod: StackRun) -> None:
     (unhealthy,) = [a for a in alarms if a["metricName"] == "UnHealthyHostCount"]
     assert unhealthy["dimensions"] == {"LoadBalancer": ids["lb"], "TargetGroup": ids["tg"]}
     assert all(a["period"] == 60 and a["evaluationPeriods"] == 3 for a in alarms)  # prod pages sooner than dev
+    (slow,) = [a for a in alarms if a["metricName"] == "TargetResponseTime"]
+    assert slow["extendedStatistic"] == "p95" and "statistic" not in slow and slow["threshold"] == 10
+    assert all(a["statistic"] in ("Minimum", "Maximum", "Sum") for a in alarms if a is not slow)
 
 
 def test_the_monthly_budget_alerts_the_topic(aws_stack: StackRun) -> None:
