@@ -149,3 +149,16 @@ def test_the_alb_lookup_waits_for_the_ingress_status() -> None:
     assert load_balancer_host(status) == host
     assert load_balancer_host(Obj(load_balancer=Obj(ingress=None))) is None
     assert load_balancer_host(Obj(load_balancer=None)) is None and load_balancer_host(None) is None
+
+
+def test_the_pack_holds_each_prod_layer_to_the_alarm_rule(prod: StackRun) -> None:
+    from infra.policy.rules import STACK_RULES
+
+    rule = STACK_RULES["prod-alarms-have-actions"]
+    stacks = {split_stack(run.resources[0].stack)[1]: [(r.type, r.inputs) for r in run.resources if r.custom]
+              for run in prod.layers}
+    assert all(rule(resources) == [] for resources in stacks.values())  # cluster, data, addons: no app, exempt
+    app = stacks[Layer.APP]
+    quiet = [(t, {**p, "actionsEnabled": False} if t == ALARM else p) for t, p in app]
+    assert rule(quiet) and all("actions enabled" in m for m in rule(quiet))
+    assert rule([(t, p) for t, p in app if t != ALARM]) == ["prod must have CloudWatch alarms (infra/monitoring.py)"]
