@@ -4,7 +4,8 @@ Owns a KMS key, a subnet group, a security group (6379 only from the given secur
 groups), a parameter group with ``maxmemory-policy noeviction`` (queued tasks and run
 events must never be evicted), a generated auth token and the replication group (TLS in
 transit, encrypted at rest; automatic failover and Multi-AZ when ``nodes >= 2``).
-Outputs: ``address``, ``port``, ``auth_token`` (secret) and ``url`` (secret ``rediss://`` URL).
+Outputs: ``address``, ``port``, ``auth_token`` (secret), ``replication_group_id`` and ``url`` (secret
+``rediss://`` URL).
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class Cache(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         self.address, self.port, self.auth_token = group.primary_endpoint_address, 6379, token.result
+        self.replication_group_id = group.id  # its nodes are <id>-001, -002... (CloudWatch's CacheClusterId)
         self.url = pulumi.Output.secret(pulumi.Output.all(token.result, group.primary_endpoint_address).apply(
             lambda v: f"rediss://:{v[0]}@{v[1]}:6379/0"
         ))

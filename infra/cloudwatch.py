@@ -19,7 +19,7 @@ GIB = 1024 ** 3
 
 
 class Thresholds(Protocol):
-    """What ``alarm_specs`` reads (``infra.monitoring.AlarmThresholds`` has these fields)."""
+    """What ``alarm_specs`` reads (``infra.monitoring_config.AlarmThresholds`` has these fields)."""
 
     rds_free_storage_gib: float
     rds_connections: int
@@ -27,6 +27,7 @@ class Thresholds(Protocol):
     cache_memory_percent: float
     lb5xx: int
     lb_unhealthy_targets: int
+    lb_response_seconds: float
     nodes_not_ready: int
 
 
@@ -84,7 +85,10 @@ def alarm_specs(t: MonitoringTargets, th: Thresholds) -> list[AlarmSpec]:
     if t.load_balancer:
         lb = {"LoadBalancer": t.load_balancer}
         specs += [AlarmSpec("lb-5xx", "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", lb, "Sum",
-                            "GreaterThanThreshold", th.lb5xx, "the API answers with server errors")]
+                            "GreaterThanThreshold", th.lb5xx, "the API answers with server errors"),
+                  # p95 of the time until the API starts answering (an event stream's headers come at once).
+                  AlarmSpec("lb-response-time", "AWS/ApplicationELB", "TargetResponseTime", lb, "p95",
+                            "GreaterThanThreshold", th.lb_response_seconds, "the API is slow to answer")]
         specs += [AlarmSpec(f"lb-unhealthy-{i}", "AWS/ApplicationELB", "UnHealthyHostCount",
                             {**lb, "TargetGroup": tg}, "Maximum", "GreaterThanOrEqualToThreshold",
                             th.lb_unhealthy_targets, "API targets fail their health check")

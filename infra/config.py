@@ -22,6 +22,7 @@ import pulumi
 import yaml
 
 from infra.layer import Layer
+from infra.monitoring_config import MonitoringConfig, monitoring_config
 from infra.specs import (
     ApiConfig,
     CacheConfig,
@@ -82,6 +83,8 @@ class StackConfig:
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     secrets: StackSecrets = field(default_factory=StackSecrets)
+    # trellis:monitoring as written (camelCase); its defaults depend on the environment, see ``monitoring_settings``.
+    monitoring: dict[str, Any] = field(default_factory=dict)
     layer: Layer | None = None  # from the stack name (infra/layer.py); None: every layer in this stack
 
     @property
@@ -92,6 +95,12 @@ class StackConfig:
     def namespace(self) -> str:
         """One Kubernetes namespace per environment."""
         return f"trellis-{self.environment}"
+
+    @property
+    def monitoring_settings(self) -> MonitoringConfig:
+        """Alarms, subscribers, budget and container log retention: this environment's defaults under
+        ``trellis:monitoring`` (``infra/monitoring_config.py``). Raises ``ValueError`` when invalid."""
+        return monitoring_config(self.environment, self.monitoring)
 
     @property
     def prefix(self) -> str:
@@ -115,6 +124,10 @@ class StackConfig:
             found.append("aws mode serves through the AWS Load Balancer Controller: features.ingressClass 'alb'")
         for part in (self.network, self.cluster, self.database, self.cache, self.storage, self.api, self.worker):
             found.extend(part.problems())
+        try:
+            self.monitoring_settings  # noqa: B018 - validates
+        except ValueError as exc:
+            found.append(str(exc))
         if self.is_prod:
             found.extend(self._prod_problems())
         return found
@@ -163,6 +176,10 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where}: expected an object")
         return from_mapping(tp, value, where)  # type: ignore[arg-type]
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected an object")
+        return dict(value)
     if origin is tuple:
         (item_tp, _ellipsis) = typing.get_args(tp)
         if not isinstance(value, list):
@@ -196,7 +213,7 @@ def from_mapping(cls: type[Any], raw: Mapping[str, Any], where: str = "trellis")
     return cls(**values)
 
 
-_OBJECT_KEYS = ("network", "cluster", "database", "cache", "storage", "api", "worker", "features")
+_OBJECT_KEYS = ("network", "cluster", "database", "cache", "storage", "api", "worker", "features", "monitoring")
 _SCALAR_KEYS = (
     "mode", "region", "domain", "imageRepository", "imageTag", "imageDigest", "acmeEmail",
     "kubeContext", "vectorStore", "openaiBaseUrl", "hostedZoneId", "certificateArn",

@@ -4,7 +4,7 @@ Owns a KMS key, a subnet group, a security group (5432 only from the given secur
 groups), a parameter group tuned for pgvector and forcing TLS, a generated master
 password and the instance. Prod settings (Multi-AZ, deletion protection, 30-day
 backups, final snapshot, ``protect``) come from ``DatabaseConfig`` and ``protect``.
-Outputs: ``address``, ``port``, ``endpoint`` and ``url`` (secret ``postgresql://`` URL).
+Outputs: ``address``, ``port``, ``endpoint``, ``instance_id`` and ``url`` (secret ``postgresql://`` URL).
 """
 
 from __future__ import annotations
@@ -89,6 +89,7 @@ class Database(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         self.address, self.port, self.endpoint = instance.address, instance.port, instance.endpoint
+        self.instance_id = instance.identifier  # CloudWatch's DBInstanceIdentifier (``id`` is the resource id)
         self.url = pulumi.Output.secret(pulumi.Output.all(password.result, instance.address, instance.port).apply(
             lambda v: f"postgresql://{DB_USER}:{v[0]}@{v[1]}:{int(v[2])}/{DB_NAME}?sslmode=require"
         ))

@@ -32,6 +32,7 @@ class ClusterOutputs:
     oidc_provider_arn: pulumi.Input[str]
     oidc_issuer: pulumi.Input[str]
     kubeconfig: pulumi.Input[str]
+    nat_gateway_ids: pulumi.Input[list[str]]  # one list: one per AZ, or one shared (network.natPerAz)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class DataOutputs:
     backup_key_arn: pulumi.Input[str]
     repository_url: pulumi.Input[str]
     repository_name: pulumi.Input[str]
+    database_instance_id: pulumi.Input[str]  # what CloudWatch's RDS and ElastiCache metrics are keyed by
+    cache_replication_group_id: pulumi.Input[str]
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Owns the VPC, one public and one private subnet per AZ, the internet gateway, NAT
 gateways (one per AZ when ``nat_per_az``, else one shared), route tables, an S3 gateway
 endpoint and an STS interface endpoint (so IRSA token exchange stays inside the VPC).
-Outputs: ``vpc_id``, ``vpc_cidr``, ``public_subnet_ids``, ``private_subnet_ids``.
+Outputs: ``vpc_id``, ``vpc_cidr``, ``public_subnet_ids``, ``private_subnet_ids``, ``nat_gateway_ids``.
 """
 
 from __future__ import annotations
@@ -90,6 +90,7 @@ class Network(pulumi.ComponentResource):
             private_rts.append(rt)
             self.public_subnet_ids.append(public.id)
             self.private_subnet_ids.append(private.id)
+        self.nat_gateway_ids = [nat.id for nat in nats]
         self._endpoints(name, args, vpc, private_rts, child)
         self.register_outputs({"vpc_id": self.vpc_id, "private_subnet_ids": self.private_subnet_ids})
 

@@ -211,8 +211,9 @@ class WorkerConfig:
 
 
 class LogShipping(StrEnum):
-    """Where container logs go. ``container_insights``: the amazon-cloudwatch-observability add-on (issue 19's
-    ``infra/monitoring.py``) ships them, so this program installs no Fluent Bit of its own."""
+    """Who ships container logs (one shipper per environment). ``fluent_bit``: the addons layer's Fluent Bit;
+    ``container_insights``: the amazon-cloudwatch-observability add-on (``infra/insights.py``, installed in every
+    AWS environment for its metrics) ships them too, and no Fluent Bit is installed."""
 
     FLUENT_BIT = "fluent-bit"
     CONTAINER_INSIGHTS = "container-insights"

@@ -2,10 +2,10 @@
 
 ``aws`` mode has four layers (``infra/layer.py``), built in this order:
 cluster (Network, Cluster with its EKS add-ons, NodeAutoscaler) -> data (Database, Cache, Storage,
-Registry) -> addons (ClusterAddons) -> app (PublicEndpoint, Tenancy, Platform). With ``cfg.layer``
-set only that layer is built and the layers before it are read through ``StackReference``s to
-``<env>-<layer>`` stacks (their exported outputs, see ``infra/layer_outputs.py``); without it every
-layer is built in this one stack. ``local`` mode: Kubernetes provider from the current kubeconfig
+Registry) -> addons (ContainerInsights, ClusterAddons) -> app (PublicEndpoint, Tenancy, Platform,
+Monitoring). With ``cfg.layer`` set only that layer is built and the layers before it are read through
+``StackReference``s to ``<env>-<layer>`` stacks (their exported outputs, see ``infra/layer_outputs.py``);
+without it every layer is built in this one stack. ``local`` mode: Kubernetes provider from the current kubeconfig
 -> Tenancy -> InClusterStores -> Platform. Creates resources (call it only inside a Pulumi program
 or under Pulumi's mocks); reads no environment. Returns ``StackOutputs``; the entry point exports them.
 """
@@ -25,15 +25,19 @@ from infra.config import Mode, StackConfig
 from infra.database import Database, DatabaseArgs
 from infra.endpoint import PublicEndpoint, PublicEndpointArgs
 from infra.incluster import STORE_RESOURCES, InClusterStores
+from infra.insights import ContainerInsights, ContainerInsightsArgs
 from infra.irsa import Oidc
 from infra.layer import LAYER_ORDER, Layer
 from infra.layer_outputs import AddonsOutputs, ClusterOutputs, DataOutputs, StackOutputs, read_layer
+from infra.monitoring import Monitoring, MonitoringArgs, ingress_load_balancer, load_balancer_host
 from infra.network import Network, NetworkArgs, pick_zones
 from infra.node_autoscaler import NodeAutoscaler, NodeAutoscalerArgs
 from infra.platform import Backends, Edge, Irsa, Platform, PlatformArgs, Tenancy
 from infra.platform.addons import LOCAL_INGRESS_NAMESPACE, AddonsArgs, ClusterAddons
+from infra.platform.ingress import INGRESS_NAME
 from infra.platform.netpol import namespace_peer
 from infra.registry import Registry
+from infra.specs import LogShipping
 from infra.storage import Storage, StorageArgs
 
 __all__ = ["StackOutputs", "build_stack", "image_reference"]
@@ -115,6 +119,7 @@ def _cluster_layer(cfg: StackConfig, providers: _Providers) -> ClusterOutputs:
         vpc_id=network.vpc_id, private_subnet_ids=network.private_subnet_ids, cluster_name=cluster.name,
         cluster_security_group_id=cluster.security_group_id, oidc_provider_arn=cluster.oidc_provider_arn,
         oidc_issuer=cluster.oidc_issuer, kubeconfig=cluster.kubeconfig,
+        nat_gateway_ids=pulumi.Output.all(*network.nat_gateway_ids),
     )
 
 
@@ -136,6 +141,7 @@ def _data_layer(cfg: StackConfig, cluster: ClusterOutputs, providers: _Providers
         backup_key_arn=storage.backup_key_arn,
         repository_url=registry.repository_url if registry else cfg.image_repository or "",
         repository_name=registry.repository_name if registry else "",
+        database_instance_id=database.instance_id, cache_replication_group_id=cache.replication_group_id,
     )
 
 
@@ -145,11 +151,16 @@ class _Addons:
 
 
 def _addons_layer(cfg: StackConfig, cluster: ClusterOutputs, providers: _Providers) -> _Addons:
+    oidc = Oidc(cluster.oidc_provider_arn, cluster.oidc_issuer)
+    # Pod logs are kept as long as the environment says, whichever of the two shippers (one per env) runs.
+    retention = cfg.monitoring_settings.log_retention_days
+    ContainerInsights(f"{cfg.prefix}-insights", ContainerInsightsArgs(
+        cluster.cluster_name, oidc, retention, ships_logs=cfg.features.log_shipping is LogShipping.CONTAINER_INSIGHTS,
+    ), providers.opts())
     if not cfg.features.install_addons:
         return _Addons((), AddonsOutputs(releases=[]))
     addons = ClusterAddons(f"{cfg.prefix}-addons", AddonsArgs(
-        cfg.features, cluster.cluster_name, cfg.region, cluster.vpc_id,
-        Oidc(cluster.oidc_provider_arn, cluster.oidc_issuer), cfg.cluster.log_retention_days, cfg.is_prod,
+        cfg.features, cluster.cluster_name, cfg.region, cluster.vpc_id, oidc, retention, cfg.is_prod,
     ), providers.opts())
     return _Addons(tuple(addons.releases), AddonsOutputs(releases=[r.name for r in addons.releases]))
 
@@ -195,8 +206,28 @@ def _app_layer(cfg: StackConfig, cluster: ClusterOutputs, data: DataOutputs, pro
                   data.backup_bucket_arn, data.backup_key_arn),
         addons=addons, image_pinned=bool(cfg.image_digest or (cfg.layer and not cfg.image_repository)),
     ), providers.opts(depends_on=[tenancy]))
+    monitoring = _monitoring(cfg, cluster, data, providers, platform.ingress)
     return {"api_url": platform.api_url, "namespace": tenancy.namespace, "image": image,
-            "certificate_validation_records": endpoint.validation_records}
+            "certificate_validation_records": endpoint.validation_records,
+            "dashboard_url": monitoring.dashboard_url, "alerts_topic_arn": monitoring.topic_arn}
+
+
+def _monitoring(cfg: StackConfig, cluster: ClusterOutputs, data: DataOutputs, providers: _Providers,
+                ingress: k8s.networking.v1.Ingress | None) -> Monitoring:
+    """The environment's CloudWatch alarms, dashboard and budget, in the app layer: the last one, the only one
+    after the ALB exists (the controller creates it from the app's Ingress). Everything else it watches comes
+    from the cluster and data layers' outputs."""
+    load_balancer = None
+    if ingress is not None and cfg.features.ingress_class == "alb":
+        ready = ingress.status.apply(load_balancer_host)
+        load_balancer = ingress_load_balancer(cluster.cluster_name, f"{cfg.namespace}/{INGRESS_NAME}", ready,
+                                              pulumi.InvokeOutputOptions(provider=providers.aws))
+    return Monitoring(f"{cfg.prefix}-monitoring", MonitoringArgs(
+        environment=cfg.environment, region=cfg.region, config=cfg.monitoring_settings,
+        cluster_name=cluster.cluster_name, db_instance_id=data.database_instance_id,
+        cache_replication_group_id=data.cache_replication_group_id, cache_nodes=cfg.cache.nodes,
+        bucket_name=data.bucket_name, nat_gateway_ids=cluster.nat_gateway_ids, load_balancer=load_balancer,
+    ), providers.opts())
 
 
 def _build_local(cfg: StackConfig) -> StackOutputs:

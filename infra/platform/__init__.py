@@ -5,12 +5,13 @@ configuration, the migration Job, then the API and worker Deployments (which wai
 the migration), autoscaling, disruption budgets, NetworkPolicies, Ingress, the backup
 CronJob and observability. The namespace itself comes from ``Tenancy`` (created first by
 the caller, so in-cluster data stores can share it). Kubernetes resources use the provider
-passed in ``opts.providers``. Output: ``api_url``.
+passed in ``opts.providers``. Outputs: ``api_url``, ``ingress`` (the Ingress resource, or None).
 """
 
 from __future__ import annotations
 
 import pulumi
+import pulumi_kubernetes as k8s
 
 from infra.platform.api import create_api
 from infra.platform.availability import create_autoscaling, create_disruption_budgets
@@ -32,6 +33,7 @@ class Platform(pulumi.ComponentResource):
     """The Trellis workloads and their policies, in an existing namespace."""
 
     api_url: str
+    ingress: k8s.networking.v1.Ingress | None  # None without features.ingress
 
     def __init__(self, name: str, args: PlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         args.validate()
@@ -50,7 +52,7 @@ class Platform(pulumi.ComponentResource):
         create_autoscaling(name, args, with_crds)  # KEDA's ScaledObject needs its CRDs
         create_disruption_budgets(name, args, base)
         create_network_policies(name, args, base)
-        self.api_url = create_ingress(name, args, with_crds) if cfg.features.ingress else ""
+        self.api_url, self.ingress = create_ingress(name, args, with_crds) if cfg.features.ingress else ("", None)
         if cfg.features.backups:
             create_backup(name, args, ready)
         create_observability(name, args, with_crds)

@@ -9,9 +9,10 @@ calls AWS has its own IRSA role. metrics-server, the EBS CSI driver and the node
 the cluster layer (``infra/cluster.py``, ``infra/node_autoscaler.py``). Local mode assumes what the
 existing cluster has and switches features off instead (see ``FeaturesConfig``).
 
-Hook for CloudWatch Container Insights (issue 19, ``infra/monitoring.py``): with
-``features.logShipping: container-insights`` this module installs no Fluent Bit, because the
-amazon-cloudwatch-observability add-on ships logs itself.
+One log shipper per environment: with ``features.logShipping: container-insights`` this module installs
+no Fluent Bit, because the amazon-cloudwatch-observability add-on (``infra/insights.py``, same layer) ships
+the logs; otherwise that add-on collects metrics only. ``log_retention_days`` is the environment's pod-log
+retention (``trellis:monitoring.logRetentionDays``), whichever ships them.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@
   metrics port anyway). With ``features.waf`` the WAF web ACL is attached.
 - any other class (local clusters): a plain Ingress for ``domain``; with cert-manager on, a namespaced
   ACME ``Issuer`` (HTTP-01 through that class) provisions TLS; for ``nginx``, SSE-friendly annotations.
-Returns the public base URL.
+Returns the public base URL and the Ingress (its status names the load balancer once it exists).
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ import pulumi_kubernetes as k8s
 from infra.platform.api import API_NAME
 from infra.platform.spec import PlatformArgs, labels
 
-__all__ = ["BLOCKED_PATHS", "create_ingress", "ISSUER_NAME", "SSE_ANNOTATIONS", "alb_annotations"]
+__all__ = ["BLOCKED_PATHS", "create_ingress", "INGRESS_NAME", "ISSUER_NAME", "SSE_ANNOTATIONS", "alb_annotations"]
 
 ISSUER_NAME = "trellis-acme"
+INGRESS_NAME = "trellis"
 TLS_SECRET = "trellis-tls"
 ACME_SERVER = "https://acme-v02.api.letsencrypt.org/directory"
 BLOCKED_PATHS = ("/metrics", "/ready")
@@ -80,8 +81,10 @@ def _paths(alb: bool) -> list[dict[str, Any]]:
     return [*blocked, api]
 
 
-def create_ingress(name: str, args: PlatformArgs, opts: pulumi.ResourceOptions) -> str:
-    """Create the Ingress (and, for cert-manager, the Issuer); returns ``https://domain`` or ``http://domain``."""
+def create_ingress(name: str, args: PlatformArgs,
+                   opts: pulumi.ResourceOptions) -> tuple[str, k8s.networking.v1.Ingress]:
+    """Create the Ingress (and, for cert-manager, the Issuer); returns ``https://domain`` or ``http://domain``
+    and the Ingress."""
     cfg = args.config
     ingress_class, alb = cfg.features.ingress_class, cfg.features.ingress_class == "alb"
     meta = {"namespace": cfg.namespace, "labels": labels(cfg.environment, "ingress")}
@@ -98,8 +101,8 @@ def create_ingress(name: str, args: PlatformArgs, opts: pulumi.ResourceOptions) 
         ))
         annotations["cert-manager.io/issuer"] = ISSUER_NAME
         spec["tls"] = [{"hosts": [cfg.domain], "secretName": TLS_SECRET}]
-    k8s.networking.v1.Ingress(
-        f"{name}-ingress", metadata={**meta, "name": "trellis", "annotations": annotations}, spec=spec,
+    ingress = k8s.networking.v1.Ingress(
+        f"{name}-ingress", metadata={**meta, "name": INGRESS_NAME, "annotations": annotations}, spec=spec,
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=depends)),
     )
-    return f"{'https' if alb or cfg.features.cert_manager else 'http'}://{cfg.domain}"
+    return f"{'https' if alb or cfg.features.cert_manager else 'http'}://{cfg.domain}", ingress

@@ -2,7 +2,9 @@
 
 A stack rule over ``(type, props)`` pairs (the engine's camelCase inputs), pure like those of ``rules.py``
 (which can list it in ``STACK_RULES``: this module imports nothing from it); the environment is the stack
-Namespace's ``trellis.io/environment`` label, as for ``prod_data_protection``. No imports of the program or of
+Namespace's ``trellis.io/environment`` label. Per layer: the Namespace is in the app layer stack, which is where
+``infra/stack.py`` builds the alarms (they need the ALB the app's Ingress creates); the cluster, data and addons
+stacks have none and are exempt, as a whole-environment stack is checked as one. No imports of the program or of
 pulumi_policy.
 """
 

@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from infra.policy.alarms import prod_alarms_have_actions
+
 __all__ = ["RESOURCE_RULES", "STACK_RULES", "pod_spec"]
 
 Props = Mapping[str, Any]
@@ -277,4 +279,5 @@ STACK_RULES: dict[str, StackRule] = {
     "metrics-not-public": metrics_not_public,
     "node-autoscaler": node_autoscaler,
     "no-documentation-cidrs": no_documentation_cidrs,
+    "prod-alarms-have-actions": prod_alarms_have_actions,
 }

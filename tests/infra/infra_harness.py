@@ -36,12 +36,26 @@ IMAGE_DIGEST = "sha256:" + "5e" * 32
 PROD_OPERATOR_SETTINGS = {"cluster": {"publicAccessCidrs": ["100.64.10.0/24"],
                                       "adminRoleArns": ["arn:aws:iam::123456789012:role/platform-admin"]}}
 
+def alb_suffix(args: dict[str, Any], kind: str = "app") -> str:
+    """The ARN suffix of the controller's ALB (``app/...``) or target group matching the lookup's tags; its name
+    is ``<cluster>.<group>``, so a test can tell what was looked up."""
+    tags = args.get("tags") or {}
+    group = str(tags.get("ingress.k8s.aws/stack", "")).replace("/", "-")
+    return f"{kind}/{tags.get('elbv2.k8s.aws/cluster', '')}.{group}/{'7a' * 8}"
+
+
 CALLS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "aws:index/getAvailabilityZones:getAvailabilityZones": lambda a: {
         "id": "us-east-1", "names": ZONES, "zoneIds": ZONE_IDS},
     "aws:ec2/getManagedPrefixList:getManagedPrefixList": lambda a: {
         "id": "pl-63a5400a", "name": a["name"], "addressFamily": "IPv4",
         "entries": [{"cidr": c, "description": ""} for c in S3_CIDRS]},
+    # The ALB and target group the AWS Load Balancer Controller made for an Ingress group, found by its tags.
+    "aws:lb/getLoadBalancer:getLoadBalancer": lambda a: {
+        "id": "lb", "arn": f"arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/{alb_suffix(a)}",
+        "arnSuffix": alb_suffix(a), "tags": a["tags"]},
+    "aws:lb/getTargetGroup:getTargetGroup": lambda a: {
+        "id": "tg", "arnSuffix": alb_suffix(a, "targetgroup"), "tags": a["tags"]},
     "aws:ecr/getImage:getImage": lambda a: {
         "id": a["repositoryName"], "repositoryName": a["repositoryName"], "imageTag": a["imageTag"],
         "imageDigest": IMAGE_DIGEST, "imageTags": [a["imageTag"]]},
@@ -114,8 +128,9 @@ def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
         out.update(endpoint=f"https://{name}.eks.mock", certificateAuthority={"data": "bW9jay1jYQ=="},
                    identities=[{"oidcs": [{"issuer": f"https://oidc.eks.mock/id/{name}"}]}],
                    vpcConfig={**inputs.get("vpcConfig", {}), "clusterSecurityGroupId": f"sg-{name}"})
-    elif t == "aws:rds/instance:Instance":
-        out.update(address=f"{name}.rds.mock", port=5432, endpoint=f"{name}.rds.mock:5432")
+    elif t == "aws:rds/instance:Instance":  # identifier: auto-named from the resource name
+        out.update(address=f"{name}.rds.mock", port=5432, endpoint=f"{name}.rds.mock:5432",
+                   identifier=inputs.get("identifier") or f"{name}-4d5e6f")
     elif t == "aws:elasticache/replicationGroup:ReplicationGroup":
         out.update(primaryEndpointAddress=f"master.{name}.cache.mock")
     elif t == "aws:s3/bucket:Bucket":
@@ -126,17 +141,22 @@ def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
         out.update(domainValidationOptions=[{
             "domainName": inputs["domainName"], "resourceRecordName": f"_x1.{inputs['domainName']}.",
             "resourceRecordType": "CNAME", "resourceRecordValue": "_x2.acm-validations.aws."}])
-    elif t == "aws:route53/record:Record":
-        out.update(fqdn=str(inputs.get("name", "")).rstrip("."))
-    elif t == "aws:cloudwatch/logGroup:LogGroup":
-        out.update(name=inputs.get("name") or name)
-    elif t == "aws:iam/role:Role":
-        out.update(name=f"{name}-role")
-    elif t == "aws:ec2/eip:Eip":
-        out.update(allocationId=f"eipalloc-{name}")
-    elif t == "random:index/randomPassword:RandomPassword":
-        out.update(result=f"MOCKSECRET{name.replace('-', '')}x{int(inputs.get('length', 16))}")
+    elif t in _SIMPLE:
+        out.update(_SIMPLE[t](name, inputs))
     return out
+
+
+_SIMPLE: dict[str, Callable[[str, Any], dict[str, Any]]] = {
+    # What Pulumi awaits for an Ingress: the load balancer the controller made for it.
+    "kubernetes:networking.k8s.io/v1:Ingress": lambda name, _: {"status": {"loadBalancer": {"ingress": [
+        {"hostname": f"k8s-{name}.us-east-1.elb.amazonaws.com"}]}}},
+    "aws:route53/record:Record": lambda _, inputs: {"fqdn": str(inputs.get("name", "")).rstrip(".")},
+    "aws:cloudwatch/logGroup:LogGroup": lambda name, inputs: {"name": inputs.get("name") or name},
+    "aws:iam/role:Role": lambda name, _: {"name": f"{name}-role"},
+    "aws:ec2/eip:Eip": lambda name, _: {"allocationId": f"eipalloc-{name}"},
+    "random:index/randomPassword:RandomPassword": lambda name, inputs: {
+        "result": f"MOCKSECRET{name.replace('-', '')}x{int(inputs.get('length', 16))}"},
+}
 
 
 @dataclass

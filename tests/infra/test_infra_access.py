@@ -70,7 +70,15 @@ def test_container_logs_go_to_one_log_group(aws_stack: StackRun) -> None:
     group = aws_stack.one("aws:cloudwatch/logGroup:LogGroup", "addons-containers")
     logs = bit["values"]["cloudWatchLogs"]
     assert logs["enabled"] and logs["logGroupName"] == group.inputs["name"] and not logs["autoCreateGroup"]
-    assert group.inputs["retentionInDays"] == aws_stack.config.cluster.log_retention_days
+    # Pod logs: the environment's retention (trellis:monitoring.logRetentionDays, dev 7, prod 90), whoever ships them.
+    assert group.inputs["retentionInDays"] == aws_stack.config.monitoring_settings.log_retention_days
+    assert group.inputs["retentionInDays"] == (90 if aws_stack.config.is_prod else 7)
+    # One shipper: Container Insights keeps its metrics but ships no logs while Fluent Bit does.
+    addon = _insights_addon(aws_stack)
+    assert json.loads(addon["configurationValues"]) == {"containerLogs": {"enabled": False}}
+    groups = {g.inputs["name"].rsplit("/", 1)[1] for g in aws_stack.of_type("aws:cloudwatch/logGroup:LogGroup")
+              if "/containerinsights/" in g.inputs["name"]}
+    assert groups == {"performance"}
     assert _actions(_policy(aws_stack, "addons-logs-policy")) == {
         "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"}
 
@@ -81,7 +89,19 @@ def test_container_insights_hook_installs_no_fluent_bit(dev: StackRun) -> None:
     run = run_stack(cfg, "dev-addons", {"dev-cluster": Exported(dev.outputs, dev.secret_outputs)})
     charts = {r.inputs["chart"] for r in run.of_type(RELEASE)}
     assert "aws-for-fluent-bit" not in charts and "aws-load-balancer-controller" in charts
-    assert not run.of_type("aws:cloudwatch/logGroup:LogGroup")
+    # The add-on ships the logs instead, into groups the program made with the environment's retention.
+    assert json.loads(_insights_addon(run)["configurationValues"]) == {"containerLogs": {"enabled": True}}
+    groups = run.of_type("aws:cloudwatch/logGroup:LogGroup")
+    assert {g.inputs["name"] for g in groups} == {f"/aws/containerinsights/{dev.outputs['cluster_name']}/{kind}"
+                                                  for kind in ("application", "dataplane", "host", "performance")}
+    assert {g.inputs["retentionInDays"] for g in groups} == {7}
+
+
+def _insights_addon(run: StackRun) -> dict:
+    (addon,) = [a.inputs for a in run.of_type("aws:eks/addon:Addon")
+                if a.inputs["addonName"] == "amazon-cloudwatch-observability"]
+    assert addon["serviceAccountRoleArn"].endswith("insights-agent-role")
+    return addon
 
 
 def test_prometheus_keeps_its_data_on_a_gp3_volume(aws_stack: StackRun) -> None:

@@ -96,6 +96,8 @@ def test_kms_keys_rotate(aws_stack: StackRun) -> None:
 
 
 def test_only_declared_provider_functions_are_called(dev: StackRun, prod: StackRun) -> None:
-    base = {"aws:index/getAvailabilityZones:getAvailabilityZones", "aws:ec2/getManagedPrefixList:getManagedPrefixList"}
+    base = {"aws:index/getAvailabilityZones:getAvailabilityZones", "aws:ec2/getManagedPrefixList:getManagedPrefixList",
+            # the ALB the controller made for the Ingress (monitoring's widgets and alarms)
+            "aws:lb/getLoadBalancer:getLoadBalancer", "aws:lb/getTargetGroup:getTargetGroup"}
     assert set(dev.calls) == base
     assert set(prod.calls) == base | {"aws:ecr/getImage:getImage"}  # layered: the app layer pins the digest

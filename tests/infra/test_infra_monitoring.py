@@ -110,8 +110,7 @@ def build(env: str, raw: dict[str, Any] | None = None) -> Built:
         out = pulumi.Output.from_input
         holder["m"] = Monitoring(f"trellis-{env}-monitoring", MonitoringArgs(
             environment=env, region="us-east-1", config=cfg, cluster_name=out(i["cluster"]),
-            oidc_provider_arn=out(f"arn:aws:iam::{ACCOUNT}:oidc-provider/oidc.eks.mock/id/X"),
-            oidc_issuer=out("https://oidc.eks.mock/id/X"), db_instance_id=out(i["db"]),
+            db_instance_id=out(i["db"]),
             cache_replication_group_id=out(i["cache"]), cache_nodes=2, bucket_name=out(i["bucket"]),
             nat_gateway_ids=[out(i["nat"])], load_balancer=LoadBalancerRef(out(i["lb"]), [out(i["tg"])])))
 
@@ -176,6 +175,7 @@ def test_prod_alarm_set_covers_what_pages_a_person():
     assert got == {("AWS/RDS", "FreeStorageSpace"), ("AWS/RDS", "DatabaseConnections"),
                    ("AWS/ElastiCache", "Evictions"), ("AWS/ElastiCache", "DatabaseMemoryUsagePercentage"),
                    ("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count"), ("AWS/ApplicationELB", "UnHealthyHostCount"),
+                   ("AWS/ApplicationELB", "TargetResponseTime"),
                    ("ContainerInsights", "cluster_failed_node_count")}
     per_node = [a.inputs["dimensions"]["CacheClusterId"] for a in alarms if a.inputs["metricName"] == "Evictions"]
     assert sorted(per_node) == ["trellis-prod-cache-rg-001", "trellis-prod-cache-rg-002"]
@@ -186,6 +186,7 @@ def test_prod_thresholds_are_stricter_than_dev():
     prod = monitoring_config("prod", {"emails": ["oncall@example.org"]}).thresholds
     assert prod.rds_free_storage_gib > dev.rds_free_storage_gib and prod.cache_evictions < dev.cache_evictions
     assert prod.lb5xx < dev.lb5xx and prod.period_seconds < dev.period_seconds
+    assert prod.lb_response_seconds < dev.lb_response_seconds
     override = build("dev", {"alarmsNotify": True, "thresholds": {"rdsConnections": 42}})
     connections = next(a for a in override.of("aws:cloudwatch/metricAlarm:MetricAlarm")
                        if a.inputs["metricName"] == "DatabaseConnections")
@@ -209,18 +210,6 @@ def test_monthly_budget_alerts_at_80_and_100_percent(built):
     assert sorted(n["threshold"] for n in budget["notifications"]) == [80, 100]
     assert all(n["subscriberSnsTopicArns"] == [built.outputs["topic_arn"]] for n in budget["notifications"])
     assert budget["costFilters"] == [{"name": "TagKeyValue", "values": [f"user:environment${built.env}"]}]
-
-
-def test_container_insights_add_on_with_log_retention_per_environment(built):
-    addon = built.of("aws:eks/addon:Addon")[0].inputs
-    assert addon["addonName"] == "amazon-cloudwatch-observability"
-    assert addon["clusterName"] == ids(built.env)["cluster"] and addon["serviceAccountRoleArn"].endswith("cw-agent")
-    groups = built.of("aws:cloudwatch/logGroup:LogGroup")
-    assert {g.inputs["name"].rsplit("/", 1)[1] for g in groups} == {"application", "dataplane", "host", "performance"}
-    assert {g.inputs["retentionInDays"] for g in groups} == {90 if built.env == "prod" else 7}
-    trust = json.loads(built.of("aws:iam/role:Role")[0].inputs["assumeRolePolicy"])
-    sub = trust["Statement"][0]["Condition"]["StringEquals"]["oidc.eks.mock/id/X:sub"]
-    assert sub == "system:serviceaccount:amazon-cloudwatch:cloudwatch-agent"
 
 
 def test_outputs_name_the_dashboard_and_the_topic(built):
@@ -263,8 +252,8 @@ def test_invalid_args_fail_before_anything_is_created():
     def program() -> None:
         with pytest.raises(ValueError, match="not 'local'"):
             Monitoring("m", MonitoringArgs(environment="local", region="us-east-1", config=cfg, cluster_name="c",
-                                           oidc_provider_arn="a", oidc_issuer="i", db_instance_id="d",
-                                           cache_replication_group_id="r", cache_nodes=1, bucket_name="b"))
+                                           db_instance_id="d", cache_replication_group_id="r", cache_nodes=1,
+                                           bucket_name="b"))
 
     pulumi.runtime.test(program)()
     assert mocks.made == []
