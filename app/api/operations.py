@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from app.api import container
-from app.api.auth import admin_principal
+from app.api.auth import admin_principal, operator_principal
 from app.api.schemas import parse_time
 from app.errors import InvalidParam
 from app.services.audit import AuditFilter
@@ -118,7 +118,11 @@ def get_budget(app_id: str) -> Response:
 
 @operations.get("/tasks")
 def tasks_overview() -> Response:
-    return jsonify(ops().console.overview(admin_principal().workspace_id))
+    who = admin_principal()
+    overview = ops().console.overview(who.workspace_id)
+    if not who.operator:  # the worker list and the raw queue name every workspace's runs
+        overview["workers"], overview["pending_tasks"] = [], []
+    return jsonify(overview)
 
 
 @operations.get("/tasks/runs")
@@ -153,14 +157,15 @@ def requeue_run(run_id: str) -> Response:
 
 @operations.post("/tasks/queues/<queue>/pause")
 def pause_queue(queue: str) -> Response:
-    """`queue` is `runs` or `indexing`: workers start nothing new from it; what waits stays queued."""
-    who = admin_principal()
+    """`queue` is `runs` or `indexing`: workers start nothing new from it; what waits stays queued. The queues
+    are shared by every workspace, so only the operator may pause or resume them."""
+    who = operator_principal()
     return jsonify(ops().queues.pause(queue, actor=who.token_id))
 
 
 @operations.post("/tasks/queues/<queue>/resume")
 def resume_queue(queue: str) -> Response:
-    admin_principal()
+    operator_principal()
     return jsonify(ops().queues.resume(queue))
 
 
@@ -179,5 +184,5 @@ def purge_queue(queue: str) -> Response:
 
 @operations.get("/tasks/workers")
 def list_workers() -> Response:
-    admin_principal()
+    operator_principal()
     return jsonify({"data": ops().workers.list()})
