@@ -69,8 +69,8 @@ def create_chat_message() -> Response:
 @chat.post("/chat-messages/<task_id>/stop")
 def stop_chat_message(task_id: str) -> Response:
     who = app_principal()
-    parse_json(StopRequest)
-    container().runs.stop(who, task_id)
+    body = parse_json(StopRequest)
+    container().runs.stop(who, task_id, body.user)
     return jsonify({"result": "success"})
 
 

@@ -182,12 +182,15 @@ class Runs:
 
     # -- stop -----------------------------------------------------------------------------------------------
 
-    def stop(self, who: AppPrincipal, task_id: str) -> None:
-        """Ask a run to stop. A queued run stops at once; a running one at its next check (between nodes and
-        while an LLM streams). Stopping a finished run is a no-op, as in Dify."""
+    def stop(self, who: AppPrincipal, task_id: str, user: str) -> None:
+        """Ask a run to stop, on behalf of end user `user` (Dify's session id): only the end user who started
+        the run may stop it; for anyone else the task does not exist (NotFound, as for an unknown task). A queued
+        run stops at once; a running one at its next check (between nodes and while an LLM streams). Stopping a
+        finished run is a no-op, as in Dify."""
         with transaction(self._sessions) as session:
-            run = session.scalars(select(WorkflowRun).where(WorkflowRun.task_id == task_id,
-                                                            WorkflowRun.app_id == who.app_id)).first()
+            run = session.scalars(select(WorkflowRun).outerjoin(EndUser, EndUser.id == WorkflowRun.end_user_id)
+                                  .where(WorkflowRun.task_id == task_id, WorkflowRun.app_id == who.app_id,
+                                         EndUser.session_id == user)).first()
             if run is None:
                 raise NotFound("Task not found")
             if run.status in FINAL_STATUSES:
