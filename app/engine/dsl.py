@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from app.engine.data_limits import load_yaml
 from app.errors import InvalidParam
 
 SUPPORTED_MODES = ("workflow", "advanced-chat")
@@ -122,7 +123,7 @@ class DslDocument(BaseModel):
 def parse_dsl(text: str) -> DslDocument:
     """Parse DSL YAML. Raises InvalidParam (400) for YAML that is not a Dify workflow app export."""
     try:
-        raw = yaml.safe_load(text)
+        raw = load_yaml(text)  # bounded: depth, alias expansion, NUL and lone surrogates (issue 14)
     except yaml.YAMLError as exc:
         raise InvalidParam(f"DSL is not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
