@@ -38,8 +38,8 @@ def test_yaml_alias_bomb_is_refused(client):
 
 
 def test_deeply_nested_yaml_is_refused(client):
-    deep = HELLO.replace("        title: Start\n", "        title: Start\n        deep: " + "[" * 900 + "]" * 900 + "\n",
-                         1)
+    nested = "[" * 900 + "]" * 900
+    deep = HELLO.replace("        title: Start\n", f"        title: Start\n        deep: {nested}\n", 1)
     assert "nested" in assert_400(client.post("/manage/v1/apps", data=deep, headers=YAML))["message"]
     block = "".join(f"\n{'  ' * (i + 4)}k{i}:" for i in range(900)) + " x\n"
     deep_block = HELLO.replace("        title: Start\n", "        title: Start\n        deep:" + block, 1)
