@@ -107,6 +107,25 @@ class RunExecutor:
             self._chat.finish(chat, run, outcome)
         return self._finish(lease, batch, run, outcome)
 
+    def abandon(self, lease: Lease, exc: BaseException) -> bool:
+        """Fail the leased run at once with `exc` as its reason, for a crash that another attempt would only
+        repeat (bad data, a bug), and tell its followers (`workflow_finished`). Fenced by the lease epoch; returns
+        False when the run is no longer ours. Transient backend errors are not for this: the caller lets the
+        reaper retry those."""
+        reason = f"The run could not be executed: {type(exc).__name__}: {str(exc)[:500]}"
+        # The reason itself must be storable (the crash may be about text that is not).
+        reason = reason.encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
+        now = utcnow()
+        with transaction(self._sessions) as session:
+            final = session.scalars(update(WorkflowRun).where(
+                WorkflowRun.id == lease.run_id, WorkflowRun.epoch == lease.epoch, WorkflowRun.status == "running")
+                .values(status="failed", error=reason, finished_at=now, lease_owner=None, lease_expires_at=None)
+                .returning(WorkflowRun).execution_options(synchronize_session=False)).first()
+        if final is None:
+            return False
+        self._events.append(final.id, run_views.workflow_finished(final))
+        return True
+
     def _emit(self, run: WorkflowRun, batch: RunBatch, event: EngineEvent) -> None:
         payload = run_views.engine_event(run, event)
         if isinstance(event, TextChunk):
