@@ -18,6 +18,7 @@ from app.engine.nodes import is_quick
 from app.engine.ports import EnginePorts, LLMGateway, NodeServices
 from app.engine.runner import GraphRunner, Limits
 from app.engine.state import NodeRecord, NodeStatus, RunOutcome, RunStatus
+from app.errors import ServiceUnavailable
 from app.models import NodeExecution, WorkflowRun
 from app.models.base import as_utc, utcnow
 from app.providers.events import EventLog
@@ -213,7 +214,10 @@ class RunExecutor:
             if final is None:
                 return None  # the lease was lost: another attempt owns the run
             session.add_all([row for row, _ in rows])
-        self._events.append(run.id, run_views.workflow_finished(final))
+        try:
+            self._events.append(run.id, run_views.workflow_finished(final))
+        except ServiceUnavailable:  # the row is final: followers read it when the log stays silent
+            log.warning("event log unavailable at the run's end", extra={"run_id": run.id})
         run_metrics.run_finished(final)
         return outcome.status
 
