@@ -105,16 +105,22 @@ class WorkflowSpec(BaseModel):
 class AppSpec(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    name: str = "Untitled"
-    mode: str = "workflow"
+    # Lengths as the columns that store them (a longer value was a database error, a 500, on Postgres).
+    name: str = Field(default="Untitled", max_length=255)
+    mode: str = Field(default="workflow", max_length=32)
     description: str = ""
     icon: str = ""
+
+    @field_validator("icon", mode="after")
+    @classmethod
+    def _short_icon(cls, value: str) -> str:
+        return value[:255]  # UI-only: kept when it fits the column, else cut rather than refuse the import
 
 
 class DslDocument(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    version: str = "0.1.0"
+    version: str = Field(default="0.1.0", max_length=16)
     kind: str = "app"
     app: AppSpec
     workflow: WorkflowSpec
