@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt $(wildcard requirements-infra.txt) | cksum | cut -d' ' -f1)
 
-.PHONY: venv run api worker migrate test test-fast lint bench soak dashboard profile roundtrips cluster chaos clean
+.PHONY: venv run api worker migrate test test-fast lint fuzz bench soak dashboard profile roundtrips cluster chaos clean
 
 venv: $(STAMP)
 
@@ -36,6 +36,9 @@ test-fast: venv    ## everything but the integration tests
 lint: venv
 	$(PY) -m ruff check .
 
+fuzz: venv         ## the property-based fuzz of the DSL importer and request bodies, 2000 examples per property
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-2000} $(PY) -m pytest tests/app/test_fuzz_inputs.py -p no:timeout
+
 bench: venv        ## benchmarks; results in docs/benchmarks.md
 	$(PY) -m bench.run
 
@@ -55,7 +58,8 @@ cluster: venv      ## 2 APIs (behind nginx+TLS if installed), 3 workers, Postgre
 	@command -v nginx >/dev/null || [ "$$(id -u)" != 0 ] || (apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null) || true
 	$(PY) -m bench.cluster
 
-chaos: venv        ## 500 runs under worker kills, a Redis restart, an API restart; writes docs/reliability.md
+chaos: venv        ## 500 runs under worker kills, a Redis restart, an API restart, then 60 connected clients
+                   ## through a Redis restart and a worker SIGKILL; writes docs/reliability.md
 	$(PY) -m bench.chaos
 
 clean:
