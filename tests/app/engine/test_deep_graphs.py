@@ -98,3 +98,16 @@ def test_masking_walks_deep_outputs_without_recursion():
     for _ in range(5000):
         masked = masked["k"][0]
     assert masked == "the secret ****** here"
+
+
+def test_code_outputs_nested_deep_in_lists_fail_the_check_not_the_stack():
+    import pytest
+
+    from app.engine.nodes.code import check_outputs
+
+    deep_list: Any = 1
+    for _ in range(3000):
+        deep_list = [deep_list]
+    with pytest.raises(ValueError, match="Depth limit"):
+        check_outputs({"x": deep_list}, None)
+    assert check_outputs({"x": [[1, 2], [3]]}, None) == {"x": [[1, 2], [3]]}
