@@ -119,10 +119,7 @@ def get_budget(app_id: str) -> Response:
 @operations.get("/tasks")
 def tasks_overview() -> Response:
     who = admin_principal()
-    overview = ops().console.overview(who.workspace_id)
-    if not who.operator:  # the worker list and the raw queue name every workspace's runs
-        overview["workers"], overview["pending_tasks"] = [], []
-    return jsonify(overview)
+    return jsonify(ops().console.overview(who.workspace_id, operator=who.operator))
 
 
 @operations.get("/tasks/runs")
