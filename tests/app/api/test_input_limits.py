@@ -83,3 +83,13 @@ def test_nul_and_lone_surrogates_are_refused_everywhere(client, app_with_key, te
                                                                   text.encode("unicode_escape").decode() + '"', 1),
                            headers=YAML)
     assert_400(imported)
+
+
+def test_dsl_fields_longer_than_their_columns_are_refused(client):
+    """Postgres refused them with a DataError (500); found while sweeping for text the database cannot store."""
+    long_name = HELLO.replace("name: hello", "name: " + "n" * 256, 1)
+    assert "255" in assert_400(client.post("/manage/v1/apps", data=long_name, headers=YAML))["message"]
+    long_version = HELLO.replace("version: 0.3.1", "version: 0.3.1-" + "b" * 17, 1)
+    assert_400(client.post("/manage/v1/apps", data=long_version, headers=YAML))
+    long_icon = HELLO.replace("  mode: workflow\n", "  mode: workflow\n  icon: " + "i" * 400 + "\n", 1)
+    assert client.post("/manage/v1/apps", data=long_icon, headers=YAML).status_code == 201
