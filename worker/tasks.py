@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from app.errors import ServiceUnavailable
+from app.errors import ServiceUnavailable, TrellisError
 
 if TYPE_CHECKING:
     from worker.runtime import WorkerRuntime
@@ -19,10 +19,13 @@ log = logging.getLogger(__name__)
 
 
 def transient(exc: BaseException) -> bool:
-    """Whether `exc` is a backend being unreachable for a while (database, Redis, the queue), worth retrying."""
+    """Whether `exc` is a backend being unreachable for a while (database, Redis, the queue) or an error the
+    error tree marks retryable: worth another attempt."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    return isinstance(exc, OperationalError | RedisError | ServiceUnavailable | ConnectionError | TimeoutError)
+    if isinstance(exc, TrellisError):
+        return exc.retryable or isinstance(exc, ServiceUnavailable)
+    return isinstance(exc, OperationalError | RedisError | ConnectionError | TimeoutError)
 
 
 def run_workflow(runtime: WorkerRuntime, run_id: str) -> None:

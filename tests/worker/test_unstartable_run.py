@@ -30,3 +30,6 @@ def test_backend_outages_are_left_to_the_reaper():
     assert transient(OperationalError("select 1", {}, Exception("server closed the connection")))
     assert not transient(UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed"))
     assert not transient(ValueError("bad data"))
+    from app.errors import InvalidParam, ProviderRequestError
+
+    assert transient(ProviderRequestError("model timed out")) and not transient(InvalidParam("bad"))
