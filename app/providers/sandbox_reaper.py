@@ -67,6 +67,8 @@ def reap_leftovers(work_root: str | None = None, max_age_seconds: float = 300.0)
         with contextlib.suppress(OSError):
             if folder.is_dir() and (not _owner_alive(folder) or now - folder.stat().st_mtime > max_age_seconds):
                 stale.add(os.path.realpath(folder))
+    if not stale:
+        return Reaped(folders=0, processes=0)
     killed = 0
     for pids in _processes_in(stale).values():
         for pid in pids:
