@@ -37,7 +37,7 @@ lint: venv
 	$(PY) -m ruff check .
 
 fuzz: venv         ## the property-based fuzz of the DSL importer and request bodies, 2000 examples per property
-	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-2000} $(PY) -m pytest tests/app/test_fuzz_inputs.py -p no:timeout
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-2000} $(PY) -m pytest tests/app/test_fuzz_inputs.py --timeout=0
 
 bench: venv        ## benchmarks; results in docs/benchmarks.md
 	$(PY) -m bench.run
