@@ -2,7 +2,8 @@
 can store.
 
 Two entry points: `check_tree` walks parsed JSON-like data without recursion and refuses depth past a limit, more
-nodes than a limit, NUL characters and lone surrogates (Postgres refuses the first, UTF-8 the second);
+nodes than a limit, NUL characters and lone surrogates (Postgres refuses the first, UTF-8 the second) and NaN or
+infinite numbers (which JSON does not have);
 `load_yaml` parses YAML while counting what anchors and aliases expand to, so a few hundred bytes cannot become
 gigabytes (the "billion laughs"), and refusing nesting too deep for the parser's recursion. Both raise
 InvalidParam (400). Imports nothing from the services, api or providers layers.
@@ -10,6 +11,7 @@ InvalidParam (400). Imports nothing from the services, api or providers layers.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import yaml
@@ -50,6 +52,9 @@ def check_tree(value: Any, what: str = "body", max_depth: int = MAX_DEPTH, max_n
             if reason:
                 raise InvalidParam(f"{path} {reason}", params=path)
             continue
+        if isinstance(item, float) and not math.isfinite(item):
+            # Python's JSON parser takes NaN and Infinity; JSON has neither, and Postgres refuses them.
+            raise InvalidParam(f"{path} is not a finite number", params=path)
         if not isinstance(item, dict | list | tuple):
             continue
         if depth >= max_depth:

@@ -93,3 +93,25 @@ def test_dsl_fields_longer_than_their_columns_are_refused(client):
     assert_400(client.post("/manage/v1/apps", data=long_version, headers=YAML))
     long_icon = HELLO.replace("  mode: workflow\n", "  mode: workflow\n  icon: " + "i" * 400 + "\n", 1)
     assert client.post("/manage/v1/apps", data=long_icon, headers=YAML).status_code == 201
+
+
+def test_nan_and_infinity_are_refused_on_postgres(make_settings, postgres_url):
+    """Python's JSON parser takes `NaN` and `Infinity`; Postgres refused the run row (500). Found by the fuzz."""
+    from app import create_app
+    from tests.conftest import ADMIN, app_key, build_test_container, import_app
+
+    container = build_test_container(make_settings(database_url=postgres_url))
+    try:
+        container.accounts.ensure_admin_token(ADMIN)
+        client = create_app(container.settings, container).test_client()
+        headers = {**app_key(client, import_app(client, HELLO)), "Content-Type": "application/json"}
+        for number in ("NaN", "Infinity", "-Infinity"):
+            body = '{"inputs": {"name": "a", "x": ' + number + '}, "user": "u", "response_mode": "blocking"}'
+            assert_400(client.post("/v1/workflows/run", data=body, headers=headers))
+        nan_dsl = HELLO.replace("        title: Start\n", "        title: Start\n        p: .nan\n", 1)
+        assert_400(client.post("/manage/v1/apps", data=nan_dsl, headers=YAML))
+        ok = client.post("/v1/workflows/run", headers=headers,
+                         json={"inputs": {"name": "a"}, "user": "u", "response_mode": "blocking"})
+        assert ok.get_json()["data"]["status"] == "succeeded"
+    finally:
+        container.close()
