@@ -30,6 +30,7 @@ FINAL_STATUSES = ("succeeded", "failed", "stopped", "partial-succeeded")
 OUTAGE_RETRY_SECONDS = 0.5  # between reads of an unreachable event log
 FINAL_CHECK_SECONDS = 5.0  # of silence, before a follower reads the run row
 FINAL_GRACE_SECONDS = 0.5  # for the finish event that follows a final row
+PING_SLACK_SECONDS = 0.05
 MAX_PAGE = 1_000_000
 END_USER_CACHE_SIZE = 10_000
 
@@ -221,19 +222,23 @@ class Runs:
         silence even when the log is up, so a finish whose event was lost in an outage is not waited for."""
         deadline = time.monotonic() + timeout
         after: str | None = None
-        wait = heartbeat or 5.0
+        wait = heartbeat or FINAL_CHECK_SECONDS
         last_yield = last_check = time.monotonic()
+        outage = False
         while (remaining := deadline - time.monotonic()) > 0:
+            # Wake up in time for the next ping: a read that returns a moment early must not skip one.
+            until_ping = last_yield + wait - time.monotonic()
             try:
-                batch = self._events.read(run_id, after, min(wait, max(0.01, remaining)))
+                batch = self._events.read(run_id, after, max(0.01, min(until_ping, remaining)))
                 outage = False
             except ServiceUnavailable:
-                log.warning("event log unavailable while following a run; retrying", extra={"run_id": run_id})
+                if not outage:
+                    log.warning("event log unavailable while following a run; retrying", extra={"run_id": run_id})
                 batch, outage = [], True
-                time.sleep(min(OUTAGE_RETRY_SECONDS, max(0.0, remaining)))
+                time.sleep(max(0.0, min(OUTAGE_RETRY_SECONDS, remaining)))
             now = time.monotonic()
             if not batch:
-                if heartbeat and now - last_yield >= heartbeat:
+                if heartbeat and now - last_yield >= heartbeat - PING_SLACK_SECONDS:
                     last_yield = now
                     yield None
                 if outage or now - last_check >= FINAL_CHECK_SECONDS:

@@ -19,7 +19,7 @@ import yaml
 from bench.stack import free_port
 from tests.conftest import ADMIN, build_test_container
 
-pytestmark = pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server for a private Redis")
+NEEDS_REDIS = pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server for a private Redis")
 
 DSL = yaml.safe_dump({"app": {"name": "slow", "mode": "workflow"}, "kind": "app", "version": "0.3.1", "workflow": {
     "graph": {"nodes": [
@@ -57,6 +57,7 @@ class PrivateRedis:
             self.proc.wait()
 
 
+@NEEDS_REDIS
 @pytest.mark.parametrize(("down_at", "down_for"), [(0.8, 1.5), (0.3, 0.4)], ids=["past-the-end", "mid-run"])
 def test_followers_survive_a_redis_restart_during_runs(make_settings, llm_server, down_at, down_for):
     from app import create_app
@@ -114,3 +115,11 @@ def test_followers_survive_a_redis_restart_during_runs(make_settings, llm_server
     finally:
         container.close()
         redis_server.kill()
+
+
+def test_a_silent_run_gets_a_ping_every_heartbeat(container):
+    """The follower wakes up for each ping even when a read returns a moment early (none is skipped)."""
+    started = time.monotonic()
+    pings = list(container.runs.follow("no-such-run", timeout=1.05, heartbeat=0.2))
+    assert time.monotonic() - started < 2
+    assert pings and all(p is None for p in pings) and 4 <= len(pings) <= 6
