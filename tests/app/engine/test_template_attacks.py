@@ -98,3 +98,19 @@ def test_ordinary_templates_still_render():
     long_input = "z" * 2_000_000  # an input larger than the cap may still be transformed without growing
     assert render_jinja("{{ s|replace('z', 'q')|length }} {{ s.replace('z', 'w')|length }}", {"s": long_input}) == \
         "2000000 2000000"
+
+
+def test_a_poison_template_fails_its_run_fast_and_others_still_run(client, app_with_key):
+    """Through the Service API: the probe's template fails its own run within a second, with the reason."""
+    from tests.conftest import SAMPLES
+
+    hello = (SAMPLES / "hello.yml").read_text()
+    poison = hello.replace("template: 'Hello, {{ name }}!'", "template: '{{ (((3**1000)**1000)**80) % 7 }}'", 1)
+    assert poison != hello
+    bad, good = app_with_key(poison), app_with_key(hello)
+    body = {"inputs": {"name": "Ada"}, "response_mode": "blocking", "user": "u"}
+    started = time.perf_counter()
+    failed = client.post("/v1/workflows/run", headers=bad, json=body).get_json()["data"]
+    assert time.perf_counter() - started < 2
+    assert failed["status"] == "failed" and "too large" in failed["error"]
+    assert client.post("/v1/workflows/run", headers=good, json=body).get_json()["data"]["status"] == "succeeded"
