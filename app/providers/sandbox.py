@@ -2,8 +2,8 @@
 
 Every execution gets its own process (`python -I -S -B`, an empty environment, a new empty working folder, its
 own session so the whole process group can be killed, a parent-death signal so it dies with the worker) that
-confines itself before running user code: see
-`sandbox_child` and `sandbox_confine`, and docs/security.md for what each layer stops and where it is missing.
+confines itself before running user code: see `sandbox_child` and `sandbox_confine`, and docs/security.md for
+what each layer stops and where it is missing; `sandbox_reaper` cleans up after a worker that died.
 The parent enforces the wall-clock limit and caps what it reads back, so a hostile snippet can fail only its own
 node. Raises WorkflowError with a message a workflow author can act on. Imports nothing from `app.engine`.
 """
