@@ -10,7 +10,7 @@ RUN_STAMP := $(VENV)/.runtime-$(shell cat requirements.txt | cksum | cut -d' ' -
 DEV_STAMP := $(VENV)/.dev-$(shell cat requirements.txt requirements-dev.txt $(wildcard requirements-infra.txt) | cksum | cut -d' ' -f1)
 
 .PHONY: help venv venv-runtime run api worker migrate test test-fast lint bench soak dashboard profile roundtrips \
-        cluster chaos mutate corpus clean checkov-venv deploy image teardown
+        cluster chaos mutate corpus fuzz clean checkov-venv deploy image teardown
 
 help:              ## this list
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -59,6 +59,10 @@ corpus: venv       ## the Dify corpus walk (../shared/dify-corpus or DIFY_CORPUS
 lint: venv         ## ruff
 	$(PY) -m ruff check .
 
+fuzz: venv         ## the property-based fuzz of the DSL importer and request bodies, 2000 examples per property
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-2000} $(PY) -m pytest tests/app/test_fuzz_inputs.py --timeout=0
+
+
 bench: venv        ## benchmarks on Postgres + Redis; writes var/results/benchmarks.md (docs/benchmarks.md is the published copy); 20 min or more
 	$(PY) -m bench.run --out $(RESULTS)/benchmarks.md
 
@@ -81,7 +85,8 @@ cluster: venv      ## 2 APIs (behind nginx+TLS if installed), 3 workers, Postgre
 	fi
 	$(PY) -m bench.cluster
 
-chaos: venv        ## 500 runs under worker kills, a Redis restart, an API restart; writes var/results/reliability.md; about 2 min
+chaos: venv        ## 500 runs under worker kills, a Redis restart, an API restart, then 60 connected clients
+                   ## through a Redis restart and a worker SIGKILL; writes var/results/reliability.md; about 4 min
 	$(PY) -m bench.chaos --out $(RESULTS)/reliability.md
 
 mutate: venv       ## mutation testing of the critical modules (mutmut); scores in docs/mutation.md; 1-2 hours

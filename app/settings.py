@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     # HTTP API.
     port: int = 5001
     admin_token: SecretStr | None = None
+    # The deployment operator's token: the only credential that may pause, resume or list what every workspace
+    # shares (queues, workers) and create workspaces. Unset: ADMIN_TOKEN is the operator.
+    operator_token: SecretStr | None = None
     # Seconds a process trusts what it read of an `app-` key, an app's published version and its budget caps
     # (0: read them on every request). A change applies at once in the process that made it (a revoked key, a
     # new version) and within this many seconds in the others.

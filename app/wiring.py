@@ -337,6 +337,7 @@ def build(settings: Settings, runtime: Callable[[], WorkerRuntime] = _no_runtime
     queue = HueyTaskQueue(huey, register_tasks(huey, runtime))
     apps = Apps(sessions, settings.cache_seconds)
     bootstrap = settings.admin_token.get_secret_value() if settings.admin_token else None
+    operator = settings.operator_token.get_secret_value() if settings.operator_token else None
     admission = Admission(settings.max_active_runs_per_app, settings.idempotency_ttl_seconds)
     limiter: RateLimiter = Unlimited()
     if settings.rate_limit_per_second > 0:
@@ -345,7 +346,7 @@ def build(settings: Settings, runtime: Callable[[], WorkerRuntime] = _no_runtime
                    MemoryRateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst))
     container = Container(settings=settings, engine=engine, sessions=sessions, events=events,
                           llm=build_llm(settings), huey=huey, queue=queue, apps=apps,
-                          accounts=Accounts(sessions, bootstrap, settings.cache_seconds),
+                          accounts=Accounts(sessions, bootstrap, settings.cache_seconds, operator),
                           runs=Runs(sessions, apps, events, queue, admission), redis=redis_client,
                           rate_limiter=limiter, auth_failures=build_auth_failures(settings, redis_client),
                           ops=build_operations(settings, sessions, huey, queue, events),

@@ -1,5 +1,7 @@
 """`make chaos`: drive runs through the cluster while killing workers, restarting Redis empty, restarting an
-API process and SIGTERMing a worker; then count lost, stuck and duplicated runs and repeated LLM calls.
+API process and SIGTERMing a worker; then count lost, stuck and duplicated runs and repeated LLM calls. A second
+phase keeps blocking and streaming clients connected through a Redis restart and a worker SIGKILL and counts the
+clients told an error for a run that succeeded (bench.chaos_clients).
 
 Submissions retry with the same Idempotency-Key on any error, as Dify's SDKs do on timeouts, so a retry after
 a fault can never start a second run. Results go to `--out` (`make chaos`: var/results/reliability.md; the
@@ -20,6 +22,7 @@ from typing import Any
 import httpx
 
 from bench import flows
+from bench.chaos_clients import ClientReport, run_client_chaos
 from bench.cluster import Cluster, new_cluster
 from bench.measure import median, pct
 from bench.run import llm_process
@@ -44,6 +47,7 @@ class Report:
     resume_seconds: list[float] = field(default_factory=list)
     latency_faults: list[float] = field(default_factory=list)
     latency_baseline: list[float] = field(default_factory=list)
+    clients: ClientReport | None = None
 
     def table(self) -> str:
         rows = [("runs submitted", self.submitted), ("lost", self.lost), ("stuck", self.stuck),
@@ -183,7 +187,9 @@ def llm_recalls(llm_url: str, keys: list[str]) -> int:
     return max(per_run.values(), default=0)
 
 
-def run_chaos(runs: int, kills: int, every: float, rate: float, llm_latency: float, home: Path | None = None) -> Report:
+def run_chaos(runs: int, kills: int, every: float, rate: float, llm_latency: float, home: Path | None = None,
+              clients: int = 0) -> Report:
+    """The fault run; with `clients`, the connected-clients phase after it (its result in `report.clients`)."""
     report = Report()
     with llm_process(latency=llm_latency, words=0) as llm_url:
         cluster = new_cluster({"ADMIN_TOKEN": ADMIN, "OPENAI_BASE_URL": llm_url, "OPENAI_API_KEY": "sk-chaos",
@@ -213,9 +219,24 @@ def run_chaos(runs: int, kills: int, every: float, rate: float, llm_latency: flo
             report.latency_faults = [float(settled[k]["latency"]) for k in keys
                                      if settled.get(k, {}).get("status") == "succeeded"]
             report.max_nodes_recalled = llm_recalls(llm_url, keys)
+            if clients:
+                report.clients = run_client_chaos(cluster, headers, clients, runs_by_key)
         finally:
             cluster.stop()
     return report
+
+
+def run_clients_only(clients: int, llm_latency: float, home: Path | None = None) -> ClientReport:
+    """Only the connected-clients phase, on a fresh cluster (the reduced scenario the test suite runs)."""
+    with llm_process(latency=llm_latency, words=0) as llm_url:
+        cluster = new_cluster({"ADMIN_TOKEN": ADMIN, "OPENAI_BASE_URL": llm_url, "OPENAI_API_KEY": "sk-chaos",
+                               "LEASE_SECONDS": "3", "REAPER_INTERVAL_SECONDS": "1", "WORKER_DRAIN_SECONDS": "2",
+                               "QUEUE_LOST_SECONDS": "3", "WORKER_THREADS": "32", "MAX_RUN_ATTEMPTS": "10"},
+                              home=home)
+        try:
+            return run_client_chaos(cluster, provision(cluster), clients, runs_by_key)
+        finally:
+            cluster.stop()
 
 
 def main() -> None:
@@ -225,14 +246,19 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=3.0, help="seconds between faults")
     parser.add_argument("--rate", type=float, default=12.0, help="runs submitted per second")
     parser.add_argument("--llm-latency", type=float, default=0.5)
+    parser.add_argument("--clients", type=int, default=60, help="connected clients in the second phase")
     parser.add_argument("--out", default=str(ROOT / "var" / "results" / "reliability.md"))
     args = parser.parse_args()
-    report = run_chaos(args.runs, args.kills, args.every, args.rate, args.llm_latency)
+    report = run_chaos(args.runs, args.kills, args.every, args.rate, args.llm_latency, clients=args.clients)
     text = (f"# Reliability under faults (`make chaos`)\n\n{args.runs} runs of start -> LLM -> LLM -> end "
             f"({args.llm_latency:g} s per LLM call) submitted at {args.rate:g}/s through 2 API processes to 3 workers "
             f"(Postgres, private Redis), with a fault every {args.every:g} s: {args.kills} worker SIGKILLs, one Redis "
             f"restart that loses everything in it, one API restart and one worker SIGTERM, in a fixed random "
             f"order.\n\n{report.table()}\n")
+    if report.clients is not None:
+        text += (f"\nThen {args.clients} clients, half blocking and half streaming, each holding its connection "
+                 f"until its answer, while Redis restarts empty and a worker is SIGKILLed under their runs "
+                 f"(no client retries):\n\n{report.clients.table()}\n")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)
     print(text)

@@ -1,6 +1,7 @@
 """Operations chores of a worker process: publishes its slot count, exposes queue depth on its `/metrics`,
 purges audit records past the retention (AUDIT_RETENTION_DAYS) every AUDIT_PURGE_INTERVAL_SECONDS, and
-writes the worker's heartbeat row for the task console's worker list (`WorkerPresence`).
+writes the worker's heartbeat row for the task console's worker list (`WorkerPresence`), and removes what code
+sandboxes of dead workers left behind (their folders, any process still in them) at start and every minute.
 
 The purge is one DELETE by age, idempotent, so every worker may run it; a thread rather than a Huey periodic
 task because a long chore must not take a run's slot."""
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from prometheus_client import REGISTRY
 
 from app.metrics import QueueCollector, metrics
+from app.providers.sandbox_reaper import reap_leftovers
 from app.wiring import Container
 
 log = logging.getLogger(__name__)
@@ -89,11 +91,55 @@ class WorkerPresence:
                 return
 
 
-def start_maintenance(container: Container) -> AuditPurger:
+class SandboxJanitor:
+    """Every `interval` seconds, `reap_leftovers` of the code sandbox (a folder older than the sandbox's wall
+    limit plus a margin cannot belong to a live execution)."""
+
+    def __init__(self, max_age_seconds: float, interval: float = 60.0) -> None:
+        self._max_age = max_age_seconds
+        self._interval = interval
+        self._stop = threading.Event()
+
+    def sweep(self) -> None:
+        reaped = reap_leftovers(max_age_seconds=self._max_age)
+        if reaped.folders or reaped.processes:
+            log.warning("removed leftovers of dead sandboxes",
+                        extra={"folders": reaped.folders, "processes": reaped.processes})
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                self.sweep()
+            except Exception:  # a failed sweep is retried on the next pass
+                log.exception("sandbox sweep failed")
+            if self._stop.wait(self._interval):
+                return
+
+    def start(self) -> None:
+        threading.Thread(target=self._loop, name="sandbox-janitor", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+class Maintenance:
+    """The chores started by `start_maintenance`; `stop` ends them."""
+
+    def __init__(self, *chores: AuditPurger | SandboxJanitor) -> None:
+        self._chores = chores
+
+    def stop(self) -> None:
+        for chore in self._chores:
+            chore.stop()
+
+
+def start_maintenance(container: Container) -> Maintenance:
     """Call once in the worker process, after the container is built."""
     metrics().worker_slots.set(container.settings.worker_threads)
     if container.ops is not None:
         REGISTRY.register(QueueCollector(container.ops.console.probe))
     purger = AuditPurger(container)
     purger.start()
-    return purger
+    janitor = SandboxJanitor(max_age_seconds=container.settings.sandbox_wall_seconds + 120)
+    janitor.start()
+    return Maintenance(purger, janitor)

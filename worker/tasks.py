@@ -7,10 +7,25 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from app.errors import ServiceUnavailable, TrellisError
+
 if TYPE_CHECKING:
     from worker.runtime import WorkerRuntime
 
 log = logging.getLogger(__name__)
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether `exc` is a backend being unreachable for a while (database, Redis, the queue) or an error the
+    error tree marks retryable: worth another attempt."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, TrellisError):
+        return exc.retryable or isinstance(exc, ServiceUnavailable)
+    return isinstance(exc, OperationalError | RedisError | ConnectionError | TimeoutError)
 
 
 def run_workflow(runtime: WorkerRuntime, run_id: str) -> None:
@@ -30,9 +45,13 @@ def run_workflow(runtime: WorkerRuntime, run_id: str) -> None:
     try:
         status = runtime.executor.execute(lease)
         log.info("run finished", extra={"run_id": run_id, "status": str(status), "attempt": lease.attempt})
-    except Exception:  # the process edge: log with the run id; the reaper re-queues the run when the lease ends
+    except Exception as exc:  # the process edge: log with the run id
         log.exception("run crashed", extra={"run_id": run_id})
-        raise
+        if transient(exc):
+            raise  # a backend blip: the reaper re-queues the run when the lease ends, and the next attempt resumes
+        # Anything else would crash every attempt (data the run cannot store, a bug): fail the run now with the
+        # reason, rather than let its callers wait for three lost leases (issue 14).
+        runtime.executor.abandon(lease, exc)
     finally:
         runtime.keeper.untrack(lease)
 

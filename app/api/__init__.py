@@ -23,6 +23,7 @@ def register_api(app: Flask) -> None:
     from app.api.errors import register_error_handlers
     from app.api.feedback import feedback
     from app.api.files import files
+    from app.api.input_guard import register_input_guard
     from app.api.manage import manage
     from app.api.manage_datasets import manage_datasets
     from app.api.manage_tools import manage_tools
@@ -43,6 +44,8 @@ def register_api(app: Flask) -> None:
         limit = app.config["MAX_CONTENT_LENGTH"]
         if request.content_length is not None and limit and request.content_length > limit:
             raise RequestEntityTooLarge()
+
+    register_input_guard(app)  # after the size check: NUL, lone surrogates and deep JSON are 400 (issue 14)
 
     app.register_blueprint(ops)
     app.register_blueprint(service, url_prefix="/v1")

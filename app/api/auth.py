@@ -9,7 +9,7 @@ import math
 from flask import Flask, Response, g, request
 
 from app.api import container
-from app.errors import TooManyRequests, Unauthorized
+from app.errors import Forbidden, TooManyRequests, Unauthorized
 from app.providers.auth_failures import retry_after
 from app.services.accounts import AdminPrincipal, AppPrincipal
 
@@ -78,4 +78,13 @@ def app_principal() -> AppPrincipal:
 def admin_principal() -> AdminPrincipal:
     who = container().accounts.authenticate_admin(bearer_token())
     g.principal = who  # for the audit record (app/api/observability.py)
+    return who
+
+
+def operator_principal() -> AdminPrincipal:
+    """The deployment operator (OPERATOR_TOKEN): a workspace admin token is refused with 403, since what it would
+    touch (the shared queues, the workers, other workspaces) is not its workspace's."""
+    who = admin_principal()
+    if not who.operator:
+        raise Forbidden("This action affects the whole deployment and needs the operator token")
     return who

@@ -81,9 +81,9 @@ def create_chat_message() -> Response:
 @chat.post("/chat-messages/<task_id>/stop")
 def stop_chat_message(task_id: str) -> Response:
     who = app_principal()
-    parse_json(StopRequest)
+    body = parse_json(StopRequest)
     # Dify answers success for a task it does not know (it only sets a stop flag), and SDKs rely on it.
-    container().runs.stop(who, task_id, missing_ok=True)
+    container().runs.stop(who, task_id, body.user, missing_ok=True)
     return jsonify({"result": "success"})
 
 
@@ -104,8 +104,8 @@ def create_completion_message() -> Response:
 @chat.post("/completion-messages/<task_id>/stop")
 def stop_completion_message(task_id: str) -> Response:
     who = app_principal()
-    parse_json(StopRequest)
-    container().runs.stop(who, task_id)
+    body = parse_json(StopRequest)
+    container().runs.stop(who, task_id, body.user, missing_ok=True)
     return jsonify({"result": "success"})
 
 

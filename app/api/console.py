@@ -106,7 +106,7 @@ def tasks() -> str | BaseResponse:
     who = _principal()
     if who is None:
         return redirect(url_for("console.index"))
-    return _page("console_tasks.html", overview=ops().console.overview(who.workspace_id),
+    return _page("console_tasks.html", overview=ops().console.overview(who.workspace_id, operator=who.operator),
                  apps=_app_names(who.workspace_id))
 
 

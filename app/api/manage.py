@@ -1,4 +1,5 @@
-"""The management API (`/manage/v1`, `Authorization: Bearer <admin token>`): apps, versions, keys."""
+"""The management API (`/manage/v1`, `Authorization: Bearer <admin token>`): apps, versions, keys; and, for
+the deployment operator only, workspaces."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from app.api import container
-from app.api.auth import admin_principal
+from app.api.auth import admin_principal, operator_principal
 from app.errors import InvalidParam, PayloadTooLarge
 from app.services.apps import AppView
 from app.services.runs import parse_page
@@ -128,3 +129,16 @@ def list_keys(app_id: str) -> Response:
 def revoke_key(app_id: str, key_id: str) -> tuple[str, int]:
     container().accounts.revoke_app_key(admin_principal().workspace_id, app_id, key_id)
     return "", 204
+
+
+@manage.post("/workspaces")
+def create_workspace() -> tuple[Response, int]:
+    """Operator only. Body `{"name": "..."}`; `201 {"id", "name", "admin_token": {"id", "token"}}`, the token
+    shown once."""
+    operator_principal()
+    body = request.get_json(silent=True)
+    name = body.get("name") if isinstance(body, dict) else None
+    if not isinstance(name, str) or not name.strip() or len(name) > 255:
+        raise InvalidParam("name must be a non-empty string of at most 255 characters", params="name")
+    workspace_id, token_id, token = container().accounts.create_workspace(name.strip())
+    return jsonify({"id": workspace_id, "name": name.strip(), "admin_token": {"id": token_id, "token": token}}), 201

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from app.api import container
-from app.api.auth import admin_principal
+from app.api.auth import admin_principal, operator_principal
 from app.api.schemas import parse_time
 from app.errors import InvalidParam
 from app.services.audit import AuditFilter
@@ -127,7 +127,8 @@ def get_budget(app_id: str) -> Response:
 
 @operations.get("/tasks")
 def tasks_overview() -> Response:
-    return jsonify(ops().console.overview(admin_principal().workspace_id))
+    who = admin_principal()
+    return jsonify(ops().console.overview(who.workspace_id, operator=who.operator))
 
 
 @operations.get("/tasks/runs")
@@ -162,14 +163,15 @@ def requeue_run(run_id: str) -> Response:
 
 @operations.post("/tasks/queues/<queue>/pause")
 def pause_queue(queue: str) -> Response:
-    """`queue` is `runs` or `indexing`: workers start nothing new from it; what waits stays queued."""
-    who = admin_principal()
+    """`queue` is `runs` or `indexing`: workers start nothing new from it; what waits stays queued. The queues
+    are shared by every workspace, so only the operator may pause or resume them."""
+    who = operator_principal()
     return jsonify(ops().queues.pause(queue, actor=who.token_id))
 
 
 @operations.post("/tasks/queues/<queue>/resume")
 def resume_queue(queue: str) -> Response:
-    admin_principal()
+    operator_principal()
     return jsonify(ops().queues.resume(queue))
 
 
@@ -188,5 +190,5 @@ def purge_queue(queue: str) -> Response:
 
 @operations.get("/tasks/workers")
 def list_workers() -> Response:
-    admin_principal()
+    operator_principal()
     return jsonify({"data": ops().workers.list()})

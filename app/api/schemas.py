@@ -25,9 +25,11 @@ class WorkflowRunRequest(BaseModel):
 
 
 class StopRequest(BaseModel):
+    """The end user asking: only the one who started a run may stop it (as in Dify, `user` is required)."""
+
     model_config = ConfigDict(extra="ignore")
 
-    user: str | None = None
+    user: str = Field(min_length=1, max_length=255)
 
 
 def check_input_sizes(inputs: dict[str, Any], limit: int) -> None:

@@ -66,8 +66,8 @@ def get_run(run_id: str) -> Response:
 @service.post("/workflows/tasks/<task_id>/stop")
 def stop_task(task_id: str) -> Response:
     who = app_principal()
-    parse_json(StopRequest)
-    container().runs.stop(who, task_id)
+    body = parse_json(StopRequest)
+    container().runs.stop(who, task_id, body.user)
     return jsonify({"result": "success"})
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from app.engine.data_limits import load_yaml
 from app.engine.model_config import EASY_MODES, workflow_from_model_config
 from app.errors import InvalidParam
 
@@ -106,16 +107,22 @@ class WorkflowSpec(BaseModel):
 class AppSpec(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    name: str = "Untitled"
-    mode: str = "workflow"
+    # Lengths as the columns that store them (a longer value was a database error, a 500, on Postgres).
+    name: str = Field(default="Untitled", max_length=255)
+    mode: str = Field(default="workflow", max_length=32)
     description: str = ""
     icon: str = ""
+
+    @field_validator("icon", mode="after")
+    @classmethod
+    def _short_icon(cls, value: str) -> str:
+        return value[:255]  # UI-only: kept when it fits the column, else cut rather than refuse the import
 
 
 class DslDocument(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    version: str = "0.1.0"
+    version: str = Field(default="0.1.0", max_length=16)
     kind: str = "app"
     app: AppSpec
     workflow: WorkflowSpec
@@ -124,7 +131,7 @@ class DslDocument(BaseModel):
 def parse_dsl(text: str) -> DslDocument:
     """Parse DSL YAML. Raises InvalidParam (400) for YAML that is not a Dify app export."""
     try:
-        raw = yaml.safe_load(text)
+        raw = load_yaml(text)  # bounded: depth, alias expansion, NUL and lone surrogates (issue 14)
     except yaml.YAMLError as exc:
         raise InvalidParam(f"DSL is not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):

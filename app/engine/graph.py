@@ -115,22 +115,28 @@ def _edges(edges: list[EdgeSpec], nodes: dict[str, Node], scope_of: dict[str, st
 
 
 def _check_acyclic(nodes: set[str], out_edges: dict[str, list[EdgeSpec]]) -> None:
+    # Iterative depth-first search: a long chain of nodes must not reach Python's recursion limit (issue 14).
     state: dict[str, int] = {}  # 1 = on the current path, 2 = finished
-
-    def visit(node_id: str, path: list[str]) -> None:
-        state[node_id] = 1
-        for edge in out_edges.get(node_id, []):
+    for root in sorted(nodes):
+        if root in state:
+            continue
+        state[root] = 1
+        path = [root]
+        stack = [iter(out_edges.get(root, []))]
+        while stack:
+            edge = next(stack[-1], None)
+            if edge is None:
+                state[path.pop()] = 2
+                stack.pop()
+                continue
             if state.get(edge.target) == 1:
                 cycle = path[path.index(edge.target):] + [edge.target]
                 raise InvalidParam(f"graph has a cycle (only loop nodes may repeat): {' -> '.join(cycle)}",
                                    params=cycle)
             if edge.target not in state:
-                visit(edge.target, path + [edge.target])
-        state[node_id] = 2
-
-    for node_id in sorted(nodes):
-        if node_id not in state:
-            visit(node_id, [node_id])
+                state[edge.target] = 1
+                path.append(edge.target)
+                stack.append(iter(out_edges.get(edge.target, [])))
 
 
 def _reachable(start_id: str, out_edges: dict[str, list[EdgeSpec]]) -> set[str]:

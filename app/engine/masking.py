@@ -26,17 +26,36 @@ class Masker:
     def __bool__(self) -> bool:
         return bool(self._secrets)
 
-    def mask(self, value: Any) -> Any:
-        if isinstance(value, str):
-            for secret in self._secrets:
-                if secret in value:
-                    value = value.replace(secret, MASK)
-            return value
-        if isinstance(value, dict):
-            return {k: self.mask(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self.mask(v) for v in value]
+    def _text(self, value: str) -> str:
+        for secret in self._secrets:
+            if secret in value:
+                value = value.replace(secret, MASK)
         return value
+
+    def mask(self, value: Any) -> Any:
+        """A copy of `value` with every secret in its strings masked. Iterative: node outputs are user data
+        and may nest deeper than Python's recursion limit (issue 14)."""
+        if isinstance(value, str):
+            return self._text(value)
+        if not isinstance(value, dict | list | tuple):
+            return value
+        root: Any = {} if isinstance(value, dict) else []
+        stack: list[tuple[Any, Any]] = [(value, root)]
+        while stack:
+            source, target = stack.pop()
+            for key, item in (source.items() if isinstance(source, dict) else enumerate(source)):
+                if isinstance(item, str):
+                    copy: Any = self._text(item)
+                elif isinstance(item, dict | list | tuple):
+                    copy = {} if isinstance(item, dict) else []
+                    stack.append((item, copy))
+                else:
+                    copy = item
+                if isinstance(target, dict):
+                    target[key] = copy
+                else:
+                    target.append(copy)
+        return root
 
     def _record(self, record: NodeRecord) -> NodeRecord:
         return dataclasses.replace(record, inputs=self.mask(record.inputs), outputs=self.mask(record.outputs),

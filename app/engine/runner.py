@@ -237,18 +237,24 @@ class GraphRunner:
             self._resolve(edge.target)
 
     def _resolve(self, node_id: str) -> None:
-        incoming = self.graph.in_edges.get(node_id, [])
-        states = [self._edge_taken.get(id(e)) for e in incoming]
-        if any(s is None for s in states) or node_id in self.records or node_id in self._skipped:
-            return
-        taken = [e for e in incoming if self._edge_taken[id(e)]]
-        if taken:
-            self._ready.append((node_id, taken[0].source))
-            return
-        self._skipped.add(node_id)
-        for edge in self.graph.out_edges.get(node_id, []):
-            self._edge_taken[id(edge)] = False
-            self._resolve(edge.target)
+        # A worklist, not recursion: skipping a branch walks everything behind it, and a long chain must not
+        # reach Python's recursion limit (issue 14).
+        pending = [node_id]
+        while pending:
+            current = pending.pop()
+            incoming = self.graph.in_edges.get(current, [])
+            states = [self._edge_taken.get(id(e)) for e in incoming]
+            if any(s is None for s in states) or current in self.records or current in self._skipped:
+                continue
+            taken = [e for e in incoming if self._edge_taken[id(e)]]
+            if taken:
+                self._ready.append((current, taken[0].source))
+                continue
+            self._skipped.add(current)
+            out = self.graph.out_edges.get(current, [])
+            for edge in out:
+                self._edge_taken[id(edge)] = False
+            pending.extend(edge.target for edge in reversed(out))
 
     # -- execution (may run on a branch thread) ---------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 """The code sandbox: runs one snippet of user Python in a fresh, confined child process.
 
 Every execution gets its own process (`python -I -S -B`, an empty environment, a new empty working folder, its
-own session so the whole process group can be killed) that confines itself before running user code: see
-`sandbox_child` and `sandbox_confine`, and docs/security.md for what each layer stops and where it is missing.
+own session so the whole process group can be killed, a parent-death signal so it dies with the worker) that
+confines itself before running user code: see `sandbox_child` and `sandbox_confine`, and docs/security.md for
+what each layer stops and where it is missing; `sandbox_reaper` cleans up after a worker that died.
 The parent enforces the wall-clock limit and caps what it reads back, so a hostile snippet can fail only its own
 node. Raises WorkflowError with a message a workflow author can act on. Imports nothing from `app.engine`.
 """
@@ -35,6 +36,7 @@ NOBODY = 65534
 # Read-only folders a child may see besides the standard library: shared libraries and time zones.
 SYSTEM_READ_PATHS = ("/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/share/zoneinfo", "/dev/urandom")
 STDERR_TAIL = 2000
+FOLDER_PREFIX = "trellis-sbx-"
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ class ProcessSandbox:
         request = {"code": code, "inputs": inputs, "read_paths": list(self._read_paths), "run_as": self._run_as,
                    "seccomp_path": self._seccomp_path, "layers": list(self._layers or ()),
                    "packages": self._packages,
+                   "parent_pid": os.getpid(),  # the child dies with this process (PR_SET_PDEATHSIG)
                    "limits": {"cpu_seconds": self.limits.cpu_seconds,
                               "memory_bytes": self.limits.memory_mb * 1024 * 1024,
                               "file_bytes": self.limits.file_bytes, "output_bytes": self.limits.output_bytes}}
@@ -94,7 +97,8 @@ class ProcessSandbox:
         except (TypeError, ValueError) as exc:
             _close(pair)
             raise WorkflowError(f"code inputs are not JSON: {exc}") from exc
-        folder = tempfile.mkdtemp(prefix="trellis-sbx-", dir=self._work_root)
+        # The folder names its owner, so a reaper can tell a dead worker's leftovers (sandbox_reaper).
+        folder = tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-", dir=self._work_root)
         started = time.monotonic()
         try:
             if self._run_as is not None:

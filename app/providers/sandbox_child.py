@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import traceback
 from typing import Any
@@ -23,6 +24,17 @@ import sandbox_http  # noqa: E402
 sys.path.pop(0)
 
 ALL_LAYERS = ("netns", "user", "capabilities", "rlimits", "landlock", "seccomp", "audit")
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent_pid: Any) -> None:
+    """SIGKILL this process when the worker that started it dies, and exit now if it already has. Armed again
+    after the switch to `nobody`, since a change of credentials clears it."""
+    confine._libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if isinstance(parent_pid, int) and os.getppid() != parent_pid:
+        os._exit(1)
 
 
 def _confine(request: dict[str, Any]) -> list[str]:
@@ -39,6 +51,7 @@ def _confine(request: dict[str, Any]) -> list[str]:
         os.setgid(int(run_as))
         os.setuid(int(run_as))
         applied.append("user")
+    _die_with_parent(request.get("parent_pid"))
     if "capabilities" in wanted and confine.drop_capabilities():
         applied.append("capabilities")
     if "rlimits" in wanted:
@@ -76,6 +89,7 @@ def _reply(fd: int, body: dict[str, Any], max_bytes: int) -> None:
 
 def main() -> None:
     request = json.loads(sys.stdin.buffer.read())
+    _die_with_parent(request.get("parent_pid"))
     max_bytes = int(request["limits"]["output_bytes"])
     devnull = os.open(os.devnull, os.O_RDWR)
     result_fd = os.dup(1)

@@ -1,4 +1,9 @@
-"""Workspaces, admin tokens and Service API keys: creation, authentication, revocation."""
+"""Workspaces, admin tokens and Service API keys: creation, authentication, revocation.
+
+Two kinds of management credential: a workspace admin token (acts on its own workspace only) and the deployment
+operator token (OPERATOR_TOKEN, or ADMIN_TOKEN when no operator token is set), which also may act on what every
+workspace shares: the queues, the worker list, creating workspaces. The operator token is an admin token of the
+default workspace too."""
 
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ DEFAULT_WORKSPACE = "Default workspace"
 class AdminPrincipal:
     workspace_id: str
     token_id: str
+    operator: bool = False
 
 
 @dataclass(frozen=True)
@@ -42,7 +48,7 @@ class KeyInfo:
 
 class Accounts:
     def __init__(self, sessions: sessionmaker[Session], bootstrap_admin_token: str | None = None,
-                 key_cache_seconds: float = 0.0) -> None:
+                 key_cache_seconds: float = 0.0, operator_token: str | None = None) -> None:
         self._sessions = sessions
         # Resolved `app-` keys by digest, for `key_cache_seconds`: the lookup was a fifth of the API's CPU on
         # short runs (issue 9). A key revoked here is dropped at once; other processes notice within the TTL.
@@ -50,6 +56,8 @@ class Accounts:
         # ADMIN_TOKEN from the environment: registered on first use, so no process writes at start-up
         # (the schema may not exist yet when a CLI command imports the app).
         self._bootstrap = bootstrap_admin_token
+        # Without a separate OPERATOR_TOKEN the deployer's ADMIN_TOKEN is the operator (a one-tenant install).
+        self._operator = operator_token or bootstrap_admin_token
 
     def default_workspace_id(self) -> str:
         """The first workspace, created on first use. Idempotent."""
@@ -76,15 +84,37 @@ class Accounts:
                 row.revoked_at = None
             return AdminPrincipal(workspace_id=row.workspace_id, token_id=row.id)
 
+    def is_operator(self, token: str) -> bool:
+        """Whether `token` is the deployment operator's (constant-time comparison)."""
+        return bool(self._operator) and hmac.compare_digest(token.encode(), str(self._operator).encode())
+
     def authenticate_admin(self, token: str) -> AdminPrincipal:
+        """The workspace (and operator flag) of an admin token. Raises Unauthorized."""
+        operator = self.is_operator(token)
         with transaction(self._sessions) as session:
             row = session.scalars(select(AdminToken).where(AdminToken.token_hash == tokens.digest(token),
                                                            AdminToken.revoked_at.is_(None))).first()
             if row is not None:
-                return AdminPrincipal(workspace_id=row.workspace_id, token_id=row.id)
-        if self._bootstrap and hmac.compare_digest(token.encode(), self._bootstrap.encode()):
-            return self.ensure_admin_token(token)
+                return AdminPrincipal(workspace_id=row.workspace_id, token_id=row.id, operator=operator)
+        bootstrap = self._bootstrap and hmac.compare_digest(token.encode(), self._bootstrap.encode())
+        if bootstrap or operator:
+            found = self.ensure_admin_token(token, name="operator" if operator else "admin")
+            return AdminPrincipal(found.workspace_id, found.token_id, operator=operator)
         raise Unauthorized("Admin token is invalid")
+
+    def create_workspace(self, name: str) -> tuple[str, str, str]:
+        """A new workspace with its first admin token; returns (workspace id, token id, token). The token is
+        shown once. Not idempotent: two calls make two workspaces."""
+        token = tokens.generate("adm-")
+        with transaction(self._sessions) as session:
+            workspace = Workspace(name=name)
+            session.add(workspace)
+            session.flush()
+            row = AdminToken(workspace_id=workspace.id, token_hash=tokens.digest(token),
+                             prefix=tokens.display_prefix(token), name="admin")
+            session.add(row)
+            session.flush()
+            return workspace.id, row.id, token
 
     def create_app_key(self, workspace_id: str, app_id: str) -> tuple[str, str]:
         """A new `app-` key for an app of this workspace; returns (key id, token). The token is shown once."""

@@ -10,16 +10,23 @@ with the next one that matters:
 - text chunks are merged; the first of a stream goes out at once (time to first token), later ones at most
   every `window` seconds, and whatever is left goes out with the node's `node_finished`.
 
-A chunk held while the model pauses is late by that pause at most; `window` bounds it while tokens flow."""
+A chunk held while the model pauses is late by that pause at most; `window` bounds it while tokens flow. While
+the event log is unreachable, events stay held and go out with the first flush that succeeds: a short outage
+does not fail a run."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+from app.errors import ServiceUnavailable
 from app.providers.events import EventLog
+
+MAX_HELD = 10_000
+log = logging.getLogger(__name__)
 
 
 class EventBatcher:
@@ -32,6 +39,7 @@ class EventBatcher:
         self._held: list[dict[str, Any]] = []
         self._last_flush = clock()
         self._streaming = False  # the last event written was a text chunk
+        self._outage = False  # the last write failed (logged once per outage)
         # Parallel branches emit from their own threads.
         self._lock = threading.Lock()
 
@@ -63,6 +71,16 @@ class EventBatcher:
     def _flush(self) -> None:
         if self._held:
             held, self._held = self._held, []
-            self._events.append_many(self._run_id, held)
-            self._streaming = held[-1].get("event") == "text_chunk"
+            try:
+                self._events.append_many(self._run_id, held)
+            except ServiceUnavailable:
+                # The event log is down for a moment: the run goes on, its events wait for the next flush (the
+                # newest MAX_HELD of them; followers fall back to the run row for the result).
+                self._held = (held + self._held)[-MAX_HELD:]
+                if not self._outage:
+                    log.warning("event log unavailable; holding the run's events", extra={"run_id": self._run_id})
+                self._outage = True
+            else:
+                self._streaming = held[-1].get("event") == "text_chunk"
+                self._outage = False
         self._last_flush = self._clock()

@@ -19,6 +19,7 @@ from app.engine.nodes import is_quick
 from app.engine.ports import EnginePorts, LLMGateway, NodeServices
 from app.engine.runner import GraphRunner, Limits
 from app.engine.state import NodeRecord, NodeStatus, RunOutcome, RunStatus
+from app.errors import ServiceUnavailable
 from app.models import NodeExecution, WorkflowRun
 from app.models.base import as_utc, utcnow
 from app.providers.events import EventLog
@@ -125,6 +126,25 @@ class RunExecutor:
             services = dataclasses.replace(services, files=services.files.scoped(run.workspace_id))
         return services
 
+    def abandon(self, lease: Lease, exc: BaseException) -> bool:
+        """Fail the leased run at once with `exc` as its reason, for a crash that another attempt would only
+        repeat (bad data, a bug), and tell its followers (`workflow_finished`). Fenced by the lease epoch; returns
+        False when the run is no longer ours. Transient backend errors are not for this: the caller lets the
+        reaper retry those."""
+        reason = f"The run could not be executed: {type(exc).__name__}: {str(exc)[:500]}"
+        # The reason itself must be storable (the crash may be about text that is not).
+        reason = reason.encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
+        now = utcnow()
+        with transaction(self._sessions) as session:
+            final = session.scalars(update(WorkflowRun).where(
+                WorkflowRun.id == lease.run_id, WorkflowRun.epoch == lease.epoch, WorkflowRun.status == "running")
+                .values(status="failed", error=reason, finished_at=now, lease_owner=None, lease_expires_at=None)
+                .returning(WorkflowRun).execution_options(synchronize_session=False)).first()
+        if final is None:
+            return False
+        self._events.append(final.id, run_views.workflow_finished(final))
+        return True
+
     def _emit(self, run: WorkflowRun, batch: RunBatch, event: EngineEvent) -> None:
         payload = run_views.engine_event(run, event)
         if isinstance(event, TextChunk):
@@ -214,7 +234,10 @@ class RunExecutor:
             if final is None:
                 return None  # the lease was lost: another attempt owns the run
             session.add_all([row for row, _ in rows])
-        self._events.append(run.id, run_views.workflow_finished(final))
+        try:
+            self._events.append(run.id, run_views.workflow_finished(final))
+        except ServiceUnavailable:  # the row is final: followers read it when the log stays silent
+            log.warning("event log unavailable at the run's end", extra={"run_id": run.id})
         run_metrics.run_finished(final)
         return outcome.status
 

@@ -3,6 +3,7 @@ run's events for blocking and streaming responses. Nothing here executes a graph
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -11,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import String, cast, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import transaction
@@ -26,8 +27,14 @@ from app.services.apps import Apps
 from app.services.queue import TaskQueue
 
 FINAL_STATUSES = ("succeeded", "failed", "stopped", "partial-succeeded")
+OUTAGE_RETRY_SECONDS = 0.5  # between reads of an unreachable event log
+FINAL_CHECK_SECONDS = 5.0  # of silence, before a follower reads the run row
+FINAL_GRACE_SECONDS = 0.5  # for the finish event that follows a final row
+PING_SLACK_SECONDS = 0.05
 MAX_PAGE = 1_000_000
 END_USER_CACHE_SIZE = 10_000
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -183,13 +190,16 @@ class Runs:
 
     # -- stop -----------------------------------------------------------------------------------------------
 
-    def stop(self, who: AppPrincipal, task_id: str, missing_ok: bool = False) -> None:
-        """Ask a run to stop. A queued run stops at once; a running one at its next check (between nodes and
-        while an LLM streams). Stopping a finished run is a no-op, as in Dify; so is stopping an unknown task
-        with `missing_ok` (Dify's chat stop), else that raises NotFound."""
+    def stop(self, who: AppPrincipal, task_id: str, user: str, missing_ok: bool = False) -> None:
+        """Ask a run to stop, on behalf of end user `user` (Dify's session id): only the end user who started
+        the run may stop it; for anyone else the task does not exist (NotFound, as for an unknown task). A queued
+        run stops at once; a running one at its next check (between nodes and while an LLM streams). Stopping a
+        finished run is a no-op, as in Dify; so is stopping an unknown task with `missing_ok` (Dify's chat and
+        completion stops), else that raises NotFound."""
         with transaction(self._sessions) as session:
-            run = session.scalars(select(WorkflowRun).where(WorkflowRun.task_id == task_id,
-                                                            WorkflowRun.app_id == who.app_id)).first()
+            run = session.scalars(select(WorkflowRun).outerjoin(EndUser, EndUser.id == WorkflowRun.end_user_id)
+                                  .where(WorkflowRun.task_id == task_id, WorkflowRun.app_id == who.app_id,
+                                         EndUser.session_id == user)).first()
             if run is None:
                 if missing_ok:
                     return
@@ -208,19 +218,65 @@ class Runs:
 
     def follow(self, run_id: str, timeout: float, heartbeat: float | None = None) -> Iterator[dict[str, Any] | None]:
         """Yield the run's events from the start until `workflow_finished` or `timeout`. With `heartbeat`, yield
-        None whenever that many seconds pass without an event (the caller sends a ping)."""
+        None whenever that many seconds pass without an event (the caller sends a ping).
+
+        An accepted run is never answered with an error: when the event log is unreachable, this keeps retrying
+        (it resumes after the last event it yielded), and it reads the run row meanwhile; once the row is final
+        it yields a `workflow_finished` built from the row. The row is read every FINAL_CHECK_SECONDS of
+        silence even when the log is up, so a finish whose event was lost in an outage is not waited for."""
         deadline = time.monotonic() + timeout
         after: str | None = None
-        wait = heartbeat or 5.0
-        while time.monotonic() < deadline:
-            batch = self._events.read(run_id, after, min(wait, max(0.01, deadline - time.monotonic())))
-            if not batch and heartbeat:
-                yield None
+        wait = heartbeat or FINAL_CHECK_SECONDS
+        last_yield = last_check = time.monotonic()
+        outage = False
+        while (remaining := deadline - time.monotonic()) > 0:
+            # Wake up in time for the next ping: a read that returns a moment early must not skip one.
+            until_ping = last_yield + wait - time.monotonic()
+            try:
+                batch = self._events.read(run_id, after, max(0.01, min(until_ping, remaining)))
+                outage = False
+            except ServiceUnavailable:
+                if not outage:
+                    log.warning("event log unavailable while following a run; retrying", extra={"run_id": run_id})
+                batch, outage = [], True
+                time.sleep(max(0.0, min(OUTAGE_RETRY_SECONDS, remaining)))
+            now = time.monotonic()
+            if not batch:
+                if heartbeat and now - last_yield >= heartbeat - PING_SLACK_SECONDS:
+                    last_yield = now
+                    yield None
+                if outage or now - last_check >= FINAL_CHECK_SECONDS:
+                    last_check = now
+                    final = self._finished_in_db(run_id, after, outage)
+                    if final is not None:
+                        yield final
+                        return
+                continue
+            last_yield = now
             for event_id, payload in batch:
                 after = event_id
                 yield payload
                 if payload.get("event") == "workflow_finished":
                     return
+
+    def _finished_in_db(self, run_id: str, after: str | None, outage: bool) -> dict[str, Any] | None:
+        """`workflow_finished` from the run row when the row is final and the log has not said so (the event is
+        appended just after the row commits, so with the log up, look once more before answering from the row).
+        None while the run goes on, or when the database cannot tell either."""
+        try:
+            run = self.load(run_id)
+        except (NotFound, SQLAlchemyError):
+            return None
+        if run.status not in FINAL_STATUSES:
+            return None
+        if not outage:
+            try:
+                for _event_id, payload in self._events.read(run_id, after, FINAL_GRACE_SECONDS):
+                    if payload.get("event") == "workflow_finished":
+                        return payload
+            except ServiceUnavailable:
+                pass
+        return run_views.workflow_finished(run)
 
     def wait_finished(self, run_id: str, timeout: float) -> dict[str, Any]:
         """Block until the run finishes (or `timeout`); returns Dify's blocking `data` object."""

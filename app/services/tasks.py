@@ -58,7 +58,9 @@ class TaskConsole:
                 "paused": {name: bool(q["paused"]) for name, q in self._queues.state().items()} if self._queues
                 else {}}
 
-    def overview(self, workspace_id: str) -> dict[str, Any]:
+    def overview(self, workspace_id: str, operator: bool = True) -> dict[str, Any]:
+        """The task console's figures for a workspace. Without `operator`, what every workspace shares is left
+        out: the worker list and the raw queue's entries (which name other workspaces' runs)."""
         now = utcnow()
         hour_ago = now - timedelta(hours=1)
         mine = WorkflowRun.workspace_id == workspace_id
@@ -88,8 +90,8 @@ class TaskConsole:
                           if finished else 0.0},
             "workers_holding_leases": len([o for o in owners if o]),
             "paused": self._queues.state(),
-            "workers": self._workers.list(),
-            "pending_tasks": self.pending_tasks(),
+            "workers": self._workers.list() if operator else [],
+            "pending_tasks": self.pending_tasks() if operator else [],
             "stuck_runs": [run_row(r) for r in stuck],
             "recent_failures": [run_row(r) for r in failures],
         }

@@ -111,16 +111,23 @@ def manage_paths() -> dict[str, Schema]:
         "/manage/v1/tasks/runs/{run_id}/requeue": {"post": operation(
             "requeueRun", "Put a stuck run back on the queue", TAG_OPS, KEY, action, params=[run])},
         "/manage/v1/tasks/queues/{queue}/pause": {"post": operation(
-            "pauseQueue", "Pause a queue (`runs` or `indexing`): workers start nothing new from it", TAG_OPS, KEY,
+            "pauseQueue", "Pause a queue (`runs` or `indexing`): workers start nothing new from it. Operator only "
+            "(403 for a workspace admin)", TAG_OPS, KEY,
             action, params=[queue])},
         "/manage/v1/tasks/queues/{queue}/resume": {"post": operation(
-            "resumeQueue", "Resume a paused queue and send what waits to the workers", TAG_OPS, KEY, action,
+            "resumeQueue", "Resume a paused queue and send what waits to the workers. Operator only", TAG_OPS, KEY,
+            action,
             params=[queue])},
         "/manage/v1/tasks/queues/{queue}/purge": {"post": operation(
             "purgeQueue", "Stop this workspace's queued runs (optionally one app's)", TAG_OPS, KEY, action,
             params=[queue], body={"required": False, "content": {JSON: {"schema": {
                 "type": "object", "properties": {"app_id": {"type": "string"}}}}}})},
         "/manage/v1/tasks/workers": {"get": operation(
-            "listWorkers", "Worker processes with their last heartbeat", TAG_OPS, KEY, action)},
+            "listWorkers", "Worker processes with their last heartbeat. Operator only", TAG_OPS, KEY, action)},
+        "/manage/v1/workspaces": {"post": operation(
+            "createWorkspace", "Create a workspace and its first admin token (shown once). Operator only", TAG_OPS,
+            KEY, {"201": json_response(obj({"id": STR, "name": STR,
+                                            "admin_token": obj({"id": STR, "token": STR})}), "Created")},
+            body={"required": True, "content": {JSON: {"schema": obj({"name": STR})}}})},
     }
 

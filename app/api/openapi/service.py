@@ -34,7 +34,7 @@ def run_response(blocking: str) -> Schema:
 
 
 def service_paths() -> dict[str, Schema]:
-    stop = json_body(ref("StopRequest"), required=False)
+    stop = json_body(ref("StopRequest"))
     return {
         "/v1/": {"get": operation("serviceIndex", "Service API banner", TAG_APP, None, {"200": json_response(
             obj({"welcome": STR, "api_version": STR, "server_version": STR}))})},

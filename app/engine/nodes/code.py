@@ -145,10 +145,15 @@ def _check_any(value: Any, name: str, depth: int) -> Any:
     if isinstance(value, dict):
         return check_outputs(value, None, name, depth + 1)
     if isinstance(value, list):
+        if depth > MAX_DEPTH:
+            raise ValueError("Depth limit reached, object too deep.")
         kinds = {type(v) for v in value}
         if len(kinds) > 1 and not kinds <= {int, float}:
             raise ValueError(f"Output {name} is not a valid array. make sure all elements are of the same type.")
-        return [_check_any(v, f"{name}[{i}]", depth) for i, v in enumerate(value)]
+        # A list inside a list is a level too: counting it keeps the walk within MAX_DEPTH (issue 14: a
+        # 3,000-deep list was a RecursionError).
+        return [_check_any(v, f"{name}[{i}]", depth + 1 if isinstance(v, list) else depth)
+                for i, v in enumerate(value)]
     raise ValueError(f"Output {name} is not a valid type.")
 
 
