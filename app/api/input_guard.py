@@ -16,6 +16,10 @@ MAX_JSON_DEPTH = 64
 def check_request_text() -> None:
     """Raise InvalidParam (400) for unstorable text anywhere in the request, BadRequest for JSON too deep to
     parse. The parsed JSON is cached on the request, so views parse nothing twice."""
+    if request.mimetype != "multipart/form-data":
+        # Keep the raw body: reading `request.form` below would otherwise consume a JSON body sent with a form
+        # content type (curl's `-d`), which views still accept as JSON.
+        request.get_data(cache=True)
     for source, values in (("query", request.args), ("form", request.form)):
         for key, value in values.items(multi=True):
             reason = bad_text(key) or bad_text(value)

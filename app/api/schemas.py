@@ -9,6 +9,8 @@ from typing import Any, Literal, TypeVar
 from flask import request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from app.api.input_guard import MAX_JSON_DEPTH
+from app.engine.data_limits import check_tree
 from app.errors import BadRequest, InvalidParam
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -61,6 +63,10 @@ def parse_json(model: type[Model]) -> Model:
         except ValueError:
             raise BadRequest(f"Request body must be JSON with Content-Type: application/json; got "
                              f"{request.mimetype or 'no Content-Type'} and a body that is not JSON") from None
+        except RecursionError as exc:
+            raise BadRequest(f"Request body is nested deeper than {MAX_JSON_DEPTH} levels") from exc
+        # The edge guard checked it only as form fields: the same limits as a labelled JSON body apply.
+        check_tree(payload, "body", max_depth=MAX_JSON_DEPTH)
     if not isinstance(payload, dict):
         raise InvalidParam("Request body must be a JSON object")
     return validate(model, payload)

@@ -6,7 +6,7 @@ and JSON text as `json`, images, audio and blob resources as `files` with a data
 through the egress guard (`app.providers.egress_async`), and a whole call is bounded by the provider timeout.
 
 The SDK is async; the tool node and the agent call from synchronous worker threads. Each operation runs on a
-private event loop (`anyio.run`) that lives exactly as long as the call and closes its connections and worker
+private event loop that lives exactly as long as the call and closes its connections and worker
 threads before returning, so nothing outlives a call. Credentials become request headers only; they never appear
 in results or errors. Imports nothing from `app.engine` beyond the port types.
 """
@@ -182,9 +182,23 @@ def _run_sync(main: Callable[[], Awaitable[T]]) -> T:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return anyio.run(main)
+        return _private_loop(main)
     with ThreadPoolExecutor(1, thread_name_prefix="mcp-call") as pool:
-        return pool.submit(anyio.run, main).result()
+        return pool.submit(_private_loop, main).result()
+
+
+def _private_loop(main: Callable[[], Awaitable[T]]) -> T:
+    # Not `anyio.run`/`asyncio.run`: they leave the calling thread with no current event loop when they finish,
+    # which breaks any later code of that thread that asks for one (Pulumi's Outputs do).
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(main())
+    finally:
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            loop.close()
 
 
 def _translate(exc: BaseException, provider_id: str) -> BaseException:

@@ -22,6 +22,18 @@ for path in (str(_HERE.parents[1]), str(_HERE)):  # the repo root (for `infra`) 
 from infra_harness import PROD_OPERATOR_SETTINGS, StackRun, load_stack_config, run_layers, run_stack  # noqa: E402
 
 STACKS = ("dev", "prod", "local")
+
+
+@pytest.fixture(autouse=True)
+def _current_event_loop() -> None:
+    """Pulumi's Outputs ask for the thread's current event loop; a test elsewhere that ran `asyncio.run` in this
+    thread leaves none behind, so make sure there is one."""
+    import asyncio
+
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
 _CACHE: dict[str, StackRun] = {}
 
 

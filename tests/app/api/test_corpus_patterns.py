@@ -6,8 +6,6 @@ from __future__ import annotations
 import io
 import json
 
-import pytest
-
 from app import create_app
 from tests.app.api.test_chat import chat
 from tests.app.api.test_service_workflows import sse_events
@@ -196,14 +194,15 @@ def test_document_extractor_fetches_a_remote_url_through_the_egress_guard(make_s
 
 
 def test_corpus_question_classifier_gets_the_query_through_the_start_node(client, llm_server):
-    # The export also holds tool nodes: until they import, this waits (xfail) rather than skips.
     dsl = corpus_file("wwwzhouhui_dify-for-dsl_58-dify案例分享-中小学数学错题本-生成同类型题.yml")
     response = client.post("/manage/v1/apps", data=dsl.encode(),
                            headers={**ADMIN_HEADERS, "Content-Type": "application/yaml"})
-    if response.status_code != 201:
-        pytest.xfail(f"the export does not import yet: {response.get_json()['message'][:120]}")
+    assert response.status_code == 201, response.get_json()
     headers = app_key(client, response.get_json()["id"])
-    events = sse_events(chat(client, headers, "two trains leave at noon", mode="streaming").data)
+    inputs = {"time": "今天", "subject": "数学", "count": "1", "questionsCount": "1"}  # its required form fields
+    reply = client.post("/v1/chat-messages", headers=headers, json={
+        "inputs": inputs, "query": "two trains leave at noon", "user": "alice", "response_mode": "streaming"})
+    events = sse_events(reply.data)
     [classified] = [e["data"] for e in events if e["event"] == "node_finished"
                     and e["data"]["node_type"] == "question-classifier"]
     assert classified["inputs"]["query"] == "two trains leave at noon"  # was null

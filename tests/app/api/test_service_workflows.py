@@ -188,6 +188,12 @@ def test_a_json_body_without_the_json_content_type_is_accepted(client, app_with_
     assert response.get_json() == {"result": "success"}
 
 
+def test_a_json_body_labelled_as_a_form_gets_the_same_text_checks(client, app_with_key):
+    headers = {**app_with_key(HELLO), "Content-Type": "application/x-www-form-urlencoded"}
+    response = client.post("/v1/workflows/tasks/t-1/stop", headers=headers, data='{"user": "a\\u0000b"}')
+    assert response.status_code == 400 and response.get_json()["code"] == "invalid_param"
+
+
 def test_a_body_that_is_not_json_names_the_content_type(client, app_with_key):
     headers = app_with_key(HELLO)
     response = client.post("/v1/workflows/tasks/t-1/stop", data="user=u1",
