@@ -17,8 +17,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from app.engine.ports import ToolRef, ToolResult, ToolSpec
-from app.errors import ToolInvokeError, ToolNotFound, TrellisError
+from app.errors import InvalidParam, ToolInvokeError, ToolNotFound, TrellisError
 from app.tools import mcp, plugin, workflow_tool
 from app.tools.builtin import ALIASES, BUILTINS, BuiltinProvider, BuiltinSpec
 from app.tools.installation import Installation, NoStore, ProviderStore
@@ -130,7 +132,13 @@ class ToolRegistry:
         if factory is None or provider_type == "builtin":
             raise ToolNotFound(f"tool provider kind {provider_type!r} cannot be installed; kinds: "
                                f"{', '.join(sorted(self.kinds)) or 'none'}")
-        return factory(provider_id, config, self.bound(workspace_id))
+        try:
+            return factory(provider_id, config, self.bound(workspace_id))
+        except ValidationError as exc:  # every kind validates its configuration with pydantic
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "config"
+            raise InvalidParam(f"invalid {provider_type} provider configuration: {where}: {first['msg']}",
+                               params="config") from exc
 
     def _builtin(self, workspace_id: str, provider_id: str) -> ToolProvider:
         key = ("builtin", workspace_id, provider_id)

@@ -210,3 +210,14 @@ def test_the_tool_listing_shows_every_parameter_with_its_form(api):
     current = next(t for t in time["tools"] if t["name"] == "current_time")
     assert current["parameters"]["properties"]["timezone"]["x-dify-form"] == "form"
     assert {"time", "json_process", "maths", "tavily", "jina", "echarts"} <= {p["provider_id"] for p in tools}
+
+
+@pytest.mark.parametrize("body", [
+    {"provider_type": "workflow", "name": "w", "config": {"unexpected": []}},
+    {"provider_type": "mcp", "name": "m", "config": {"server_url": "ftp://nowhere"}},
+    {"provider_type": "api", "name": "a", "config": {"schema": 42}},
+])
+def test_a_bad_provider_configuration_is_400_naming_it(api, body):
+    response = api.post("/manage/v1/tool-providers", headers=ADMIN_HEADERS, json=body)
+    assert response.status_code == 400, response.get_json()
+    assert response.get_json()["code"] == "invalid_param"
