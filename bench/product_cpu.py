@@ -24,7 +24,7 @@ import redis
 
 from bench import flows
 from bench.measure import concurrent, median
-from bench.report import DOC, replace_section
+from bench.report import replace_section
 from bench.run import ADMIN, llm_process, provision
 from bench.stack import Stack, free_port, running_stack, scratch_postgres
 
@@ -116,10 +116,9 @@ def measure(rounds: int = 3, runs: int = 160, clients: int = 8) -> list[Cell]:
 
 
 def bench_section(quick: bool) -> list[str]:
-    rounds, runs, clients = (1, 8, 2) if quick else (3, 160, 8)
     if quick:
         return ["Measured on the production path only (`python -m bench.product_cpu`)."]
-    return table(measure(rounds, runs, clients), rounds, runs, clients)
+    return table(measure(3, 160, 8), 3, 160, 8)
 
 
 def table(cells: list[Cell], rounds: int, runs: int, clients: int) -> list[str]:
@@ -147,7 +146,7 @@ def main() -> None:
     lines = table(measure(args.rounds, args.runs, args.clients), args.rounds, args.runs, args.clients)
     print("\n".join(lines))
     if args.out:
-        replace_section(Path(args.out) if args.out != "doc" else DOC, TITLE, lines)
+        replace_section(Path(args.out), TITLE, lines)
 
 
 if __name__ == "__main__":
