@@ -1,7 +1,7 @@
 """`make profile`: sample the API and worker processes with py-spy while the production path is under load,
 then print where their CPU goes (own time and inclusive time per function, per role).
 
-Usage: python -m bench.profile [--flow llm|template] [--clients 32] [--seconds 20] [--top 25]
+Usage: python -m bench.profile [--flow llm|template] [--words 50] [--clients 32] [--seconds 20] [--top 25]
 The raw collapsed stacks are kept under var/profile/ for flame graphs (e.g. speedscope)."""
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ def _short(frame: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--flow", choices=["llm", "template"], default="llm")
+    parser.add_argument("--words", type=int, default=50, help="tokens of each LLM answer")
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--top", type=int, default=25)
@@ -77,7 +78,7 @@ def main() -> None:
     env = {"ADMIN_TOKEN": ADMIN, "OPENAI_API_KEY": "sk-bench", "LOG_LEVEL": "WARNING", "WORKER_THREADS": "64",
            "GUNICORN_THREADS": "64"}
     with tempfile.TemporaryDirectory(prefix="trellis-profile-") as tmp, scratch_postgres() as backend, \
-            llm_process(latency=0.2, words=50) as llm_url, \
+            llm_process(latency=0.2, words=args.words) as llm_url, \
             running_stack(Path(tmp) / "home", {**env, **backend, "OPENAI_BASE_URL": llm_url}, workers=1) as stack:
         headers = provision(stack.base_url, flows.llm_flow() if args.flow == "llm" else flows.template_flow())
         concurrent(stack.base_url, headers, {"q": "hi"}, 4, 5, "blocking")  # warm up

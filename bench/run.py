@@ -110,11 +110,11 @@ def operations_sections(quick: bool, previous: str) -> list[str]:
     stacks and scratch database. The soak takes 10 minutes: `make bench` keeps the section `make soak` last wrote
     (found in `previous`, the document being replaced); quick runs a 12-second one."""
     # Imported here, not at the top: these modules import this one for llm_process and provision.
-    from bench import capacity, metrics_overhead, roundtrips, soak, worker_classes
+    from bench import capacity, metrics_overhead, product_cpu, roundtrips, soak, worker_classes
     from bench.report import section
 
     lines: list[str] = []
-    for module in (roundtrips, capacity, metrics_overhead, worker_classes):
+    for module in (roundtrips, product_cpu, capacity, metrics_overhead, worker_classes):
         lines += [f"## {module.TITLE}\n", *module.bench_section(quick), ""]
     kept = None if quick else section(previous, soak.TITLE)
     if kept:

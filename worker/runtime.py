@@ -39,5 +39,6 @@ def build_runtime(container: Container) -> WorkerRuntime:
         executor=RunExecutor(container.sessions, container.apps, container.events, container.llm, container.limits,
                              recorder=container.ops.recorder if container.ops else None,
                              chat=ChatRunHooks(container.sessions), services=container.node_services,
-                             tracing=container.tracing),
+                             tracing=container.tracing,
+                             branch_threads=settings.worker_threads * container.limits.parallelism),
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +12,7 @@ from app.api import container
 from app.api.auth import app_principal
 from app.api.schemas import StopRequest, WorkflowRunRequest, check_input_sizes, parse_json, parse_time
 from app.errors import InvalidParam
+from app.providers import json_codec
 from app.services import run_views
 from app.services.runs import LogFilter, parse_page
 
@@ -53,7 +53,7 @@ def sse(events: Iterator[dict[str, Any] | None]) -> Response:
             if payload is None:
                 yield "event: ping\n\n"
             else:
-                yield f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+                yield f"data: {json_codec.dumps(payload)}\n\n"
 
     return Response(stream_with_context(frames()), mimetype="text/event-stream", headers=SSE_HEADERS)
 

@@ -22,7 +22,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,7 +113,12 @@ class GraphRunner:
 
     shared: _Shared  # set when execution starts (by `run`, or by the parent of a body)
 
-    def __init__(self, graph: Graph, ports: EnginePorts, limits: Limits | None = None) -> None:
+    def __init__(self, graph: Graph, ports: EnginePorts, limits: Limits | None = None,
+                 branches: Executor | None = None) -> None:
+        """`branches` runs this graph's parallel branches (a worker shares one across its runs, so no pool is
+        created per run); without it the runner makes its own on first need. Child runners of iterations and
+        loops always make their own: a body waits on its branches from inside a branch, and waiting on a
+        shared bounded pool from one of its own threads could deadlock."""
         self.graph = graph
         self.ports = ports
         self.limits = limits or Limits()
@@ -124,6 +129,7 @@ class GraphRunner:
         self._edge_taken: dict[int, bool] = {}
         self._skipped: set[str] = set()
         self._ready: deque[tuple[str, str | None]] = deque()
+        self._branches = branches
         self._executor: ThreadPoolExecutor | None = None
         self._exceptions = 0
 
@@ -163,9 +169,20 @@ class GraphRunner:
 
     def _loop(self, restored: dict[str, NodeRecord]) -> None:
         in_flight: dict[Future[NodeRecord], str] = {}
+        try:
+            self._schedule(restored, in_flight)
+        finally:
+            # Only on an unexpected error are branches still in flight: drop the queued, await the running
+            # (what shutting down a per-run pool did; a shared pool outlives the run).
+            for future in in_flight:
+                future.cancel()
+            wait(in_flight)
+
+    def _schedule(self, restored: dict[str, NodeRecord], in_flight: dict[Future[NodeRecord], str]) -> None:
         failure_: _Abort | None = None
         while (self._ready and failure_ is None) or in_flight:
-            while self._ready and failure_ is None:
+            # At most `parallelism` branches of this run at once (a shared pool serves every run of a worker).
+            while self._ready and failure_ is None and len(in_flight) < self.limits.parallelism:
                 node_id, predecessor = self._ready.popleft()
                 if node_id in restored:
                     self._accept(restored[node_id])
@@ -191,7 +208,9 @@ class GraphRunner:
         if failure_:
             raise failure_
 
-    def _pool(self) -> ThreadPoolExecutor:
+    def _pool(self) -> Executor:
+        if self._branches is not None:
+            return self._branches
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self.limits.parallelism, thread_name_prefix="branch")
         return self._executor

@@ -7,13 +7,13 @@ endpoint of their own use the default one with the node's model name.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from app.engine.ports import ChatMessage, LLMRequest, LLMResult, LLMUsage, ToolCall
 from app.errors import ProviderNotInitialize, ProviderRequestError
+from app.providers import json_codec
 
 
 def provider_key(provider: str) -> str:
@@ -132,7 +132,7 @@ def _sse_chunks(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
         if data == "[DONE]":
             return
         try:
-            chunk = json.loads(data)
+            chunk = json_codec.loads(data)
         except ValueError as exc:
             raise StreamError("malformed event in the stream") from exc
         if not isinstance(chunk, dict):

@@ -7,6 +7,7 @@ import dataclasses
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,7 +55,7 @@ class RunExecutor:
     def __init__(self, sessions: sessionmaker[Session], apps: Apps, events: EventLog, llm: LLMGateway,
                  limits: Limits, recorder: UsageRecorder | None = None,
                  chat: ChatRunHooks | None = None, services: NodeServices | None = None,
-                 tracing: Tracing | None = None) -> None:
+                 tracing: Tracing | None = None, branch_threads: int = 64) -> None:
         self._sessions = sessions
         self._apps = apps
         self._events = events
@@ -67,6 +68,11 @@ class RunExecutor:
         # Side-effect ports of nodes (sandbox, egress HTTP, SQL), shared by every run of this worker.
         self._services = services or NodeServices()
         self._tracing = tracing or Tracing()  # OpenTelemetry spans of each attempt (issue 17); off: identity
+        # The parallel branches of every run of this worker, instead of a pool made and joined per run. Its
+        # threads start on demand; the bound (worker threads x per-run parallelism) is what per-run pools
+        # could reach together, so no run waits for another's branches. Iteration and loop bodies keep
+        # their own pools (see GraphRunner).
+        self._branches = ThreadPoolExecutor(branch_threads, thread_name_prefix="branch")
 
     def execute(self, lease: Lease) -> RunStatus | None:
         """Run the leased run to its end. Idempotent across attempts: finished nodes are restored, not re-run.
@@ -100,7 +106,7 @@ class RunExecutor:
                   "workflow_run_id": run.id, "files": []}
         try:
             with run_metrics.tracking(run), trace.bound():
-                runner = GraphRunner(workflow.graph, ports, self._limits)
+                runner = GraphRunner(workflow.graph, ports, self._limits, self._branches)
                 chat = self._chat.attach(run, workflow, runner, ports, system) if self._chat else None
                 outcome = runner.run(run.inputs, system, {}, restored,
                                      conversation=chat.conversation_values() if chat else None)

@@ -39,8 +39,8 @@ def test_quick_bench_writes_a_complete_report(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     report = out.read_text()
     for heading in ("Engine overhead in process", "Orchestration overhead end to end", "under concurrency",
-                    "Enqueue-to-start", "## Capacity of one worker process", "## Metrics and audit overhead",
-                    "## API and worker classes", "## Soak"):
+                    "Enqueue-to-start", "## Product CPU per run", "## Capacity of one worker process",
+                    "## Metrics and audit overhead", "## API and worker classes", "## Soak"):
         assert heading in report
     rows = error_cells(report)
     assert all(cell == "0" for _, cell in rows), [row for row, cell in rows if cell != "0"]

@@ -3,12 +3,12 @@ event so a late subscriber can still replay a finished run."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import redis
 
 from app.errors import ServiceUnavailable
+from app.providers import json_codec
 
 RETENTION_SECONDS = 24 * 3600
 MAX_EVENTS_PER_RUN = 100_000
@@ -35,7 +35,7 @@ class RedisStreamEventLog:
         try:
             pipe = self._redis.pipeline(transaction=False)
             for payload in payloads:
-                pipe.xadd(key, {"e": json.dumps(payload, ensure_ascii=False)}, maxlen=MAX_EVENTS_PER_RUN,
+                pipe.xadd(key, {"e": json_codec.dumps(payload)}, maxlen=MAX_EVENTS_PER_RUN,
                           approximate=True)
             pipe.expire(key, RETENTION_SECONDS)
             return list(pipe.execute()[:-1])
@@ -53,7 +53,7 @@ class RedisStreamEventLog:
             for event_id, fields in entries:
                 raw = fields.get(b"e") or fields.get("e")
                 ident = event_id.decode() if isinstance(event_id, bytes) else str(event_id)
-                events.append((ident, json.loads(raw)))
+                events.append((ident, json_codec.loads(raw)))
         return events
 
     def close(self) -> None:

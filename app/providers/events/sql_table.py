@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -10,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.models import RunEvent
+from app.providers import json_codec
 
 POLL_MIN_SECONDS = 0.005
 POLL_MAX_SECONDS = 0.1
@@ -21,7 +21,7 @@ class SqlEventLog:
 
     def append(self, run_id: str, payload: dict[str, Any]) -> str:
         with self._sessions() as session, session.begin():
-            event = RunEvent(run_id=run_id, payload=json.dumps(payload, ensure_ascii=False))
+            event = RunEvent(run_id=run_id, payload=json_codec.dumps(payload))
             session.add(event)
             session.flush()
             return str(event.id)
@@ -29,7 +29,7 @@ class SqlEventLog:
     def append_many(self, run_id: str, payloads: list[dict[str, Any]]) -> None:
         if payloads:
             with self._sessions() as session, session.begin():
-                session.add_all([RunEvent(run_id=run_id, payload=json.dumps(payload, ensure_ascii=False))
+                session.add_all([RunEvent(run_id=run_id, payload=json_codec.dumps(payload))
                                  for payload in payloads])
 
     def read(self, run_id: str, after: str | None, timeout: float) -> list[tuple[str, dict[str, Any]]]:
@@ -43,7 +43,7 @@ class SqlEventLog:
                     .where(RunEvent.run_id == run_id, RunEvent.id > last)
                     .order_by(RunEvent.id).limit(1000)).all()
             if rows or time.monotonic() >= deadline:
-                return [(str(row.id), json.loads(row.payload)) for row in rows]
+                return [(str(row.id), json_codec.loads(row.payload)) for row in rows]
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
             delay = min(delay * 2, POLL_MAX_SECONDS)
 

@@ -241,3 +241,72 @@ def test_a_resumed_run_follows_the_branch_its_checkpoint_took_not_todays_inputs(
     assert resumed.outcome.outputs == {"out": "small"}
     started = [e.record.node_id for e in resumed.events if isinstance(e, NodeStarted)]
     assert "yes" not in started and "if" not in started and started[0] == "no"
+
+
+def test_runs_share_a_branch_pool_with_the_per_run_parallelism_and_nested_bodies_keep_their_own():
+    """A worker hands every run one branch pool: its threads serve run after run, one run still has at most
+    `parallelism` branches at once, and an iteration body on a branch runs on its own pool (waiting on the
+    shared one from its own thread could deadlock when it is full)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app.engine.ports import EnginePorts
+    from app.engine.runner import GraphRunner
+
+    active, peak, threads, lock = [0], [0], set(), threading.Lock()
+
+    def reply(request: LLMRequest) -> str:
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+            threads.add(threading.current_thread().name)
+        time.sleep(0.05)
+        with lock:
+            active[0] -= 1
+        return request.messages[-1].content
+
+    names = "abcd"
+    it = node("it", "iteration", iterator_selector=["start", "items"], output_selector=["l", "text"],
+              is_parallel=True, parallel_nums=2)
+    nodes = [start("q"), *(llm_node(x, x) for x in names), it, node("s", "iteration-start", parent="it"),
+             llm_node("l", "item", parent="it"), end(**{x: [x, "text"] for x in names}, it=["it", "output"])]
+    edges = [edge("start", x) for x in [*names, "it"]] + [edge(x, "end") for x in [*names, "it"]] + [edge("s", "l")]
+    g = graph(nodes, edges)
+    # A shared pool of 1 thread: were the iteration's items queued on it behind the branch waiting for them,
+    # the run would never finish.
+    with ThreadPoolExecutor(1, thread_name_prefix="shared") as shared:
+        for _ in range(2):
+            threads.clear()
+            ports = EnginePorts(llm=ScriptedLLM(reply), emit=lambda e: None)
+            outcome = GraphRunner(g, ports, Limits(parallelism=2), branches=shared).run(
+                {"q": "q", "items": [1, 2, 3]})
+            assert outcome.status == RunStatus.succeeded, outcome.error
+            assert outcome.outputs == {"a": "a", "b": "b", "c": "c", "d": "d", "it": ["item"] * 3}
+            assert {t for t in threads if not t.startswith("iter")} == {"shared_0"}
+    assert peak[0] <= 2
+
+
+def test_a_run_on_a_large_shared_pool_keeps_its_own_parallelism():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app.engine.ports import EnginePorts
+    from app.engine.runner import GraphRunner
+
+    active, peak, lock = [0], [0], threading.Lock()
+
+    def reply(request: LLMRequest) -> str:
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.05)
+        with lock:
+            active[0] -= 1
+        return "x"
+
+    names = "abcdef"
+    g = graph([start(), *(llm_node(x, x) for x in names), end(**{x: [x, "text"] for x in names})],
+              [edge("start", x) for x in names] + [edge(x, "end") for x in names])
+    with ThreadPoolExecutor(16) as shared:
+        ports = EnginePorts(llm=ScriptedLLM(reply), emit=lambda e: None)
+        outcome = GraphRunner(g, ports, Limits(parallelism=3), branches=shared).run({})
+    assert outcome.status == RunStatus.succeeded and len(outcome.outputs) == 6
+    assert peak[0] == 3
