@@ -73,13 +73,12 @@ def create_chat_message() -> Response:
         query=body.query, user=body.user, inputs=body.inputs, conversation_id=body.conversation_id or None,
         files=body.files or [], response_mode=body.response_mode, auto_generate_name=body.auto_generate_name,
         trace=container().tracing.origin(request.headers, body.trace_id)))
-    if body.response_mode == "blocking":
-        return jsonify(chats.reply(ticket, settings.blocking_timeout_seconds))
-    return sse(chats.follow(ticket, settings.blocking_timeout_seconds, heartbeat=settings.sse_ping_seconds))
+    return _answer(ticket, body.response_mode)
 
 
 @chat.post("/chat-messages/<task_id>/stop")
-def stop_chat_message(task_id: str) -> Response:
+@chat.post("/completion-messages/<task_id>/stop")
+def stop_message(task_id: str) -> Response:
     who = app_principal()
     body = parse_json(StopRequest)
     # Dify answers success for a task it does not know (it only sets a stop flag), and SDKs rely on it.
@@ -95,18 +94,17 @@ def create_completion_message() -> Response:
     check_input_sizes(body.inputs, settings.max_variable_bytes)
     ticket = chats.submit(who, ChatRequest(
         query=str(body.inputs.get("query") or ""), user=body.user, inputs=body.inputs, files=body.files or [],
-        response_mode=body.response_mode, auto_generate_name=False), completion=True)
-    if body.response_mode == "blocking":
+        response_mode=body.response_mode, auto_generate_name=False,
+        trace=container().tracing.origin(request.headers, None)), completion=True)
+    return _answer(ticket, body.response_mode)
+
+
+def _answer(ticket: Any, response_mode: str) -> Response:
+    """The turn's answer: Dify's JSON once it is done (blocking), else its events as SSE."""
+    chats, settings = container().chats, container().settings
+    if response_mode == "blocking":
         return jsonify(chats.reply(ticket, settings.blocking_timeout_seconds))
     return sse(chats.follow(ticket, settings.blocking_timeout_seconds, heartbeat=settings.sse_ping_seconds))
-
-
-@chat.post("/completion-messages/<task_id>/stop")
-def stop_completion_message(task_id: str) -> Response:
-    who = app_principal()
-    body = parse_json(StopRequest)
-    container().runs.stop(who, task_id, body.user, missing_ok=True)
-    return jsonify({"result": "success"})
 
 
 @chat.get("/conversations")

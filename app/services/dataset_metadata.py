@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db import transaction
 from app.errors import InvalidParam, NotFound
 from app.models import Dataset, DatasetMetadataField, DatasetMetadataSettings, Document, DocumentMetadataValue
+from app.services.dataset_scope import owned_dataset
 from app.services.run_views import ts
 
 TYPES = ("string", "number", "time")
@@ -92,10 +93,7 @@ class DatasetMetadata:
 
     @staticmethod
     def _dataset(session: Session, workspace_id: str, dataset_id: str) -> Dataset:
-        row = session.get(Dataset, dataset_id)
-        if row is None or row.workspace_id != workspace_id:
-            raise NotFound("Dataset not found.")
-        return row
+        return owned_dataset(session, workspace_id, dataset_id)
 
     def _field(self, session: Session, workspace_id: str, dataset_id: str, field_id: str) -> DatasetMetadataField:
         self._dataset(session, workspace_id, dataset_id)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db import transaction
 from app.errors import InvalidParam, NotFound
 from app.models import Dataset, Tag, TagBinding
+from app.services.dataset_scope import owned_dataset
 
 KIND = "knowledge"
 
@@ -53,10 +54,7 @@ class DatasetTags:
 
     @staticmethod
     def _dataset(session: Session, workspace_id: str, dataset_id: str) -> Dataset:
-        row = session.get(Dataset, dataset_id)
-        if row is None or row.workspace_id != workspace_id:
-            raise NotFound("Dataset not found.")
-        return row
+        return owned_dataset(session, workspace_id, dataset_id)
 
     @staticmethod
     def _count(session: Session, tag_id: str) -> int:

@@ -18,6 +18,7 @@ from app.models import ApiKey, Dataset, Document, DocumentSegment, TagBinding
 from app.models.base import as_utc, utcnow
 from app.services import dataset_views, tokens
 from app.services.dataset_metadata import fields_of
+from app.services.dataset_scope import owned_dataset
 from app.services.dataset_tags import tags_of
 
 
@@ -90,10 +91,7 @@ class Datasets:
         return dataset_views.dataset(row)
 
     def load(self, session: Session, workspace_id: str, dataset_id: str) -> Dataset:
-        row = session.get(Dataset, dataset_id)
-        if row is None or row.workspace_id != workspace_id:
-            raise NotFound("Dataset not found.")
-        return row
+        return owned_dataset(session, workspace_id, dataset_id)
 
     def _view(self, session: Session, row: Dataset) -> dict[str, Any]:
         count, words = session.execute(select(func.count(Document.id), func.coalesce(func.sum(Document.word_count), 0))

@@ -23,6 +23,7 @@ from app.providers.vectors import VectorStore
 from app.rag.splitting import ProcessRule
 from app.services import dataset_views
 from app.services.dataset_metadata import values_of
+from app.services.dataset_scope import owned_dataset
 from app.services.files import Files, StoredFile
 
 IN_PROGRESS = ("parsing", "cleaning", "splitting", "indexing")
@@ -42,10 +43,7 @@ class Documents:
         self._enqueue = enqueue
 
     def _dataset(self, session: Session, workspace_id: str, dataset_id: str) -> Dataset:
-        row = session.get(Dataset, dataset_id)
-        if row is None or row.workspace_id != workspace_id:
-            raise NotFound("Dataset not found.")
-        return row
+        return owned_dataset(session, workspace_id, dataset_id)
 
     def _document(self, session: Session, workspace_id: str, dataset_id: str, document_id: str) -> Document:
         self._dataset(session, workspace_id, dataset_id)

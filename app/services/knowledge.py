@@ -19,12 +19,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import transaction
 from app.engine.ports import NodeServices
-from app.errors import InvalidParam, NotFound
+from app.errors import InvalidParam
 from app.models import Dataset, Document, DocumentSegment
 from app.providers.embeddings import Embeddings
 from app.rag.retrieval import Searcher, SearchMethod, Target, Weights
 from app.services import dataset_views
 from app.services.dataset_metadata import values_of
+from app.services.dataset_scope import owned_dataset
 from app.services.dataset_views import DEFAULT_RETRIEVAL_MODEL
 from app.services.metadata_filter import MetadataConditions
 from app.services.metering import UsageRecorder, embedding_hook
@@ -125,9 +126,7 @@ class Knowledge:
         if not isinstance(query, str) or not query.strip():
             raise InvalidParam("query is required", params="query")
         with self._sessions() as session:
-            dataset = session.get(Dataset, dataset_id)
-            if dataset is None or dataset.workspace_id != workspace_id:
-                raise NotFound("Dataset not found.")
+            dataset = owned_dataset(session, workspace_id, dataset_id)
             configured = {**DEFAULT_RETRIEVAL_MODEL, **(dataset.retrieval_model or {})}
         try:
             model = RetrievalModel.model_validate({**configured, **(body.get("retrieval_model") or {})})

@@ -18,6 +18,7 @@ from app.providers.vectors import VectorRecord, VectorStore
 from app.rag import keywords as keyword_rules
 from app.rag.splitting import count_tokens
 from app.services import dataset_views
+from app.services.dataset_scope import owned_dataset
 from app.services.metering import UsageRecorder, embedding_hook
 
 
@@ -31,9 +32,7 @@ class Segments:
 
     def _scope(self, session: Session, workspace_id: str, dataset_id: str,
                document_id: str) -> tuple[Dataset, Document]:
-        dataset = session.get(Dataset, dataset_id)
-        if dataset is None or dataset.workspace_id != workspace_id:
-            raise NotFound("Dataset not found.")
+        dataset = owned_dataset(session, workspace_id, dataset_id)
         doc = session.get(Document, document_id)
         if doc is None or doc.dataset_id != dataset_id:
             raise NotFound("Document not found.")
