@@ -78,3 +78,14 @@ def run(g: Graph, inputs: dict[str, Any] | None = None, llm: Any = None, service
     runner = GraphRunner(g, ports, limits)
     outcome = runner.run(inputs or {}, **kwargs)
     return Run(outcome, runner, events)
+
+
+class FixedRetriever:
+    """A knowledge port that finds one chunk about the query in the first dataset named."""
+
+    def __init__(self, prefix: str = "Docs on") -> None:
+        self.prefix = prefix
+
+    def retrieve(self, workspace_id, dataset_ids, query, top_k, score_threshold, search_method):
+        return [{"content": f"{self.prefix} {query}", "title": "install.md",
+                 "metadata": {"score": 0.8, "dataset_id": dataset_ids[0], "document_id": "doc"}}]

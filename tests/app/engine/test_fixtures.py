@@ -15,7 +15,7 @@ from app.engine.graph import Graph, build_graph
 from app.engine.ports import LLMRequest, NodeServices
 from app.engine.state import NodeStatus, RunStatus
 from app.providers.sandbox import ProcessSandbox
-from tests.app.engine.harness import ScriptedLLM, run
+from tests.app.engine.harness import FixedRetriever, ScriptedLLM, run
 from tests.conftest import fixture_dsl
 
 OLD_DATASET = "0b7c1f2e-5a44-4c1e-9d3e-7f00a1b2c3d4"
@@ -61,12 +61,6 @@ def test_iteration_flatten_output():
     result = run(load("iteration_flatten.yml"), {}, services=NodeServices(sandbox=ProcessSandbox()))
     assert result.outcome.status == RunStatus.succeeded, result.outcome.error
     assert result.outcome.outputs == {"output": [1, 10, 2, 20, 3, 30]}
-
-
-class FixedRetriever:
-    def retrieve(self, workspace_id, dataset_ids, query, top_k, score_threshold, search_method):
-        return [{"content": f"Docs on {query}", "title": "install.md",
-                 "metadata": {"score": 0.8, "dataset_id": dataset_ids[0], "document_id": "doc"}}]
 
 
 def scripted(*, classify: str, first: str) -> ScriptedLLM:

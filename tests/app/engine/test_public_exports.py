@@ -19,7 +19,7 @@ from app.engine.dsl import parse_dsl
 from app.engine.graph import Graph, build_graph
 from app.engine.ports import LLMRequest, NodeServices
 from app.engine.state import NodeStatus, RunStatus
-from tests.app.engine.harness import ScriptedLLM, run
+from tests.app.engine.harness import FixedRetriever, ScriptedLLM, run
 from tests.corpus import public_export
 
 needs_code = pytest.mark.skipif(
@@ -79,12 +79,6 @@ def test_iteration_flatten_output_enabled():
     assert result.outcome.outputs == {"output": [1, 2, 2, 4, 3, 6]}
 
 
-class FixedRetriever:
-    def retrieve(self, workspace_id, dataset_ids, query, top_k, score_threshold, search_method):
-        return [{"content": f"Dify docs on {query}", "title": "install.md",
-                 "metadata": {"score": 0.8, "dataset_id": dataset_ids[0], "document_id": "doc"}}]
-
-
 def scripted(*, classify: str, first: str) -> ScriptedLLM:
     """Classifier calls get `{"category_id": classify}`; the first LLM of a flow gets `first`; any other LLM
     echoes its system prompt, so what reached it shows in the output."""
@@ -102,7 +96,7 @@ def scripted(*, classify: str, first: str) -> ScriptedLLM:
                                                     ("1720839653345", "End 5")])
 def test_svcvit_document_chat_every_class(category, end_title):
     g = load("svcvit_Awesome-Dify-Workflow_Document_chat_template.yml")
-    services = NodeServices(retriever=FixedRetriever())
+    services = NodeServices(retriever=FixedRetriever("Dify docs on"))
     result = run(g, {"input": "how to install"}, llm=scripted(classify=category, first="需要查询文档"),
                  services=services)
     assert result.outcome.status == RunStatus.succeeded, result.outcome.error
@@ -123,7 +117,7 @@ def test_svcvit_document_chat_off_topic_path():
 def test_svcvit_intent_reply_both_intents(category):
     result = run(load("svcvit_Awesome-Dify-Workflow_intent_reply.yml"), {"query": "心率不准"},
                  llm=scripted(classify=category, first="intent: help"), services=NodeServices(
-                     retriever=FixedRetriever()))
+                     retriever=FixedRetriever("Dify docs on")))
     assert result.outcome.status == RunStatus.succeeded, result.outcome.error
     aggregated = result.record("1718852940536").outputs["output"]
     ran = {r.node_id for r in result.runner.records.values() if r.status == NodeStatus.succeeded}
