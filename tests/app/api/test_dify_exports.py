@@ -3,6 +3,7 @@ embedded backends, Huey immediate) against the local OpenAI-protocol server: imp
 
 from __future__ import annotations
 
+from tests.app.api.test_service_workflows import sse_events
 from tests.conftest import fixture_dsl
 
 
@@ -51,7 +52,8 @@ def test_old_export_streams_node_events(client, app_with_key, llm_server):
     response = client.post("/v1/workflows/run", headers=headers, json={
         "inputs": {"target_lang": "French", "source_text": "hello", "source_lang": "English"},
         "response_mode": "streaming", "user": "u1"})
-    body = response.data.decode()
-    assert '"event": "workflow_finished"' in body and '"status": "succeeded"' in body
-    assert body.count('"node_type": "variable-aggregator"') == 2  # started + finished
+    events = sse_events(response.data)
+    assert events[-1]["event"] == "workflow_finished" and events[-1]["data"]["status"] == "succeeded"
+    aggregator = [e for e in events if (e.get("data") or {}).get("node_type") == "variable-aggregator"]
+    assert len(aggregator) == 2  # started + finished
     assert len(llm_server.chat_requests()) == 3
