@@ -149,3 +149,40 @@ def test_memory_bucket_refills_at_its_rate_and_never_beyond_its_burst():
     assert limiter.acquire("k") == 0 and limiter.acquire("k") == 0
     assert limiter.acquire("k") > 0
     assert limiter.acquire("other") == 0
+
+
+def test_the_request_hash_ignores_key_order_and_tells_bodies_apart():
+    from app.services.admission import request_hash
+
+    assert request_hash({"a": 1, "b": {"x": 1, "y": 2}}) == request_hash({"b": {"y": 2, "x": 1}, "a": 1})
+    assert request_hash({"a": 1}) != request_hash({"a": 2})
+    assert request_hash({"q": "café"}) != request_hash({"q": "cafe"})
+
+
+def test_a_key_reused_with_another_body_names_the_header(client, app_with_key):
+    headers = {**app_with_key(HELLO), "Idempotency-Key": "k2"}
+    client.post("/v1/workflows/run", headers=headers, json=BODY)
+    body = client.post("/v1/workflows/run", headers=headers, json={**BODY, "user": "u2"}).get_json()
+    assert body["message"] == "Idempotency-Key was already used with a different request body"
+    assert body["params"] == "Idempotency-Key"
+
+
+def test_a_key_exactly_as_old_as_its_ttl_still_replays(make_settings, monkeypatch):
+    from datetime import timedelta
+
+    import app.services.admission as module
+    from app.models import WorkflowRun
+
+    container = build_test_container(make_settings(idempotency_ttl_seconds=60))
+    app = create_app(container.settings, container)
+    container.accounts.ensure_admin_token(ADMIN)
+    client = app.test_client()
+    headers = {**app_key(client, import_app(client, HELLO)), "Idempotency-Key": "edge"}
+    first = client.post("/v1/workflows/run", headers=headers, json=BODY).get_json()["workflow_run_id"]
+    with container.sessions() as session:
+        created = session.get(WorkflowRun, first).created_at
+    monkeypatch.setattr(module, "utcnow", lambda: module.as_utc(created) + timedelta(seconds=60))
+    assert client.post("/v1/workflows/run", headers=headers, json=BODY).get_json()["workflow_run_id"] == first
+    monkeypatch.setattr(module, "utcnow", lambda: module.as_utc(created) + timedelta(seconds=61))
+    assert client.post("/v1/workflows/run", headers=headers, json=BODY).get_json()["workflow_run_id"] != first
+    container.close()

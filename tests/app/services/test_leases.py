@@ -219,3 +219,94 @@ def test_every_write_of_a_fenced_holder_is_refused(queued):
         assert session.query(NodeExecution).filter_by(run_id=run_id).count() == 0
     run = container.runs.load(run_id)
     assert run.status == "running" and run.outputs in (None, {}) and (run.total_tokens or 0) == 0
+
+
+def _row(container, run_id):
+    with container.sessions() as session:
+        return session.get(WorkflowRun, run_id)
+
+
+def test_release_touches_only_its_own_running_attempt(queued):
+    container, submit = queued
+    mine, other = submit(), submit()
+    leases = Leases(container.sessions, lease_seconds=30)
+    lease, theirs = leases.acquire(mine, "w1"), leases.acquire(other, "w2")
+    before = utcnow()
+    leases.release(lease)
+    row = _row(container, mine)
+    assert (row.status, row.lease_owner, row.lease_expires_at) == ("queued", None, None)
+    assert row.epoch == lease.epoch + 1
+    assert row.enqueued_at is not None and abs((row.enqueued_at.replace(tzinfo=None)
+                                                 - before.replace(tzinfo=None)).total_seconds()) < 5
+    untouched = _row(container, other)
+    assert (untouched.status, untouched.lease_owner, untouched.epoch) == ("running", "w2", theirs.epoch)
+    # A stale lease releases nothing, and neither does a lease on a run that already finished.
+    again = leases.acquire(mine, "w3")
+    leases.release(lease)
+    assert _row(container, mine).lease_owner == "w3"
+    with transaction(container.sessions) as session:
+        session.execute(update(WorkflowRun).where(WorkflowRun.id == mine).values(status="succeeded"))
+    leases.release(again)
+    assert _row(container, mine).status == "succeeded"
+
+
+def test_the_reaper_leaves_live_and_final_runs_alone(queued):
+    container, submit = queued
+    live, done, claimed_late = submit(), submit(), submit()
+    leases = Leases(container.sessions, lease_seconds=60)
+    leases.acquire(live, "w")
+    leases.acquire(claimed_late, "w")
+    past = utcnow() - timedelta(hours=1)
+    with transaction(container.sessions) as session:
+        # Finished long ago under an expired lease; running under a live lease but enqueued an hour ago.
+        session.execute(update(WorkflowRun).where(WorkflowRun.id == done).values(
+            status="succeeded", lease_expires_at=past, enqueued_at=past))
+        session.execute(update(WorkflowRun).where(WorkflowRun.id == claimed_late).values(enqueued_at=past))
+    report = leases.reap(max_attempts=3, max_seconds=7200, requeue_after=60)
+    assert report.requeued == [] and report.failed == []
+    assert [_row(container, r).status for r in (live, done, claimed_late)] == ["running", "succeeded", "running"]
+
+
+def test_reaper_boundaries_are_strict(queued, monkeypatch):
+    """A lease that expires exactly now, a message exactly `requeue_after` old and a run exactly `max_seconds`
+    old are all still within their limits."""
+    import app.services.leases as module
+
+    container, submit = queued
+    expiring, waiting, old = submit(), submit(), submit()
+    leases = Leases(container.sessions, lease_seconds=30)
+    leases.acquire(expiring, "w")
+    leases.acquire(old, "w")
+    now = utcnow().replace(microsecond=0)
+    with transaction(container.sessions) as session:
+        session.execute(update(WorkflowRun).where(WorkflowRun.id == expiring).values(lease_expires_at=now))
+        session.execute(update(WorkflowRun).where(WorkflowRun.id == waiting).values(
+            enqueued_at=now - timedelta(seconds=60)))
+        session.execute(update(WorkflowRun).where(WorkflowRun.id == old).values(
+            lease_expires_at=now - timedelta(seconds=1), started_at=now - timedelta(seconds=600)))
+    monkeypatch.setattr(module, "utcnow", lambda: now)
+    report = leases.reap(max_attempts=3, max_seconds=600, requeue_after=60)
+    assert report.requeued == [old] and report.failed == []
+    monkeypatch.setattr(module, "utcnow", lambda: now + timedelta(seconds=1))
+    report = leases.reap(max_attempts=3, max_seconds=600, requeue_after=60)
+    assert sorted(report.requeued) == sorted([expiring, waiting])
+
+
+def test_the_heartbeat_logs_each_lost_lease_with_its_run_and_epoch(queued, caplog):
+    import logging
+
+    from worker.leases import LeaseKeeper
+
+    container, submit = queued
+    run_id = submit()
+    leases = Leases(container.sessions, lease_seconds=0.05)
+    keeper = LeaseKeeper(leases, interval=60)
+    lost = leases.acquire(run_id, "me")
+    keeper.track(lost)
+    time.sleep(0.1)
+    leases.acquire(run_id, "other")
+    with caplog.at_level(logging.WARNING, logger="worker.leases"):
+        keeper.beat()
+    [record] = [r for r in caplog.records if r.name == "worker.leases"]
+    assert record.getMessage() == "lease lost"
+    assert (record.run_id, record.epoch) == (run_id, lost.epoch)
