@@ -138,3 +138,19 @@ workflow:
 def test_each_structural_error_is_refused_with_its_reason(nodes, edges, message):
     with pytest.raises(InvalidParam, match=message):
         graph(nodes, edges)
+
+
+def test_a_body_may_start_where_its_container_says():
+    it = node("it", "iteration", iterator_selector=["start", "items"], output_selector=["b", "output"],
+              start_node_id="a")
+    g = graph([start("items"), it, tt("a", parent="it"), tt("b", parent="it"), end(out=["it", "output"])],
+              [edge("start", "it"), edge("it", "end"), edge("a", "b")])
+    assert g.nodes["it"].body.start_id == "a"
+
+
+def test_a_body_without_a_start_names_its_container():
+    it = node("it", "iteration", iterator_selector=["start", "items"], output_selector=["b", "output"])
+    with pytest.raises(InvalidParam) as info:
+        graph([start("items"), it, tt("a", parent="it"), end(out=["it", "output"])],
+              [edge("start", "it"), edge("it", "end")])
+    assert info.value.extra["params"] == "it"

@@ -73,3 +73,19 @@ def test_the_record_says_what_was_compared_and_which_case_won():
         {"actual_value": 3, "expected_value": "3", "comparison_operator": "≥"}]
     _, result = picked(g, x=2)
     assert result.record("if").outputs == {"result": False, "selected_case_id": "false"}
+
+
+def test_a_list_value_is_compared_as_a_list_not_rendered_as_text():
+    g = node("if", "if-else", cases=[{"case_id": "both", "logical_operator": "and", "conditions": [
+        cond(["start", "x"], "all of", ["a", "b"])]}])
+    assert picked(g, x=["a", "b", "c"])[0] == "both"
+
+
+def test_the_false_record_keeps_what_was_compared():
+    g = node("if", "if-else", cases=[{"case_id": "c", "logical_operator": "and", "conditions": [
+        cond(["start", "x"], "is", "yes")]}])
+    _, result = picked(g, x="no")
+    record = result.record("if")
+    assert record.inputs == {}
+    assert record.process_data == {"condition_results": [
+        {"actual_value": "no", "expected_value": "yes", "comparison_operator": "is"}]}
