@@ -24,8 +24,10 @@ TARGET = 0.85
 # Reviewed survivors that no test can kill because the program behaves the same; name -> reason.
 EQUIVALENT: dict[str, str] = {}
 
-STATUS = {1: "killed", 3: "killed", 0: "survived", 36: "timeout", -24: "timeout", 24: "timeout", 152: "timeout",
-          255: "timeout", 37: "killed", 33: "no tests", 5: "no tests", 34: "skipped"}
+# mutmut's exit codes per mutant (its stats module); None: not run yet.
+STATUS: dict[int | None, str] = {
+    None: "not run", 1: "killed", 3: "killed", 37: "killed", 0: "survived", 33: "no tests", 5: "no tests",
+    34: "skipped", 36: "timeout", -24: "timeout", 24: "timeout", 152: "timeout", 255: "timeout"}
 
 
 def _config() -> dict[str, list[str]]:
@@ -71,16 +73,16 @@ def write(scores: dict[str, Counter[str]]) -> bool:
     lines = [f"# Mutation score per critical module ({today})", "",
              "Produced by `make mutate` (mutmut; each mutant against the unit tests that reach it; integration "
              f"tests are not used). Target: {TARGET:.0%} of non-equivalent mutants killed in each module.", "",
-             "| module | mutants | killed | survived | no test | equivalent | score |",
-             "|---|---|---|---|---|---|---|"]
+             "| module | mutants | not run | killed | survived | no test | equivalent | score |",
+             "|---|---|---|---|---|---|---|---|"]
     ok = True
     for module, counts in scores.items():
         total = sum(v for k, v in counts.items() if not k.startswith("survivor:"))
         value = score(counts)
         ok = ok and value is not None and value >= TARGET
         shown = "not run" if value is None else f"{value:.0%}"
-        lines.append(f"| `{module}` | {total} | {counts['killed'] + counts['timeout']} | {counts['survived']} | "
-                     f"{counts['no tests']} | {counts['equivalent']} | {shown} |")
+        lines.append(f"| `{module}` | {total} | {counts['not run']} | {counts['killed'] + counts['timeout']} | "
+                     f"{counts['survived']} | {counts['no tests']} | {counts['equivalent']} | {shown} |")
     survivors = sorted(k.split(":", 1)[1] for c in scores.values() for k in c if k.startswith("survivor:"))
     lines += ["", "## Surviving mutants", "",
               "Each is either a gap to close with a test or, once reviewed, an entry in `EQUIVALENT` in "
