@@ -103,14 +103,20 @@ class Container:
         because those services hold this registry too."""
         from app.services.tools.graph_run import InlineGraphRun
 
-        registry = build_tools(self.settings, self.sessions, lambda: self.knowledge.files)
-        timeout = self.settings.tool_timeout_seconds
-        registry.bound("").extras.update({
-            "plugin_host": self.plugin_host,
-            "load_published_graph": lambda workspace_id, app_id: self.apps.published(workspace_id, app_id).graph,
-            "run_graph": lambda workspace_id, graph, inputs: InlineGraphRun(
-                self.llm, self.node_services, self.limits, timeout)(workspace_id, graph, inputs),
-            "max_call_depth": self.settings.max_call_depth})
+        # Bound lazily: node services hold this registry, so the callee runner is built on the first call.
+        callee_runs: dict[str, InlineGraphRun] = {}
+
+        def run_graph(workspace_id: str, graph: Any, inputs: dict[str, Any]) -> Any:
+            if "run" not in callee_runs:
+                callee_runs["run"] = InlineGraphRun(self.llm, self.node_services, self.limits,
+                                                    self.settings.tool_timeout_seconds)
+            return callee_runs["run"](workspace_id, graph, inputs)
+
+        extras = {"plugin_host": self.plugin_host, "run_graph": run_graph,
+                  "load_published_graph": lambda workspace_id, app_id: self.apps.published(workspace_id,
+                                                                                          app_id).graph,
+                  "max_call_depth": self.settings.max_call_depth}
+        registry = build_tools(self.settings, self.sessions, lambda: self.knowledge.files, extras)
         return registry
 
     @cached_property
@@ -223,7 +229,8 @@ def secret_key(settings: Settings) -> str:
     return path.read_text().strip()
 
 
-def build_tools(settings: Settings, sessions: sessionmaker[Session], files: Callable[[], Any]) -> ToolRegistry:
+def build_tools(settings: Settings, sessions: sessionmaker[Session], files: Callable[[], Any],
+                extras: dict[str, Any] | None = None) -> ToolRegistry:
     """The tool registry over the tool_providers table, credentials sealed with SECRET_KEY; tools reach the
     network through their own egress-guarded client and files through the upload store."""
     from app.providers.secret_box import SecretBox
@@ -235,7 +242,7 @@ def build_tools(settings: Settings, sessions: sessionmaker[Session], files: Call
     http = build_egress(settings)
     context = ProviderContext(http=http, timeout_seconds=settings.tool_timeout_seconds,
                               files=ToolFileStore(files, http, settings.tool_timeout_seconds),
-                              endpoints=dict(settings.tool_endpoints))
+                              endpoints=dict(settings.tool_endpoints), extras=dict(extras or {}))
     return ToolRegistry(context, ToolProviderStore(sessions, lambda: SecretBox(secret_key(settings))))
 
 
