@@ -89,8 +89,8 @@ chaos: venv        ## 500 runs under worker kills, a Redis restart, an API resta
                    ## through a Redis restart and a worker SIGKILL; writes var/results/reliability.md; about 4 min
 	$(PY) -m bench.chaos --out $(RESULTS)/reliability.md
 
-mutate: venv       ## mutation testing of the critical modules (mutmut); scores in docs/mutation.md; 1-2 hours
-	$(PY) -m bench.mutation
+mutate: venv       ## mutation testing of the critical modules (mutmut); scores in docs/mutation.md; MODULES="app/x.py ..." for some
+	$(PY) -m bench.mutation $(MODULES)
 
 # checkov's dependencies conflict with the app's pins, so it gets its own virtualenv (tests/infra/test_infra_checkov.py).
 checkov-venv:      ## checkov in .venv-checkov (requirements-checkov.txt); its test skips if this fails

@@ -43,7 +43,8 @@ def _queued_client(make_settings, **overrides):
 
 
 def test_concurrency_cap_answers_429_with_retry_after(make_settings):
-    client, headers, container = _queued_client(make_settings, max_active_runs_per_app=2)
+    # The runs never start (no consumer), so each stream gives up after the short wait; their slots stay taken.
+    client, headers, container = _queued_client(make_settings, max_active_runs_per_app=2, blocking_timeout_seconds=0.2)
     streaming = {**BODY, "response_mode": "streaming"}
     for _ in range(2):
         assert client.post("/v1/workflows/run", headers=headers, json=streaming).status_code == 200
