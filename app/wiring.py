@@ -90,7 +90,7 @@ class Container:
         """The side-effect ports nodes use (code sandbox, egress-guarded HTTP, read-only SQL, knowledge)."""
         from app.services.run_files import RunFileStore
 
-        services = build_node_services(self.settings)
+        services = build_node_services(self.settings, self.egress)
         services.retriever = self.knowledge.retriever
         services.tools = self.tools
         services.files = RunFileStore(self.knowledge.files, services.http)
@@ -116,8 +116,13 @@ class Container:
                   "load_published_graph": lambda workspace_id, app_id: self.apps.published(workspace_id,
                                                                                           app_id).graph,
                   "max_call_depth": self.settings.max_call_depth}
-        registry = build_tools(self.settings, self.sessions, lambda: self.knowledge.files, extras)
-        return registry
+        return build_tools(self.settings, self.sessions, lambda: self.knowledge.files, extras, self.egress)
+
+    @cached_property
+    def egress(self) -> Any:
+        """One egress-guarded HTTP client per process, shared by nodes, tools and the plugins' proxy: one
+        connection pool, one policy."""
+        return build_egress(self.settings)
 
     @cached_property
     def plugin_host(self) -> Any:
@@ -128,7 +133,7 @@ class Container:
 
         home = self.settings.ensure_home() / "plugins"
         runtimes = self.settings.plugin_runtimes_dir or home / "runtimes"
-        return PluginHost(build_egress(self.settings).backend, self.settings.plugin_python or None,
+        return PluginHost(self.egress.backend, self.settings.plugin_python or None,
                           home / "packages", runtimes, PluginLimits(memory_mb=self.settings.plugin_memory_mb))
 
     @cached_property
@@ -230,28 +235,30 @@ def secret_key(settings: Settings) -> str:
 
 
 def build_tools(settings: Settings, sessions: sessionmaker[Session], files: Callable[[], Any],
-                extras: dict[str, Any] | None = None) -> ToolRegistry:
+                extras: dict[str, Any] | None = None, http: Any = None) -> ToolRegistry:
     """The tool registry over the tool_providers table, credentials sealed with SECRET_KEY; tools reach the
-    network through their own egress-guarded client and files through the upload store."""
+    network through the egress-guarded client (`http`, or one built from settings) and files through the upload
+    store."""
     from app.providers.secret_box import SecretBox
     from app.services.tools.files import ToolFileStore
     from app.services.tools.store import ToolProviderStore
     from app.tools.provider import ProviderContext
     from app.tools.registry import ToolRegistry
 
-    http = build_egress(settings)
+    http = http or build_egress(settings)
     context = ProviderContext(http=http, timeout_seconds=settings.tool_timeout_seconds,
                               files=ToolFileStore(files, http, settings.tool_timeout_seconds),
                               endpoints=dict(settings.tool_endpoints), extras=dict(extras or {}))
     return ToolRegistry(context, ToolProviderStore(sessions, lambda: SecretBox(secret_key(settings))))
 
 
-def build_node_services(settings: Settings) -> NodeServices:
-    """The code sandbox, the egress-guarded HTTP client and the SQL runner, from settings (docs/security.md)."""
+def build_node_services(settings: Settings, http: Any = None) -> NodeServices:
+    """The code sandbox, the egress-guarded HTTP client (`http`, or one built from settings) and the SQL runner,
+    from settings (docs/security.md)."""
     from app.providers.sandbox import ProcessSandbox, SandboxLimits
     from app.providers.sql import SqlRunner
 
-    http = build_egress(settings)
+    http = http or build_egress(settings)
     sandbox = ProcessSandbox(SandboxLimits(
         wall_seconds=settings.sandbox_wall_seconds, cpu_seconds=settings.sandbox_cpu_seconds,
         memory_mb=settings.sandbox_memory_mb, output_bytes=settings.sandbox_output_bytes), http=http)

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
 
 from app import create_app
 from tests.app.api.test_chat import chat
@@ -12,6 +16,20 @@ from tests.app.api.test_service_workflows import sse_events
 from tests.conftest import ADMIN, ADMIN_HEADERS, app_key, build_test_container, import_app
 from tests.corpus import corpus_file, fixture
 from tests.http_sink import start_sink
+
+
+@pytest.fixture
+def sink_client(make_settings) -> Iterator[tuple[Any, Any]]:
+    """A local HTTP sink and a Service API client whose egress guard admits it (127.0.0.1)."""
+    sink = start_sink()
+    container = build_test_container(make_settings(egress_allow="127.0.0.1"))
+    flask_app = create_app(container.settings, container)
+    container.accounts.ensure_admin_token(ADMIN)
+    try:
+        yield sink, flask_app.test_client()
+    finally:
+        container.close()
+        sink.close()
 
 
 def test_sys_query_through_the_start_node_reaches_classifier_and_retrieval(client, app_with_key, llm_server):
@@ -79,21 +97,13 @@ def test_corpus_subtitle_workflow_reads_the_uploaded_subtitles(client, app_with_
     assert "welcome to the channel" in sent
 
 
-def test_code_node_calls_a_web_api_with_requests_through_the_egress_guard(make_settings):
-    sink = start_sink()
-    try:
-        container = build_test_container(make_settings(egress_allow="127.0.0.1"))
-        flask_app = create_app(container.settings, container)
-        container.accounts.ensure_admin_token(ADMIN)
-        client = flask_app.test_client()
-        headers = app_key(client, import_app(client, fixture("code_requests.yml")))
-        data = run_workflow(client, headers, {"base": sink.url, "prompt": "a red fox"})
-        assert data["status"] == "succeeded", data["error"]
-        assert data["outputs"] == {"result": "200 /v1/images a red fox"}
-        assert sink.requests[-1].method == "POST"
-        container.close()
-    finally:
-        sink.close()
+def test_code_node_calls_a_web_api_with_requests_through_the_egress_guard(sink_client):
+    sink, client = sink_client
+    headers = app_key(client, import_app(client, fixture("code_requests.yml")))
+    data = run_workflow(client, headers, {"base": sink.url, "prompt": "a red fox"})
+    assert data["status"] == "succeeded", data["error"]
+    assert data["outputs"] == {"result": "200 /v1/images a red fox"}
+    assert sink.requests[-1].method == "POST"
 
 
 def test_code_node_requests_stay_behind_the_egress_guard(client, app_with_key):
@@ -130,27 +140,19 @@ def test_corpus_loop_contains_answer(client, app_with_key):
     assert response.get_json()["answer"] == "1\n2\nhi + 2"
 
 
-def test_http_request_bodies_carry_uploaded_files(make_settings):
-    sink = start_sink()
-    try:
-        container = build_test_container(make_settings(egress_allow="127.0.0.1"))
-        flask_app = create_app(container.settings, container)
-        container.accounts.ensure_admin_token(ADMIN)
-        client = flask_app.test_client()
-        headers = app_key(client, import_app(client, fixture("http_file_body.yml")))
-        photo = upload(client, headers, "cat.png", b"\x89PNG not really")
-        data = run_workflow(client, headers, {"base": sink.url, "photo": {
-            "transfer_method": "local_file", "upload_file_id": photo, "type": "image"}})
-        assert data["status"] == "succeeded", data["error"]
-        form, binary = sink.requests[-2], sink.requests[-1]
-        assert form.headers["content-type"].startswith("multipart/form-data")
-        assert b'name="caption"' in form.body and f"hello {sink.url}".encode() in form.body
-        assert b'name="image"; filename="cat.png"' in form.body and b"\x89PNG not really" in form.body
-        assert binary.method == "PUT" and binary.body == b"\x89PNG not really"
-        assert binary.headers["content-type"] == "image/png"
-        container.close()
-    finally:
-        sink.close()
+def test_http_request_bodies_carry_uploaded_files(sink_client):
+    sink, client = sink_client
+    headers = app_key(client, import_app(client, fixture("http_file_body.yml")))
+    photo = upload(client, headers, "cat.png", b"\x89PNG not really")
+    data = run_workflow(client, headers, {"base": sink.url, "photo": {
+        "transfer_method": "local_file", "upload_file_id": photo, "type": "image"}})
+    assert data["status"] == "succeeded", data["error"]
+    form, binary = sink.requests[-2], sink.requests[-1]
+    assert form.headers["content-type"].startswith("multipart/form-data")
+    assert b'name="caption"' in form.body and f"hello {sink.url}".encode() in form.body
+    assert b'name="image"; filename="cat.png"' in form.body and b"\x89PNG not really" in form.body
+    assert binary.method == "PUT" and binary.body == b"\x89PNG not really"
+    assert binary.headers["content-type"] == "image/png"
 
 
 def test_corpus_face_swap_sends_both_images_and_fails_only_at_the_private_host(client, app_with_key):
@@ -175,22 +177,14 @@ def test_files_sent_with_a_chat_message_reach_sys_files(client, app_with_key):
     assert response.get_json()["answer"] == '["soup of the day"]'
 
 
-def test_document_extractor_fetches_a_remote_url_through_the_egress_guard(make_settings):
-    sink = start_sink()
-    try:
-        container = build_test_container(make_settings(egress_allow="127.0.0.1"))
-        flask_app = create_app(container.settings, container)
-        container.accounts.ensure_admin_token(ADMIN)
-        client = flask_app.test_client()
-        headers = app_key(client, import_app(client, fixture("file_extractor.yml")))
-        data = run_workflow(client, headers, {"doc": {"transfer_method": "remote_url",
-                                                      "url": f"{sink.url}/notes.txt", "type": "document"}})
-        assert data["status"] == "succeeded", data["error"]
-        assert data["outputs"]["name"] == "notes.txt"
-        assert json.loads(data["outputs"]["text"])["path"] == "/notes.txt"  # the sink echoes the request
-        container.close()
-    finally:
-        sink.close()
+def test_document_extractor_fetches_a_remote_url_through_the_egress_guard(sink_client):
+    sink, client = sink_client
+    headers = app_key(client, import_app(client, fixture("file_extractor.yml")))
+    data = run_workflow(client, headers, {"doc": {"transfer_method": "remote_url",
+                                                  "url": f"{sink.url}/notes.txt", "type": "document"}})
+    assert data["status"] == "succeeded", data["error"]
+    assert data["outputs"]["name"] == "notes.txt"
+    assert json.loads(data["outputs"]["text"])["path"] == "/notes.txt"  # the sink echoes the request
 
 
 def test_corpus_question_classifier_gets_the_query_through_the_start_node(client, llm_server):
