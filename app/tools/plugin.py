@@ -60,14 +60,30 @@ class PluginHost:
         self._lock = threading.Lock()
 
     def process(self, package: PluginPackage, python: str, memory_mb: int | None = None) -> PluginProcess:
-        """The (lazily started) child of `package`, shared by every provider of that package."""
+        """The (lazily started) child of `package`, shared by every provider of that package. Raises ToolNotFound
+        once the package was removed (by another process too): its child, if any, is stopped then."""
         key = (str(package.root), python)
+        if not package.root.is_dir():
+            self.discard(package.root)
+            raise ToolNotFound(f"plugin {package.plugin_id} was removed")
         with self._lock:
             if key not in self._processes:
                 limits = PluginLimits(memory_mb or self.limits.memory_mb, self.limits.file_bytes,
                                       self.limits.open_files, self.limits.startup_seconds)
                 self._processes[key] = PluginProcess(package, python, self.proxy.start(), limits)
             return self._processes[key]
+
+    def discard(self, package_dir: str | Path) -> None:
+        """Stop the children of an uninstalled package and delete its folder when it lies under `packages_dir`
+        (a folder elsewhere, such as one a test installed in place, is left alone)."""
+        root = Path(package_dir).resolve()
+        with self._lock:
+            stopped = [self._processes.pop(key) for key in [k for k in self._processes if k[0] == str(root)]]
+        for process in stopped:
+            process.close()
+        if self.packages_dir is not None and root.is_relative_to(self.packages_dir.resolve()) and \
+                root != self.packages_dir.resolve():
+            shutil.rmtree(root, ignore_errors=True)
 
     def close(self) -> None:
         with self._lock:

@@ -158,8 +158,15 @@ class ToolAdmin:
         return installed_view(changed)
 
     def delete(self, workspace_id: str, record_id: str) -> None:
+        """Remove an installed provider. The last provider of a plugin package takes the package with it: its
+        children stop and its folder is deleted (other processes stop theirs on their next call)."""
+        removed = self.store.get(workspace_id, record_id)
         self.store.remove(workspace_id, record_id)
         self.registry.forget(workspace_id)
+        package_dir = removed.config.get("package_dir") if removed.provider_type == "plugin" else None
+        host = self.registry.bound(workspace_id).extras.get("plugin_host")
+        if package_dir and host is not None and not self.store.package_in_use(str(package_dir)):
+            host.discard(package_dir)
 
     def set_credentials(self, workspace_id: str, provider_type: str, provider_id: str, values: Any) -> list[str]:
         """Replace a provider's credentials; returns the names now set. Built-ins accept only the names they

@@ -132,6 +132,13 @@ class ToolProviderStore:
         with transaction(self._sessions) as session:
             session.delete(self._row(session, workspace_id, record_id))
 
+    def package_in_use(self, package_dir: str) -> bool:
+        """Whether any installed plugin provider, in any workspace, still runs from `package_dir`."""
+        with self._sessions() as session:
+            configs = session.scalars(select(ToolProviderRecord.config)
+                                      .where(ToolProviderRecord.provider_type == "plugin"))
+            return any((config or {}).get("package_dir") == package_dir for config in configs)
+
     def put_builtin_credentials(self, workspace_id: str, provider_id: str, credentials: Mapping[str, str]) -> None:
         """Set (replace) the credentials of a built-in; the row is created on first use."""
         with transaction(self._sessions) as session:

@@ -7,6 +7,7 @@ tests/integration/test_tool_kinds.py."""
 from __future__ import annotations
 
 import io
+import os
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +18,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from app import create_app
+from app.engine.ports import ToolRef
+from app.errors import ToolNotFound
 from app.wiring import Container
 from bench.llm_server import StubLLMServer
 from tests.app.api.test_service_workflows import sse_events
@@ -163,3 +166,27 @@ def test_an_update_cannot_point_a_workflow_tool_at_another_workspace(
                       json={"config": {**body["config"], "workspace_id": "someone-elses", "description": "new"}})
     assert changed.status_code == 200
     assert changed.get_json()["config"] == {**body["config"], "workspace_id": own, "description": "new"}
+
+
+def test_removing_a_plugin_stops_its_child_and_deletes_its_package(
+        build: Callable[..., tuple[Container, FlaskClient]], tmp_path: Path) -> None:
+    container, api = build(plugin_python=plugin_kit.base_python())
+    package = plugin_kit.difypkg(tmp_path / "trellis_echo.difypkg").read_bytes()
+    [installed] = api.post("/manage/v1/tool-providers/plugins", data=package, headers=ZIP).get_json()["data"]
+    api.put(f"/manage/v1/tool-providers/plugin/{kinds_kit.PLUGIN_ID}/credentials", headers=ADMIN_HEADERS,
+            json={"credentials": {"api_key": kinds_kit.PLUGIN_KEY}})
+    workspace = container.accounts.default_workspace_id()
+    echo = ToolRef("plugin", kinds_kit.PLUGIN_ID, "echo")
+    assert container.tools.invoke(workspace, echo, {"text": "hi"}).text == "hi"
+    [child] = container.plugin_host._processes.values()
+    pid = child.pid
+    assert pid is not None
+
+    assert api.delete(f"/manage/v1/tool-providers/{installed['id']}", headers=ADMIN_HEADERS).status_code == 204
+    assert not Path(installed["config"]["package_dir"]).exists()
+    assert container.plugin_host._processes == {} and child.pid is None
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # reaped, not a zombie: the child is gone
+    with pytest.raises(ToolNotFound):
+        container.tools.invoke(workspace, echo, {"text": "hi"})
+

@@ -9,6 +9,7 @@ the process tests skip and say so)."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -272,3 +273,26 @@ def test_through_the_tool_port(host: plugin.PluginHost, installed: dict[str, obj
     assert registry.describe("ws", ref).parameters["properties"]["text"]["type"] == "string"
     result = registry.invoke("ws", ref, {"text": "port"})
     assert result.text == "port" and result.json[0]["key_suffix"] == "5678"
+
+
+def test_a_package_removed_by_another_process_fails_clearly_and_stops_its_child(
+        host: plugin.PluginHost, tmp_path: Path) -> None:
+    [(provider_id, config)] = plugin.install_package(host, plugin_kit.difypkg(tmp_path / "echo.difypkg"))
+    provider = plugin.from_config(provider_id, config, ProviderContext(extras={"plugin_host": host}))
+    assert provider.invoke("echo", {"text": "x"}, KEY).text == "x"
+    child = host.process(provider.package, config["python"])
+    assert child.pid is not None
+    shutil.rmtree(config["package_dir"])  # what another process's delete did
+    with pytest.raises(ToolNotFound, match="was removed"):
+        provider.invoke("echo", {"text": "x"}, KEY)
+    assert child.pid is None
+
+
+def test_discard_deletes_only_folders_under_the_packages_dir(host: plugin.PluginHost, tmp_path: Path) -> None:
+    outside = tmp_path / "mine"
+    outside.mkdir()
+    host.discard(outside)
+    assert outside.exists()
+    assert host.packages_dir is not None
+    host.discard(host.packages_dir)  # never the packages folder itself
+    assert host.packages_dir.is_dir()
