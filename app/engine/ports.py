@@ -121,6 +121,7 @@ class ToolResult:
     json: tuple[dict[str, Any], ...] = ()
     files: tuple[dict[str, Any], ...] = ()
     variables: dict[str, Any] = field(default_factory=dict)
+    total_tokens: int = 0  # model tokens the tool spent on the caller's behalf (a workflow tool's callee run)
 
 
 class ToolRuntime(Protocol):

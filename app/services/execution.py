@@ -33,6 +33,7 @@ from app.services.leases import Lease
 from app.services.metering import MeteredLLM, UsageRecorder, price_node
 from app.services.run_files import RunFileStore
 from app.services.run_trace import Tracing
+from app.services.tools.graph_run import calls_billed_to
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ class RunExecutor:
         system = {"user_id": run.end_user_id, "app_id": run.app_id, "workflow_id": run.workflow_version_id,
                   "workflow_run_id": run.id, "files": []}
         try:
-            with run_metrics.tracking(run), trace.bound():
+            with run_metrics.tracking(run), trace.bound(), calls_billed_to(ports.llm):
                 runner = GraphRunner(workflow.graph, ports, self._limits, self._branches)
                 chat = self._chat.attach(run, workflow, runner, ports, system) if self._chat else None
                 outcome = runner.run(run.inputs, system, {}, restored,

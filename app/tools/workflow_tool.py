@@ -19,6 +19,7 @@ once, and the chain may not grow past `Limits.max_call_depth` (Dify's default of
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -118,7 +119,7 @@ class WorkflowToolProvider:
             _CALL_CHAIN.reset(token)
         if outcome.status != RunStatus.succeeded:
             raise ToolInvokeError(f"workflow tool {tool_name!r} {outcome.status.value}: {outcome.error or 'no reason'}")
-        return fold_outputs(outcome.outputs)
+        return dataclasses.replace(fold_outputs(outcome.outputs), total_tokens=outcome.total_tokens)
 
 
 def fold_outputs(outputs: dict[str, Any]) -> ToolResult:

@@ -88,6 +88,7 @@ class ToolNode(Node):
         result = ctx.services.tools.invoke(ctx.workspace_id, ref, args)
         outputs: dict[str, Any] = {"text": result.text, "files": list(result.files), "json": list(result.json)}
         outputs.update({k: v for k, v in result.variables.items() if k not in outputs})
-        return NodeResult(inputs=args, outputs=outputs,
-                          metadata={"tool_info": {"provider_type": ref.provider_type,
+        metered = {"total_tokens": result.total_tokens} if result.total_tokens else {}
+        return NodeResult(inputs=args, outputs=outputs, total_tokens=result.total_tokens,
+                          metadata={**metered, "tool_info": {"provider_type": ref.provider_type,
                                                   "provider_id": ref.provider_id, "tool_name": ref.tool_name}})

@@ -122,6 +122,27 @@ def test_usage_report_by_app_model_day_and_month(priced, llm_server):
     assert bad.status_code == 400 and bad.get_json()["code"] == "invalid_param"
 
 
+def test_a_workflow_tools_model_calls_count_for_the_calling_run_and_app(priced, llm_server):
+    _, client = priced()
+    callee = import_app(client, LLM_DSL)
+    installed = client.post("/manage/v1/tool-providers", headers=ADMIN_HEADERS, json={
+        "provider_type": "workflow", "provider_id": "ask-workflow", "name": "Ask",
+        "config": {"app_id": callee, "name": "ask", "description": "Asks the model"}})
+    assert installed.status_code == 201, installed.get_json()
+    caller = import_app(client, fixture_dsl("llm_tool_caller.yml"))
+    data = run(client, app_key(client, caller), "one two three")
+    assert data["status"] == "succeeded", data["error"]
+    cost = expected_cost(llm_server)
+    [call] = llm_server.chat_requests()  # the callee's one model call, and nothing else
+    tokens = sum(len(m["content"].split()) for m in call["messages"]) + len(
+        ("Echo: " + call["messages"][-1]["content"]).split())
+    assert data["total_tokens"] == tokens  # the run's total includes what its tool spent
+    by_app = {row["key"]: row for row in usage(client, group_by="app")["data"]}
+    assert set(by_app) == {caller}  # billed to the app that ran, not lost and not to the callee
+    assert by_app[caller]["calls"] == 1 and by_app[caller]["total_tokens"] == tokens
+    assert Decimal(by_app[caller]["total_price"]) == cost
+
+
 def retrieval_app(dataset_id: str) -> dict:
     return {"app": {"name": "lookup", "mode": "workflow"}, "kind": "app", "version": "0.3.1",
             "workflow": {"graph": {"nodes": [
