@@ -199,12 +199,16 @@ def test_prod_data_protection_exempts_layers_without_buckets() -> None:
 CRONJOB = "kubernetes:batch/v1:CronJob"
 
 
-def _pod(*containers: dict[str, Any], init: tuple[dict[str, Any], ...] = (), **pod: Any) -> dict[str, Any]:
-    return {**pod, "containers": list(containers), "initContainers": list(init)}
+def _pod(*containers: dict[str, Any], init: tuple[dict[str, Any], ...] = (),
+         ephemeral: tuple[dict[str, Any], ...] = (), **pod: Any) -> dict[str, Any]:
+    return {**pod, "containers": list(containers), "initContainers": list(init),
+            "ephemeralContainers": list(ephemeral)}
 
 
 def _workload(kind: str, pod: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    group = {"Job": "batch/v1", "CronJob": "batch/v1"}.get(kind, "apps/v1")
+    group = {"Job": "batch/v1", "CronJob": "batch/v1", "Pod": "core/v1"}.get(kind, "apps/v1")
+    if kind == "Pod":
+        return f"kubernetes:{group}:{kind}", {"kind": kind, "spec": pod}
     if kind == "CronJob":
         return f"kubernetes:{group}:{kind}", {"kind": kind, "spec": {"jobTemplate": {"spec": {"template": {
             "spec": pod}}}}}
@@ -243,7 +247,7 @@ def test_no_public_data_names_each_missing_flag() -> None:
     assert rule(CACHE, {"publiclyAccessible": True}) == []
 
 
-@pytest.mark.parametrize("kind", ["Deployment", "StatefulSet", "DaemonSet"])
+@pytest.mark.parametrize("kind", ["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"])
 def test_probes_and_limits_on_long_running_workloads(kind: str) -> None:
     rule = RESOURCE_RULES["probes-and-limits"]
     # An init container needs limits, never probes (it runs to completion before the probes start).
@@ -260,9 +264,11 @@ def test_probes_and_limits_on_long_running_workloads(kind: str) -> None:
     unlimited = _container("migrate", resources={"requests": {"cpu": "1", "memory": "1Gi"}})
     assert rule(*_workload(kind, _pod(_container(), init=(unlimited,)))) == [
         "container migrate needs cpu and memory limits"]
+    # Kubernetes refuses resources and probes on an ephemeral (debug) container: none are asked of it.
+    assert rule(*_workload(kind, _pod(_container(), ephemeral=(bare,)))) == []
 
 
-@pytest.mark.parametrize("kind", ["Job", "CronJob"])
+@pytest.mark.parametrize("kind", ["Job", "CronJob", "Pod"])
 def test_probes_and_limits_on_batch_workloads(kind: str) -> None:
     rule = RESOURCE_RULES["probes-and-limits"]
     unprobed = _container(livenessProbe=None, readinessProbe=None)
@@ -280,7 +286,7 @@ def test_rules_over_pods_ignore_other_resources() -> None:
         assert RESOURCE_RULES[rule]("kubernetes:core/v1:ConfigMap", {**props, "kind": "ConfigMap"}) == [], rule
 
 
-@pytest.mark.parametrize("kind", ["Deployment", "Job", "CronJob"])
+@pytest.mark.parametrize("kind", ["Deployment", "Job", "CronJob", "Pod"])
 def test_pinned_images_in_every_container(kind: str) -> None:
     rule = RESOURCE_RULES["pinned-images"]
     pinned = [_container("a", image="registry.local:5000/team/trellis:1.2.3"),
@@ -291,14 +297,16 @@ def test_pinned_images_in_every_container(kind: str) -> None:
                 _container("c", image="registry.local:5000/trellis:latest"),
                 _container("d", image="registry.local:5000/trellis"),
                 _container("e", image=None)]
-    assert rule(*_workload(kind, _pod(*unpinned, init=(_container("i", image="busybox"),)))) == [
+    assert rule(*_workload(kind, _pod(*unpinned, init=(_container("i", image="busybox"),),
+                                      ephemeral=(_container("debug", image="busybox:latest"),)))) == [
         "container i image 'busybox' must pin a tag other than latest",
         "container c image 'registry.local:5000/trellis:latest' must pin a tag other than latest",
         "container d image 'registry.local:5000/trellis' must pin a tag other than latest",
-        "container e image '' must pin a tag other than latest"]
+        "container e image '' must pin a tag other than latest",
+        "container debug image 'busybox:latest' must pin a tag other than latest"]
 
 
-@pytest.mark.parametrize("kind", ["Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"])
+@pytest.mark.parametrize("kind", ["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"])
 def test_non_root_in_every_container(kind: str) -> None:
     rule = RESOURCE_RULES["non-root"]
     own = {"runAsNonRoot": True, "allowPrivilegeEscalation": False}
@@ -308,6 +316,9 @@ def test_non_root_in_every_container(kind: str) -> None:
     root_init = _container("i", securityContext={"runAsNonRoot": False, "allowPrivilegeEscalation": False})
     assert rule(*_workload(kind, _pod(_container(securityContext=own), init=(root_init,)))) == [
         "container i must run as non-root"]
+    debug = _container("debug", securityContext={"runAsNonRoot": True, "privileged": True})
+    assert rule(*_workload(kind, _pod(_container(securityContext=own), ephemeral=(debug,)))) == [
+        "container debug must set allowPrivilegeEscalation: false", "container debug must not be privileged"]
     loose = _container("web", securityContext={"privileged": True})
     assert rule(*_workload(kind, _pod(loose, securityContext={"runAsNonRoot": True}))) == [
         "container web must set allowPrivilegeEscalation: false", "container web must not be privileged"]
