@@ -57,6 +57,13 @@ EQUIVALENT: dict[str, str] = {
     # infra/policy/rules.py
 
     # app/tools/registry.py
+    "app.tools.registry.xǁToolRegistryǁ_builtin__mutmut_2": "the cache key's tag only keeps built-ins apart from "
+    "installations (4-tuples) and MCP URLs (tagged mcp-url); any other tag does that as well",
+    "app.tools.registry.xǁToolRegistryǁ_builtin__mutmut_3": "the cache key's tag only keeps built-ins apart from "
+    "installations (4-tuples) and MCP URLs (tagged mcp-url); any other tag does that as well",
+    "app.tools.registry.xǁToolRegistryǁproblem__mutmut_15": "problem() reads only the resolved credential key; "
+    "the line before found no plugin of that id in the workspace, so resolving in workspace None reaches the same "
+    "built-in (or the same ToolNotFound)",
 
     # app/engine/nodes/agent.py
 }

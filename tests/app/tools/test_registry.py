@@ -158,6 +158,7 @@ def test_without_a_store_only_native_built_ins_resolve():
 def test_builtins_can_be_replaced_and_are_reached_only_by_known_ids(store):
     registry = ToolRegistry(ProviderContext(), store, kinds={}, builtins={"time": _keyed()})
     assert registry.invoke("ws", ToolRef("builtin", "langgenius/time/time", "now"), {}).text == "ws"
+    assert registry.invoke("ws2", ToolRef("builtin", "time", "now"), {}).text == "ws2"  # built per workspace
     bare = ToolRegistry(ProviderContext(), store, kinds={}, builtins={})
     with pytest.raises(ToolNotFound, match=r"^tool provider 'time' \(builtin\) is not available: Trellis has no "
                                            "native version of it and no plugin of that id is installed$"):
@@ -170,7 +171,7 @@ def test_an_installed_plugin_needs_the_plugin_kind(store):
     store.add("ws", "plugin", "langgenius/time/time", credentials={"key": "k"})
     result = ToolRegistry(ProviderContext(), store, kinds={"plugin": EchoProvider}).invoke(
         "ws", ToolRef("plugin", "langgenius/time/time", "current_time"), {})
-    assert result.variables["creds"] == {"key": "k"}  # the plugin's own credentials
+    assert result.variables["creds"] == {"key": "k"} and result.text == "ws"  # the plugin's own credentials
     without = ToolRegistry(ProviderContext(), store, kinds={"mcp": EchoProvider}, builtins={"time": _keyed()})
     assert without.invoke("ws", ToolRef("plugin", "langgenius/time/time", "now"), {}).variables["creds"] == {}
 
@@ -231,7 +232,8 @@ class ListingFails(EchoProvider):
 
 def test_list_tools_of_one_provider(registry, store):
     store.add("ws", "mcp", "srv")
-    assert [s.ref.tool_name for s in registry.list_tools("ws", "mcp", "srv")] == ["echo"]
+    assert registry.list_tools("ws", "mcp", "srv") == [ToolSpec(ToolRef("mcp", "srv", "echo"), "echo")]
+    assert registry.describe("ws", ToolRef("mcp", "srv", "echo")).description == "echo"
     with pytest.raises(ToolNotFound, match=r"^tool provider kind 'api' is not supported \(provider 'p', tool ''\)"):
         registry.list_tools("ws", "api", "p")
     failing = ToolRegistry(ProviderContext(), store, kinds={"mcp": ListingFails})
