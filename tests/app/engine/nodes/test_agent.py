@@ -362,6 +362,7 @@ def test_function_calling_sends_the_calls_results_back_and_sums_every_call():
     assert result.metadata == {"total_tokens": 42, "prompt_tokens": 30, "completion_tokens": 12, "llm_calls": 2}
     # Both calls run, the node's fixed setting added; each result goes back as the `tool` turn of its call.
     assert [c[2] for c in tools.calls] == [{"city": "Oslo", "units": "metric"}, {"city": "Rome", "units": "metric"}]
+    assert len({log.id for log in agent.logs if log.label == "CALL get_weather"}) == 2
     first, second = model.requests
     assert (first.provider, first.model, first.mode, first.tool_choice) == (
         "langgenius/openai/openai", "gpt-4o-mini", "chat", "auto")
@@ -411,6 +412,7 @@ def test_agent_logs_of_every_step():
     assert round_2.id == result.process_data["rounds"][1]["id"] != round_1.id
     assert {thought.parent_id, call.parent_id, thought_done.parent_id, call_done.parent_id} == {round_1.id}
     assert thought.id == thought_done.id != call.id == call_done.id
+    assert thought.id != agent.logs[7].id  # every step has its own id
     assert thought.data == {} and thought.metadata == {}
     assert thought_done.data == {"output": "Checking. ", "tool_calls": [
         {"id": "call-get_weather-0", "name": "get_weather", "arguments": '{"city": "Oslo"}'}]}
@@ -451,7 +453,7 @@ def test_maximum_iterations(wanted: Any, rounds: int):
 
 def test_react_rounds_in_plain_text():
     model = ScriptedModel(
-        reply('Thought: I need the weather\nAction: get_weather\nAction Input: {"city": "Oslo"}\n', usage=(4, 3)),
+        reply('\nThought: I need the weather\nAction: get_weather\nAction Input: {"city": "Oslo"}\n', usage=(4, 3)),
         reply("Thought: I know the final answer\nFinal Answer: Bring sunglasses.", usage=(6, 2)))
     tools = MemoryTools()
     agent = direct(model, "ReAct", services=NodeServices(tools=tools),
@@ -472,6 +474,7 @@ def test_react_rounds_in_plain_text():
     rounds = result.process_data["rounds"]
     assert [(r["round"], r["thought"], len(r["tools"])) for r in rounds] == [
         (1, "I need the weather", 1), (2, "I know the final answer", 0)]
+    assert rounds[0]["id"] != rounds[1]["id"]
     assert result.metadata == {"total_tokens": 15, "prompt_tokens": 10, "completion_tokens": 5, "llm_calls": 2}
     assert result.process_data["agent_strategy"] == "react"
     assert [(log.label, log.status) for log in agent.logs][:5] == [
@@ -531,12 +534,17 @@ def test_unknown_strategy_and_missing_model_are_named():
 def test_parameters_from_variables_templates_and_constants():
     params = {"query": {"type": "variable", "value": ["start", "n"]},
               "instruction": {"type": "mixed", "value": "Be {{#start.tone#}}."}}
-    agent = direct(ScriptedModel(reply("ok")), tools="not a list", **params)
+    agent = direct(ScriptedModel(reply("ok")), tools=[], note="{{#start.x#}}", **params)
     agent.ctx.pool.set("start", "n", 42)
     agent.ctx.pool.set("start", "tone", "brief")
-    assert agent.node.selectors() == [["start", "tone"], ["start", "n"]]
+    assert agent.node.selectors() == [["start", "tone"], ["start", "n"], ["start", "x"]]
     result = agent.run()
     assert result.inputs == {"query": "42", "instruction": "Be brief.", "tools": []}
+    for tools in ("not a list", None):
+        untooled = direct(ScriptedModel(reply("ok")), tools=tools if tools else [])
+        if tools is None:
+            del untooled.node.data.agent_parameters["tools"]
+        assert untooled.run().inputs["tools"] == [] and untooled.node.tool_refs() == []
     model = ScriptedModel(reply("ok"))
     missing = direct(model, tools=[], query={"type": "variable", "value": ["start", "gone"]},
                      instruction={"type": "constant", "value": None}, maximum_iterations=2)
