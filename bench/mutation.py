@@ -55,6 +55,58 @@ EQUIVALENT: dict[str, str] = {
     # app/engine/graph.py
 
     # infra/policy/rules.py
+    "infra.policy.rules.x__kind__mutmut_5":
+        "a missing kind reads as 'None' instead of '': neither is a kind any rule looks for",
+    "infra.policy.rules.x__kind__mutmut_7":
+        "a missing kind reads as 'None' instead of '': neither is a kind any rule looks for",
+    "infra.policy.rules.x__kind__mutmut_10":
+        "a missing kind reads as 'XXXX' instead of '': neither is a kind any rule looks for",
+    "infra.policy.rules.x__kind__mutmut_14":
+        "a non-Kubernetes resource's kind reads as 'XXXX' instead of '': no rule looks for that kind",
+    "infra.policy.rules.x__cidrs__mutmut_69":
+        "an ipBlock without cidr yields None instead of '': neither parses, so neither is a documentation range (and "
+        "neither is 0.0.0.0/0)",
+    "infra.policy.rules.x__cidrs__mutmut_71":
+        "an ipBlock without cidr yields None instead of '': neither parses, so neither is a documentation range (and "
+        "neither is 0.0.0.0/0)",
+    "infra.policy.rules.x__cidrs__mutmut_74":
+        "an ipBlock without cidr yields 'XXXX' instead of '': neither parses, so neither is a documentation range "
+        "(and neither is 0.0.0.0/0)",
+    "infra.policy.rules.x__documentation__mutmut_3":
+        "ip_network only tests `if strict`: None is as false as False",
+    "infra.policy.rules.x_buckets_locked_down__mutmut_4":
+        "counting each resource twice doubles both sides of every comparison",
+    "infra.policy.rules.x_node_autoscaler__mutmut_11":
+        "the last '/'-separated part is the same however many splits are made",
+    "infra.policy.rules.x_node_autoscaler__mutmut_22":
+        "the last '/'-separated part is the same however many splits are made",
+    "infra.policy.rules.x_node_autoscaler__mutmut_15":
+        "a Release without chart reads as 'None' instead of '': neither is an autoscaler",
+    "infra.policy.rules.x_node_autoscaler__mutmut_17":
+        "a Release without chart reads as 'None' instead of '': neither is an autoscaler",
+    "infra.policy.rules.x_node_autoscaler__mutmut_20":
+        "a Release without chart reads as 'XXXX' instead of '': neither is an autoscaler",
+    "infra.policy.rules.x_no_public_data__mutmut_29":
+        "a bucket without acl reads as 'None' instead of '': neither starts with public",
+    "infra.policy.rules.x_no_public_data__mutmut_31":
+        "a bucket without acl reads as 'None' instead of '': neither starts with public",
+    "infra.policy.rules.x_no_public_data__mutmut_34":
+        "a bucket without acl reads as 'XXXX' instead of '': neither starts with public",
+    "infra.policy.rules.x_pinned_images__mutmut_18":
+        "the digest shortcut only saves work: for name@sha256:<hex> the text after the last colon is the hex, neither"
+        " empty nor latest, so the image passes either way",
+    "infra.policy.rules.x_pinned_images__mutmut_19":
+        "the digest shortcut only saves work: for name@sha256:<hex> the text after the last colon is the hex, neither"
+        " empty nor latest, so the image passes either way",
+    "infra.policy.rules.x_pinned_images__mutmut_38":
+        "the last '/'-separated part of an image is the same however many splits are made",
+    "infra.policy.rules.x_pinned_images__mutmut_41":
+        "the last '/'-separated part of an image is the same however many splits are made",
+    "infra.policy.rules.x_pinned_images__mutmut_39":
+        "an image reference has a colon only in the registry's port and in the tag, so after its first '/' a colon "
+        "can only be the tag's, as after its last",
+    "infra.policy.rules.x_probes_and_limits__mutmut_15":
+        "_containers only tests `if ephemeral`: None is as false as False",
 
     # app/tools/registry.py
     "app.tools.registry.xǁToolRegistryǁ_builtin__mutmut_2": "the cache key's tag only keeps built-ins apart from "

@@ -386,6 +386,9 @@ def test_metrics_not_public_names_each_route() -> None:
                                         "Ingress sends /ready to api: it must be blocked at the edge"]
     assert rule([default]) == ["Ingress sends /ready to api: it must be blocked at the edge"]
     assert rule([_ingress(("/", "metrics"))]) == ["Ingress routes / to trellis-api:metrics, a metrics port"]
+    pathless = (INGRESS, {"kind": "Ingress", "spec": {"rules": [{"http": {"paths": [
+        {"backend": {"service": {"name": "api", "port": {"name": "metrics"}}}}]}}]}})
+    assert rule([pathless]) == ["Ingress routes / to api:metrics, a metrics port"]  # no path: all of them
     assert rule([_ingress(("/", ""))]) == []
     assert rule([_ingress(("/metrics", "http"))]) == [
         "Ingress sends /metrics to trellis-api: it must be blocked at the edge"]
