@@ -118,6 +118,22 @@ EQUIVALENT: dict[str, str] = {
     "built-in (or the same ToolNotFound)",
 
     # app/engine/nodes/agent.py
+    "app.engine.nodes.agent.x__function_calling__mutmut_99":
+        "zip's strict only matters for lists of different lengths; observations are made one per call, so they never "
+        "differ",
+    "app.engine.nodes.agent.x__function_calling__mutmut_102":
+        "zip's strict only matters for lists of different lengths; observations are made one per call, so they never "
+        "differ",
+    "app.engine.nodes.agent.x__function_calling__mutmut_103":
+        "zip's strict only matters for lists of different lengths; observations are made one per call, so they never "
+        "differ",
+    "app.engine.nodes.agent.x__react__mutmut_19":
+        "the initial answer is never read: there is at least one round and the last one never runs an action, so the "
+        "loop always sets the answer and breaks",
+    "app.engine.nodes.agent.x__react__mutmut_55":
+        "complete() only tests `if stream`: None is as false as False",
+    "app.engine.nodes.agent.xǁAgentNodeǁ_iterations__mutmut_12":
+        "an empty value now reaches int(''), whose ValueError falls back to the same default",
 }
 
 # mutmut's exit codes per mutant (its stats module); None: not run yet.

@@ -341,7 +341,8 @@ def direct(llm: ScriptedModel, strategy: str = "function_calling", tools: Any = 
     pool = VariablePool()
     pool.set("start", "q", "Weather in Oslo?")
     found = Direct(AgentNode(spec), NodeContext(pool=pool, llm=llm, emit_chunk=lambda *a: None, should_stop=stop,
-                                                services=services or NodeServices(tools=MemoryTools())))
+                                                services=services or NodeServices(tools=MemoryTools()),
+                                                workspace_id="ws-1"))
     found.ctx.emit_chunk = lambda text, selector: found.chunks.append((text, selector))
     found.ctx.emit_log = found.logs.append
     return found
@@ -362,6 +363,7 @@ def test_function_calling_sends_the_calls_results_back_and_sums_every_call():
     assert result.metadata == {"total_tokens": 42, "prompt_tokens": 30, "completion_tokens": 12, "llm_calls": 2}
     # Both calls run, the node's fixed setting added; each result goes back as the `tool` turn of its call.
     assert [c[2] for c in tools.calls] == [{"city": "Oslo", "units": "metric"}, {"city": "Rome", "units": "metric"}]
+    assert {c[0] for c in tools.calls} == {"ws-1"}  # the run's workspace
     assert len({log.id for log in agent.logs if log.label == "CALL get_weather"}) == 2
     first, second = model.requests
     assert (first.provider, first.model, first.mode, first.tool_choice) == (
@@ -626,3 +628,12 @@ def test_react_streams_nothing_while_the_model_writes():
     agent = direct(model, "react", tools=[])
     agent.run()
     assert agent.chunks == [("done", ("agent", "text"))]
+
+
+def test_react_action_without_a_tool_name_is_an_observation():
+    model = ScriptedModel(reply("Thought: hmm\nAction:\nAction Input: {}"), reply("Final Answer: no tool then"))
+    result = direct(model, "react").run()
+    assert result.outputs["text"] == "no tool then"
+    assert result.process_data["rounds"][0]["tools"] == [
+        {"tool": "", "input": {}, "observation": "there is no tool named "}]
+    assert model.requests[1].messages[-1].content == "Observation: there is no tool named "
