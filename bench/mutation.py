@@ -55,6 +55,8 @@ EQUIVALENT: dict[str, str] = {
     # app/engine/graph.py
 
     # infra/policy/rules.py
+    "infra.policy.rules.x_encryption_at_rest__mutmut_68":
+        "a rule without sseAlgorithm reads as 'XXXX' instead of '': neither starts with aws:kms",
     "infra.policy.rules.x__kind__mutmut_5":
         "a missing kind reads as 'None' instead of '': neither is a kind any rule looks for",
     "infra.policy.rules.x__kind__mutmut_7":
