@@ -55,10 +55,87 @@ EQUIVALENT: dict[str, str] = {
     # app/engine/graph.py
 
     # infra/policy/rules.py
+    "infra.policy.rules.x_encryption_at_rest__mutmut_68":
+        "a rule without sseAlgorithm reads as 'XXXX' instead of '': neither starts with aws:kms",
+    "infra.policy.rules.x__kind__mutmut_5":
+        "a missing kind reads as 'None' instead of '': neither is a kind any rule looks for",
+    "infra.policy.rules.x__kind__mutmut_7":
+        "a missing kind reads as 'None' instead of '': neither is a kind any rule looks for",
+    "infra.policy.rules.x__kind__mutmut_10":
+        "a missing kind reads as 'XXXX' instead of '': neither is a kind any rule looks for",
+    "infra.policy.rules.x__kind__mutmut_14":
+        "a non-Kubernetes resource's kind reads as 'XXXX' instead of '': no rule looks for that kind",
+    "infra.policy.rules.x__cidrs__mutmut_69":
+        "an ipBlock without cidr yields None instead of '': neither parses, so neither is a documentation range (and "
+        "neither is 0.0.0.0/0)",
+    "infra.policy.rules.x__cidrs__mutmut_71":
+        "an ipBlock without cidr yields None instead of '': neither parses, so neither is a documentation range (and "
+        "neither is 0.0.0.0/0)",
+    "infra.policy.rules.x__cidrs__mutmut_74":
+        "an ipBlock without cidr yields 'XXXX' instead of '': neither parses, so neither is a documentation range "
+        "(and neither is 0.0.0.0/0)",
+    "infra.policy.rules.x__documentation__mutmut_3":
+        "ip_network only tests `if strict`: None is as false as False",
+    "infra.policy.rules.x_buckets_locked_down__mutmut_4":
+        "counting each resource twice doubles both sides of every comparison",
+    "infra.policy.rules.x_node_autoscaler__mutmut_11":
+        "the last '/'-separated part is the same however many splits are made",
+    "infra.policy.rules.x_node_autoscaler__mutmut_22":
+        "the last '/'-separated part is the same however many splits are made",
+    "infra.policy.rules.x_node_autoscaler__mutmut_15":
+        "a Release without chart reads as 'None' instead of '': neither is an autoscaler",
+    "infra.policy.rules.x_node_autoscaler__mutmut_17":
+        "a Release without chart reads as 'None' instead of '': neither is an autoscaler",
+    "infra.policy.rules.x_node_autoscaler__mutmut_20":
+        "a Release without chart reads as 'XXXX' instead of '': neither is an autoscaler",
+    "infra.policy.rules.x_no_public_data__mutmut_29":
+        "a bucket without acl reads as 'None' instead of '': neither starts with public",
+    "infra.policy.rules.x_no_public_data__mutmut_31":
+        "a bucket without acl reads as 'None' instead of '': neither starts with public",
+    "infra.policy.rules.x_no_public_data__mutmut_34":
+        "a bucket without acl reads as 'XXXX' instead of '': neither starts with public",
+    "infra.policy.rules.x_pinned_images__mutmut_18":
+        "the digest shortcut only saves work: for name@sha256:<hex> the text after the last colon is the hex, neither"
+        " empty nor latest, so the image passes either way",
+    "infra.policy.rules.x_pinned_images__mutmut_19":
+        "the digest shortcut only saves work: for name@sha256:<hex> the text after the last colon is the hex, neither"
+        " empty nor latest, so the image passes either way",
+    "infra.policy.rules.x_pinned_images__mutmut_38":
+        "the last '/'-separated part of an image is the same however many splits are made",
+    "infra.policy.rules.x_pinned_images__mutmut_41":
+        "the last '/'-separated part of an image is the same however many splits are made",
+    "infra.policy.rules.x_pinned_images__mutmut_39":
+        "an image reference has a colon only in the registry's port and in the tag, so after its first '/' a colon "
+        "can only be the tag's, as after its last",
+    "infra.policy.rules.x_probes_and_limits__mutmut_15":
+        "_containers only tests `if ephemeral`: None is as false as False",
 
     # app/tools/registry.py
+    "app.tools.registry.xǁToolRegistryǁ_builtin__mutmut_2": "the cache key's tag only keeps built-ins apart from "
+    "installations (4-tuples) and MCP URLs (tagged mcp-url); any other tag does that as well",
+    "app.tools.registry.xǁToolRegistryǁ_builtin__mutmut_3": "the cache key's tag only keeps built-ins apart from "
+    "installations (4-tuples) and MCP URLs (tagged mcp-url); any other tag does that as well",
+    "app.tools.registry.xǁToolRegistryǁproblem__mutmut_15": "problem() reads only the resolved credential key; "
+    "the line before found no plugin of that id in the workspace, so resolving in workspace None reaches the same "
+    "built-in (or the same ToolNotFound)",
 
     # app/engine/nodes/agent.py
+    "app.engine.nodes.agent.x__function_calling__mutmut_99":
+        "zip's strict only matters for lists of different lengths; observations are made one per call, so they never "
+        "differ",
+    "app.engine.nodes.agent.x__function_calling__mutmut_102":
+        "zip's strict only matters for lists of different lengths; observations are made one per call, so they never "
+        "differ",
+    "app.engine.nodes.agent.x__function_calling__mutmut_103":
+        "zip's strict only matters for lists of different lengths; observations are made one per call, so they never "
+        "differ",
+    "app.engine.nodes.agent.x__react__mutmut_19":
+        "the initial answer is never read: there is at least one round and the last one never runs an action, so the "
+        "loop always sets the answer and breaks",
+    "app.engine.nodes.agent.x__react__mutmut_55":
+        "complete() only tests `if stream`: None is as false as False",
+    "app.engine.nodes.agent.xǁAgentNodeǁ_iterations__mutmut_12":
+        "an empty value now reaches int(''), whose ValueError falls back to the same default",
 }
 
 # mutmut's exit codes per mutant (its stats module); None: not run yet.

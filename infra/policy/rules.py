@@ -21,8 +21,8 @@ Props = Mapping[str, Any]
 ResourceRule = Callable[[str, Props], list[str]]
 StackRule = Callable[[Sequence[tuple[str, Props]]], list[str]]
 
-_LONG_RUNNING = {"Deployment", "StatefulSet", "DaemonSet"}
-_WORKLOADS = _LONG_RUNNING | {"Job", "CronJob"}
+_LONG_RUNNING = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"}
+_WORKLOADS = _LONG_RUNNING | {"Job", "CronJob", "Pod"}
 
 
 def _kind(resource_type: str, props: Props) -> str:
@@ -33,14 +33,18 @@ def pod_spec(resource_type: str, props: Props) -> Mapping[str, Any] | None:
     """The pod spec inside a workload's props, or None for anything else."""
     kind = _kind(resource_type, props)
     spec = props.get("spec") or {}
+    if kind == "Pod":  # a bare Pod holds its spec itself; every other workload a template of it
+        return spec
     if kind == "CronJob":
         spec = (spec.get("jobTemplate") or {}).get("spec") or {}
     return ((spec.get("template") or {}).get("spec") or {}) if kind in _WORKLOADS else None
 
 
-def _containers(pod: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+def _containers(pod: Mapping[str, Any], ephemeral: bool = True) -> Iterator[Mapping[str, Any]]:
     yield from pod.get("initContainers") or []
     yield from pod.get("containers") or []
+    if ephemeral:
+        yield from pod.get("ephemeralContainers") or []
 
 
 def encryption_at_rest(resource_type: str, props: Props) -> list[str]:
@@ -80,7 +84,7 @@ def probes_and_limits(resource_type: str, props: Props) -> list[str]:
         return []
     long_running = _kind(resource_type, props) in _LONG_RUNNING
     found = []
-    for c in _containers(pod):
+    for c in _containers(pod, ephemeral=False):  # Kubernetes refuses resources and probes on ephemeral ones
         res = c.get("resources") or {}
         for part in ("requests", "limits"):
             if not {"cpu", "memory"} <= set(res.get(part) or {}):

@@ -193,3 +193,244 @@ def test_no_documentation_cidrs(bad: list[tuple[str, dict[str, Any]]]) -> None:
 def test_prod_data_protection_exempts_layers_without_buckets() -> None:
     cluster_layer = [_eks("prod", "100.64.10.0/24")]
     assert STACK_RULES["prod-data-protection"](cluster_layer) == []
+
+
+# Each rule's exact verdicts: every check named on its own, init containers and every workload kind covered.
+CRONJOB = "kubernetes:batch/v1:CronJob"
+
+
+def _pod(*containers: dict[str, Any], init: tuple[dict[str, Any], ...] = (),
+         ephemeral: tuple[dict[str, Any], ...] = (), **pod: Any) -> dict[str, Any]:
+    return {**pod, "containers": list(containers), "initContainers": list(init),
+            "ephemeralContainers": list(ephemeral)}
+
+
+def _workload(kind: str, pod: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    group = {"Job": "batch/v1", "CronJob": "batch/v1", "Pod": "core/v1"}.get(kind, "apps/v1")
+    if kind == "Pod":
+        return f"kubernetes:{group}:{kind}", {"kind": kind, "spec": pod}
+    if kind == "CronJob":
+        return f"kubernetes:{group}:{kind}", {"kind": kind, "spec": {"jobTemplate": {"spec": {"template": {
+            "spec": pod}}}}}
+    return f"kubernetes:{group}:{kind}", {"kind": kind, "spec": {"template": {"spec": pod}}}
+
+
+def _container(name: str = "app", **fields: Any) -> dict[str, Any]:
+    return {k: v for k, v in (_deployment()["spec"]["template"]["spec"]["containers"][0] | {"name": name}
+                              | fields).items() if v is not None}
+
+
+def test_encryption_at_rest_names_each_missing_check() -> None:
+    rule = RESOURCE_RULES["encryption-at-rest"]
+    assert rule(RDS, {}) == ["RDS storage must be encrypted"]
+    assert rule(CACHE, {}) == ["ElastiCache must be encrypted at rest", "ElastiCache must use TLS in transit"]
+    assert rule(CACHE, {"transitEncryptionEnabled": True}) == ["ElastiCache must be encrypted at rest"]
+    assert rule("aws:eks/cluster:Cluster", {"encryptionConfig": {"resources": ["configmaps"]}}) == [
+        "EKS must envelope-encrypt Secrets with KMS"]
+    assert rule(SSE, {}) == ["S3 default encryption must be SSE-KMS"]
+    assert rule(SSE, {"rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms:dsse"}}]}) == []
+    mixed = {"rules": [*_SSE_OK["rules"], {"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]}
+    assert rule(SSE, mixed) == ["S3 default encryption must be SSE-KMS"]  # every rule, not any
+    assert rule("aws:kms/key:Key", {}) == ["KMS keys must rotate"]
+    assert rule("aws:sqs/queue:Queue", {}) == []  # a type the rule does not cover
+
+
+def test_no_public_data_names_each_missing_flag() -> None:
+    rule = RESOURCE_RULES["no-public-data"]
+    assert rule(PAB, {"blockPublicAcls": True, "ignorePublicAcls": "true"}) == [
+        "public access block must set blockPublicPolicy", "public access block must set ignorePublicAcls",
+        "public access block must set restrictPublicBuckets"]
+    assert rule("aws:s3/bucket:Bucket", {"acl": "public-read-write"}) == ["buckets must not have a public ACL"]
+    assert rule("aws:s3/bucket:Bucket", {"acl": "private"}) == []
+    assert rule("aws:s3/bucketAcl:BucketAcl", {"acl": "public-read"}) == []  # only the bucket's own acl
+    assert rule(RDS, {"publiclyAccessible": True}) == ["RDS instances must not be publicly accessible"]
+    assert rule(CACHE, {"publiclyAccessible": True}) == []
+
+
+@pytest.mark.parametrize("kind", ["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"])
+def test_probes_and_limits_on_long_running_workloads(kind: str) -> None:
+    rule = RESOURCE_RULES["probes-and-limits"]
+    # An init container needs limits, never probes (it runs to completion before the probes start).
+    init = _container("migrate", livenessProbe=None, readinessProbe=None)
+    assert rule(*_workload(kind, _pod(_container(), init=(init,)))) == []
+    bare = _container("web", resources=None, livenessProbe=None, readinessProbe=None)
+    assert rule(*_workload(kind, _pod(bare))) == [
+        "container web needs cpu and memory requests", "container web needs cpu and memory limits",
+        "container web needs a livenessProbe", "container web needs a readinessProbe"]
+    half = _container(resources={"requests": {"cpu": "1"}, "limits": {"memory": "1Gi"}}, readinessProbe=None)
+    assert rule(*_workload(kind, _pod(half))) == [
+        "container app needs cpu and memory requests", "container app needs cpu and memory limits",
+        "container app needs a readinessProbe"]
+    unlimited = _container("migrate", resources={"requests": {"cpu": "1", "memory": "1Gi"}})
+    assert rule(*_workload(kind, _pod(_container(), init=(unlimited,)))) == [
+        "container migrate needs cpu and memory limits"]
+    # Kubernetes refuses resources and probes on an ephemeral (debug) container: none are asked of it.
+    assert rule(*_workload(kind, _pod(_container(), ephemeral=(bare,)))) == []
+
+
+@pytest.mark.parametrize("kind", ["Job", "CronJob", "Pod"])
+def test_probes_and_limits_on_batch_workloads(kind: str) -> None:
+    rule = RESOURCE_RULES["probes-and-limits"]
+    unprobed = _container(livenessProbe=None, readinessProbe=None)
+    assert rule(*_workload(kind, _pod(unprobed, init=(unprobed,)))) == []
+    unlimited = _container("dump", resources={"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1"}})
+    assert rule(*_workload(kind, _pod(_container(), init=(unlimited,)))) == [
+        "container dump needs cpu and memory limits"]
+
+
+def test_rules_over_pods_ignore_other_resources() -> None:
+    # A Deployment as a non-Kubernetes type or a ConfigMap holding a pod-like spec is no workload.
+    _, props = _workload("Deployment", _pod(_container(resources=None, image="x:latest")))
+    for rule in ("probes-and-limits", "pinned-images", "non-root"):
+        assert RESOURCE_RULES[rule]("custom:index:Deployment", props) == [], rule
+        assert RESOURCE_RULES[rule]("kubernetes:core/v1:ConfigMap", {**props, "kind": "ConfigMap"}) == [], rule
+
+
+@pytest.mark.parametrize("kind", ["Deployment", "Job", "CronJob", "Pod"])
+def test_pinned_images_in_every_container(kind: str) -> None:
+    rule = RESOURCE_RULES["pinned-images"]
+    pinned = [_container("a", image="registry.local:5000/team/trellis:1.2.3"),
+              _container("b", image="trellis@sha256:" + "b" * 64),
+              _container("c", image="registry.local:5000/trellis@sha256:" + "c" * 64)]
+    assert rule(*_workload(kind, _pod(*pinned, init=(_container("i", image="busybox:1.36"),)))) == []
+    unpinned = [_container("b", image="trellis@sha256:" + "b" * 64),  # a digest first does not end the check
+                _container("c", image="registry.local:5000/trellis:latest"),
+                _container("d", image="registry.local:5000/trellis"),
+                _container("e", image=None)]
+    assert rule(*_workload(kind, _pod(*unpinned, init=(_container("i", image="busybox"),),
+                                      ephemeral=(_container("debug", image="busybox:latest"),)))) == [
+        "container i image 'busybox' must pin a tag other than latest",
+        "container c image 'registry.local:5000/trellis:latest' must pin a tag other than latest",
+        "container d image 'registry.local:5000/trellis' must pin a tag other than latest",
+        "container e image '' must pin a tag other than latest",
+        "container debug image 'busybox:latest' must pin a tag other than latest"]
+
+
+@pytest.mark.parametrize("kind", ["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"])
+def test_non_root_in_every_container(kind: str) -> None:
+    rule = RESOURCE_RULES["non-root"]
+    own = {"runAsNonRoot": True, "allowPrivilegeEscalation": False}
+    # Non-root set on each container instead of the pod passes too.
+    assert rule(*_workload(kind, _pod(_container(securityContext=own), init=(_container(
+        "i", securityContext={**own, "privileged": False}),)))) == []
+    root_init = _container("i", securityContext={"runAsNonRoot": False, "allowPrivilegeEscalation": False})
+    assert rule(*_workload(kind, _pod(_container(securityContext=own), init=(root_init,)))) == [
+        "container i must run as non-root"]
+    debug = _container("debug", securityContext={"runAsNonRoot": True, "privileged": True})
+    assert rule(*_workload(kind, _pod(_container(securityContext=own), ephemeral=(debug,)))) == [
+        "container debug must set allowPrivilegeEscalation: false", "container debug must not be privileged"]
+    loose = _container("web", securityContext={"privileged": True})
+    assert rule(*_workload(kind, _pod(loose, securityContext={"runAsNonRoot": True}))) == [
+        "container web must set allowPrivilegeEscalation: false", "container web must not be privileged"]
+    assert rule(*_workload(kind, _pod(_container(securityContext=None)))) == [
+        "container app must run as non-root", "container app must set allowPrivilegeEscalation: false"]
+
+
+def test_buckets_locked_down_counts_per_bucket() -> None:
+    rule = STACK_RULES["buckets-locked-down"]
+    bucket = ("aws:s3/bucket:Bucket", {})
+    assert rule([]) == []
+    assert rule([bucket, bucket, (PAB, _PAB_OK), (SSE, _SSE_OK)]) == [
+        "every bucket needs a BucketPublicAccessBlock", "every bucket needs a default encryption configuration"]
+    assert rule([bucket, (SSE, _SSE_OK)]) == ["every bucket needs a BucketPublicAccessBlock"]
+    assert rule([bucket, (PAB, _PAB_OK)]) == ["every bucket needs a default encryption configuration"]
+
+
+def test_prod_data_protection_names_every_gap() -> None:
+    rule = STACK_RULES["prod-data-protection"]
+    stack = _prod_stack(rds={"multiAz": False, "deletionProtection": "yes", "backupRetentionPeriod": 29},
+                        cache={"automaticFailoverEnabled": False, "snapshotRetentionLimit": 0})[:-1]
+    assert rule(stack) == ["prod RDS must be Multi-AZ", "prod RDS must have deletion protection",
+                           "prod RDS must keep backups >= 30 days",
+                           "prod ElastiCache must be Multi-AZ with automatic failover",
+                           "prod ElastiCache must keep snapshots", "prod buckets must replicate to another region"]
+    unset = [stack[0], (RDS, {}), (CACHE, {})]
+    assert rule(unset) == ["prod RDS must be Multi-AZ", "prod RDS must have deletion protection",
+                           "prod RDS must keep backups >= 30 days",
+                           "prod ElastiCache must be Multi-AZ with automatic failover",
+                           "prod ElastiCache must keep snapshots"]
+    # The least that passes: 30 days of backups, one snapshot.
+    assert rule(_prod_stack(cache={"snapshotRetentionLimit": 1})) == []
+
+
+def test_prod_data_protection_reads_the_environment_of_either_layer() -> None:
+    rule = STACK_RULES["prod-data-protection"]
+    unprotected = (RDS, {"multiAz": True, "deletionProtection": True})
+    assert rule([_eks("prod"), unprotected]) == ["prod RDS must keep backups >= 30 days"]
+    assert rule([_eks("staging"), unprotected]) == []
+    assert rule([("kubernetes:core/v1:Namespace", {"metadata": {}}), _eks("prod"), unprotected]) == []  # first wins
+    assert rule([("aws:eks/cluster:Cluster", {}), unprotected]) == []
+
+
+def test_engine_versions_name_the_pinned_version() -> None:
+    rule = RESOURCE_RULES["engine-versions-without-patch"]
+    assert rule(RDS, {"engine": "postgres"}) == ["RDS engineVersion '' must be the major only"]
+    assert rule(RDS, {"engine": "postgres", "engineVersion": "16.6"}) == [
+        "RDS engineVersion '16.6' must be the major only"]
+    assert rule(RDS, {"engine": "mysql", "engineVersion": "8.0.35"}) == []  # only PostgreSQL's scheme is known
+    assert rule(CACHE, {"engineVersion": "7.1.0"}) == ["ElastiCache engineVersion '7.1.0' must not pin a patch level"]
+    assert rule(CACHE, {"engineVersion": "7"}) == [] and rule(CACHE, {}) == []
+    assert rule("aws:docdb/cluster:Cluster", {"engine": "postgres", "engineVersion": "5.0.0"}) == []
+
+
+def test_metrics_not_public_names_each_route() -> None:
+    rule = STACK_RULES["metrics-not-public"]
+    default = (INGRESS, {"kind": "Ingress", "spec": {
+        "defaultBackend": {"service": {"name": "api", "port": {"number": 9102}}},
+        "rules": [{"http": {"paths": [
+            {"backend": {"service": {"name": "api", "port": {"name": "http"}}}},
+            {"path": "/ready", "backend": {"service": {"name": "api", "port": {"name": "http"}}}},
+            {"path": "/metrics/x", "backend": {"resource": {"kind": "Bucket"}}}]}}, {"host": "x"}]}})
+    monitor = (MONITOR, {"kind": "ServiceMonitor", "spec": {"endpoints": [{"port": "9102"}, {"path": "/m"}]}})
+    assert rule([default, monitor]) == ["Ingress routes * to api:9102, a metrics port",
+                                        "Ingress sends /ready to api: it must be blocked at the edge"]
+    assert rule([default]) == ["Ingress sends /ready to api: it must be blocked at the edge"]
+    assert rule([_ingress(("/", "metrics"))]) == ["Ingress routes / to trellis-api:metrics, a metrics port"]
+    pathless = (INGRESS, {"kind": "Ingress", "spec": {"rules": [{"http": {"paths": [
+        {"backend": {"service": {"name": "api", "port": {"name": "metrics"}}}}]}}]}})
+    assert rule([pathless]) == ["Ingress routes / to api:metrics, a metrics port"]  # no path: all of them
+    assert rule([_ingress(("/", ""))]) == []
+    assert rule([_ingress(("/metrics", "http"))]) == [
+        "Ingress sends /metrics to trellis-api: it must be blocked at the edge"]
+
+
+@pytest.mark.parametrize("service_type", ["LoadBalancer", "NodePort"])
+def test_metrics_not_public_on_exposed_services(service_type: str) -> None:
+    rule = STACK_RULES["metrics-not-public"]
+    ports = [{"name": "http", "port": 80}, {"name": "metrics", "port": 9090}, {"name": "scrape", "port": 9102}]
+    service = ("kubernetes:core/v1:Service", {"kind": "Service", "metadata": {"name": "api"}, "spec": {
+        "type": service_type, "ports": ports}})
+    assert rule([service, _MONITOR]) == ["Service api exposes metrics port metrics",
+                                         "Service api exposes metrics port scrape"]
+    internal = ("kubernetes:core/v1:Service", {"kind": "Service", "metadata": {"name": "api"}, "spec": {
+        "type": "ClusterIP", "ports": ports}})
+    assert rule([internal, _MONITOR]) == []
+    assert rule([("custom:index:Service", {**service[1]})]) == []  # only Kubernetes kinds
+
+
+def test_node_autoscaler_charts_by_name_in_any_repository() -> None:
+    rule = STACK_RULES["node-autoscaler"]
+    groups = [("aws:eks/nodeGroup:NodeGroup", {})]
+    assert rule(groups + [("kubernetes:helm.sh/v3:Release", {"chart": "oci://public.ecr.aws/karpenter/karpenter"})]
+                ) == []
+    assert rule(groups + [("kubernetes:helm.sh/v3:Chart", {"chart": "karpenter"})]) == [
+        "EKS node groups without a node autoscaler: install cluster-autoscaler or karpenter, or use EKS Auto Mode"]
+    assert rule(groups + [("aws:eks/cluster:Cluster", {"computeConfig": {"enabled": "true"}})])
+    assert rule(groups + [("aws:eks/nodeGroup:NodeGroup", {"computeConfig": {"enabled": True}})])
+
+
+def test_no_documentation_cidrs_in_every_place() -> None:
+    rule = STACK_RULES["no-documentation-cidrs"]
+    group = ("aws:ec2/securityGroup:SecurityGroup", {"ingress": [{"cidrBlocks": ["10.0.0.0/8"]}, {}],
+                                                     "egress": [{"cidrBlocks": ["203.0.113.9/24"]}]})
+    policy = ("kubernetes:networking.k8s.io/v1:NetworkPolicy", {"kind": "NetworkPolicy", "spec": {
+        "ingress": [{"from": [{"ipBlock": {"cidr": "192.0.2.0/25"}}, {"podSelector": {}}]}],
+        "egress": [{"to": [{"ipBlock": {"cidr": "2001:db9::/32"}}]}, {}]}})
+    assert rule([group, policy]) == [
+        "aws:ec2/securityGroup:SecurityGroup: 203.0.113.9/24 is a documentation range",
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy: 192.0.2.0/25 is a documentation range"]
+    # Not a CIDR, or a wider network holding a documentation range: not a placeholder.
+    assert rule([_eks("dev", "not-a-cidr", "", "192.0.0.0/16", "::/0")]) == []
+    assert rule([_eks("prod", "10.1.0.0/16", "0.0.0.0/0")]) == ["prod EKS endpoint must not be public to 0.0.0.0/0"]
+    # A NetworkPolicy peer only counts as such a Kubernetes kind.
+    assert rule([("custom:index:NetworkPolicy", policy[1])]) == []

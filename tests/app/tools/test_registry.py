@@ -3,13 +3,18 @@ built by their kind's factory (cached per installation version), credentials per
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from pydantic import TypeAdapter
 
 from app.engine.ports import ToolRef, ToolResult, ToolSpec
-from app.errors import ToolCredentialsMissing, ToolInvokeError, ToolNotFound
+from app.errors import InvalidParam, ToolCredentialsMissing, ToolInvokeError, ToolNotFound
+from app.tools import registry as registry_module
+from app.tools.builtin import BuiltinSpec
+from app.tools.builtin.provider import BuiltinTool, ToolCall
 from app.tools.provider import ProviderContext
 from app.tools.registry import ToolRegistry, builtin_id
 from tests.app.tools.memory_store import MemoryStore
@@ -130,3 +135,190 @@ def test_problem_reports_without_building(registry, store):
 def test_models_see_only_the_parameters_they_fill(registry):
     spec = registry.describe("ws", ToolRef("builtin", "tavily", "tavily_search"))
     assert set(spec.parameters["properties"]) == {"query"} and spec.parameters["required"] == ["query"]
+
+
+def _keyed(*credentials: str) -> BuiltinSpec:
+    """A stand-in for the native `time` built-in that needs credentials and echoes what it got."""
+    def run(call: ToolCall) -> ToolResult:
+        return ToolResult(text=call.context.workspace_id, variables={"creds": dict(call.credentials)})
+
+    return BuiltinSpec(provider_id="time", label="Keyed", credentials=credentials,
+                       tools=(BuiltinTool("now", "Now", (), run),))
+
+
+def test_without_a_store_only_native_built_ins_resolve():
+    registry = ToolRegistry(ProviderContext())
+    assert registry.invoke("ws", ToolRef("builtin", "time", "current_time"), {"timezone": "UTC", "format": "%Z"}
+                           ).text == "UTC"
+    assert sorted(registry.kinds) == ["api", "mcp", "plugin", "workflow"]  # every installed kind by default
+    with pytest.raises(ToolNotFound, match="^mcp tool provider 'srv' is not installed"):
+        registry.invoke("ws", ToolRef("mcp", "srv", "echo"), {})
+
+
+def test_builtins_can_be_replaced_and_are_reached_only_by_known_ids(store):
+    registry = ToolRegistry(ProviderContext(), store, kinds={}, builtins={"time": _keyed()})
+    assert registry.invoke("ws", ToolRef("builtin", "langgenius/time/time", "now"), {}).text == "ws"
+    assert registry.invoke("ws2", ToolRef("builtin", "time", "now"), {}).text == "ws2"  # built per workspace
+    bare = ToolRegistry(ProviderContext(), store, kinds={}, builtins={})
+    with pytest.raises(ToolNotFound, match=r"^tool provider 'time' \(builtin\) is not available: Trellis has no "
+                                           "native version of it and no plugin of that id is installed$"):
+        bare.resolve("ws", ToolRef("builtin", "time", "current_time"))
+    with pytest.raises(ToolNotFound, match=r"'md_exporter' \(plugin\) is not available"):
+        bare.resolve("ws", ToolRef("plugin", "md_exporter", "x"))
+
+
+def test_an_installed_plugin_needs_the_plugin_kind(store):
+    store.add("ws", "plugin", "langgenius/time/time", credentials={"key": "k"})
+    result = ToolRegistry(ProviderContext(), store, kinds={"plugin": EchoProvider}).invoke(
+        "ws", ToolRef("plugin", "langgenius/time/time", "current_time"), {})
+    assert result.variables["creds"] == {"key": "k"} and result.text == "ws"  # the plugin's own credentials
+    without = ToolRegistry(ProviderContext(), store, kinds={"mcp": EchoProvider}, builtins={"time": _keyed()})
+    assert without.invoke("ws", ToolRef("plugin", "langgenius/time/time", "now"), {}).variables["creds"] == {}
+
+
+def test_builtin_credentials_are_the_workspace_s_own(store):
+    store.add("ws", "builtin", "time", credentials={"api_key": "k1"})
+    store.add("ws", "plugin", "time-helper", credentials={"api_key": "wrong"})
+    registry = ToolRegistry(ProviderContext(), store, kinds={"plugin": EchoProvider},
+                            builtins={"time": _keyed("api_key")})
+    assert registry.invoke("ws", ToolRef("builtin", "time", "now"), {}).variables["creds"] == {"api_key": "k1"}
+    with pytest.raises(ToolCredentialsMissing):  # a tool error of the domain passes through as it is
+        registry.invoke("other", ToolRef("builtin", "time", "now"), {})
+
+
+def test_missing_installations_name_the_provider_and_its_name(registry):
+    with pytest.raises(ToolNotFound, match=r"^mcp tool provider 'srv-9' \(pdf\) is not installed in this "
+                                           r"workspace: install it with POST /manage/v1/tool-providers$"):
+        registry.resolve("ws", ToolRef("mcp", "srv-9", "t", provider_name="pdf"))
+    with pytest.raises(ToolNotFound, match=r"^mcp tool provider 'srv-9' is not installed"):
+        registry.resolve("ws", ToolRef("mcp", "srv-9", "t"))
+    with pytest.raises(ToolNotFound, match=r"^tool provider kind 'api' is not supported \(provider 'p', tool 't'\)$"):
+        registry.resolve("ws", ToolRef("api", "p", "t"))
+    with pytest.raises(ToolNotFound, match=r"^tool 'nope' is not offered by provider 'time'$"):
+        registry.describe("ws", ToolRef("builtin", "time", "nope"))
+
+
+@pytest.mark.parametrize("url,transport", [
+    ("https://mcp.example/sse", "sse"), ("HTTPS://mcp.example/sse/?key=k", "sse"),
+    ("http://mcp.example/mcp", "streamable_http"), ("https://mcp.example/sse-like?x=/sse", "streamable_http")])
+def test_mcp_servers_named_by_url_need_no_installation(registry, store, url, transport):
+    result = registry.invoke("ws", ToolRef("mcp", url, "echo"), {"q": 1})
+    assert result.text == "ws" and result.variables["config"] == {"server_url": url, "transport": transport}
+    assert result.variables["creds"] == {}
+    built = EchoProvider.built
+    registry.invoke("ws", ToolRef("mcp", url, "echo"), {})
+    assert EchoProvider.built == built  # one client per server and workspace
+    assert registry.invoke("ws2", ToolRef("mcp", url, "echo"), {}).text == "ws2"
+    assert EchoProvider.built == built + 1
+
+
+def test_only_mcp_providers_may_be_named_by_url(store):
+    registry = ToolRegistry(ProviderContext(), store, kinds={"mcp": EchoProvider, "workflow": EchoProvider})
+    with pytest.raises(ToolNotFound, match="not installed"):
+        registry.resolve("ws", ToolRef("workflow", "https://wf.example/sse", "t"))
+    assert registry.problem("ws", ToolRef("mcp", "ftp://mcp.example", "t")) == "not_installed"
+    with pytest.raises(ToolNotFound):
+        registry.resolve("ws", ToolRef("mcp", "ftp://mcp.example/sse", "t"))
+    # An installation under a URL id is used as installed, with its configuration and credentials.
+    store.add("ws", "mcp", "https://mcp.example/sse", config={"server_url": "installed"}, credentials={"t": "1"})
+    result = registry.invoke("ws", ToolRef("mcp", "https://mcp.example/sse", "echo"), {})
+    assert result.variables["config"] == {"server_url": "installed"} and result.variables["creds"] == {"t": "1"}
+
+
+class ListingFails(EchoProvider):
+    def tools(self) -> list[ToolSpec]:
+        raise ToolInvokeError("mcp.example did not answer")
+
+
+def test_list_tools_of_one_provider(registry, store):
+    store.add("ws", "mcp", "srv")
+    assert registry.list_tools("ws", "mcp", "srv") == [ToolSpec(ToolRef("mcp", "srv", "echo"), "echo")]
+    assert registry.describe("ws", ToolRef("mcp", "srv", "echo")).description == "echo"
+    with pytest.raises(ToolNotFound, match=r"^tool provider kind 'api' is not supported \(provider 'p', tool ''\)"):
+        registry.list_tools("ws", "api", "p")
+    failing = ToolRegistry(ProviderContext(), store, kinds={"mcp": ListingFails})
+    with pytest.raises(ToolNotFound, match="^mcp.example did not answer$"):
+        failing.list_tools("ws", "mcp", "srv")
+
+
+def test_adapter_bugs_are_logged_naming_the_tool(registry, store, caplog):
+    store.add("ws", "mcp", "srv")
+    with caplog.at_level(logging.WARNING, logger="app.tools.registry"), pytest.raises(ToolInvokeError):
+        registry.invoke("ws", ToolRef("mcp", "srv", "boom"), {})
+    assert caplog.messages == ["tool mcp:srv/boom raised RuntimeError"]
+
+
+def _strict(provider_id: str, config: Mapping[str, Any], context: ProviderContext) -> EchoProvider:
+    TypeAdapter(dict[str, int]).validate_python(config)
+    return EchoProvider(provider_id, config, context)
+
+
+def _whole(provider_id: str, config: Mapping[str, Any], context: ProviderContext) -> EchoProvider:
+    TypeAdapter(int).validate_python(config)  # an error about the whole configuration: no location
+    raise AssertionError("unreachable")
+
+
+def test_build_checks_a_configuration_without_caching(store):
+    registry = ToolRegistry(ProviderContext(), store, kinds={"api": _strict, "workflow": _whole,
+                                                             "builtin": EchoProvider})
+    built = EchoProvider.built
+    provider = registry.build("ws", "api", "p", {"a": 1})
+    assert provider.context.workspace_id == "ws" and provider.config == {"a": 1} and provider.provider_id == "p"
+    assert registry.build("ws", "api", "p", {"a": 1}) is not provider and EchoProvider.built == built + 2
+    with pytest.raises(InvalidParam, match=r"^invalid api provider configuration: b: Input should be a valid "
+                                           "integer") as bad:
+        registry.build("ws", "api", "p", {"a": 1, "b": "x"})
+    assert bad.value.extra == {"params": "config"}
+    with pytest.raises(InvalidParam, match="^invalid workflow provider configuration: config: "):
+        registry.build("ws", "workflow", "p", {})
+    with pytest.raises(ToolNotFound, match=r"^tool provider kind 'builtin' cannot be installed; kinds: api, builtin, "
+                                           "workflow$"):
+        registry.build("ws", "builtin", "time", {})
+    with pytest.raises(ToolNotFound, match="kind 'mcp' cannot be installed; kinds: none$"):
+        ToolRegistry(ProviderContext(), store, kinds={}).build("ws", "mcp", "p", {})
+
+
+def test_the_cache_is_bounded_and_forgotten_per_workspace(registry, store, monkeypatch):
+    monkeypatch.setattr(registry_module, "CACHE_SIZE", 3)
+    for ws in ("a", "b", "c"):
+        store.add(ws, "mcp", "srv")
+        registry.invoke(ws, ToolRef("mcp", "srv", "echo"), {})
+    store.add("a", "mcp", "srv-2")
+    built = EchoProvider.built
+    registry.invoke("a", ToolRef("mcp", "srv-2", "echo"), {})  # a fourth: the three are dropped first
+    registry.invoke("a", ToolRef("mcp", "srv-2", "echo"), {})
+    assert EchoProvider.built == built + 1
+    registry.invoke("b", ToolRef("mcp", "srv", "echo"), {})
+    assert EchoProvider.built == built + 2
+    registry.forget("a")
+    registry.invoke("b", ToolRef("mcp", "srv", "echo"), {})
+    assert EchoProvider.built == built + 2
+    assert registry.invoke("a", ToolRef("mcp", "srv-2", "echo"), {}).text == "a"
+    assert EchoProvider.built == built + 3
+
+
+def test_two_installations_of_a_workspace_are_built_apart(registry, store):
+    store.add("ws", "mcp", "one", config={"n": 1})
+    store.add("ws", "mcp", "two", config={"n": 2})
+    assert registry.invoke("ws", ToolRef("mcp", "one", "echo"), {}).variables["config"] == {"n": 1}
+    assert registry.invoke("ws", ToolRef("mcp", "two", "echo"), {}).variables["config"] == {"n": 2}
+
+
+def test_problem_of_each_kind(store):
+    registry = ToolRegistry(ProviderContext(), store, kinds={"mcp": EchoProvider},
+                            builtins={"time": _keyed("api_key", "region")})
+    assert registry.problem("ws", ToolRef("api", "p", "t")) == "not_installed"  # a kind this registry lacks
+    assert registry.problem("ws", ToolRef("mcp", "srv", "t", provider_name="pdf")) == "not_installed"
+    store.add("ws", "mcp", "srv-1", name="pdf")
+    assert registry.problem("ws", ToolRef("mcp", "srv", "t", provider_name="pdf")) is None
+    ref = ToolRef("builtin", "time", "now")
+    assert registry.problem("ws", ref) == "credentials_missing"
+    store.add("ws", "builtin", "time", credentials={"api_key": "k", "region": ""})
+    assert registry.problem("ws", ref) == "credentials_missing"  # an empty value is not set
+    store.add("ws2", "builtin", "time", credentials={"api_key": "k", "region": "eu"})
+    assert registry.problem("ws2", ref) is None
+    assert registry.problem("ws2", ToolRef("builtin", "time", "later")) == "not_installed"
+    # A plugin installed under the id answers for every tool name, credentials being the plugin's affair.
+    store.add("ws", "plugin", "time")
+    assert registry.problem("ws", ToolRef("plugin", "time", "anything")) is None
+    assert registry.problem("ws", ToolRef("builtin", "time", "anything")) is None
