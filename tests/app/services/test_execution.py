@@ -3,14 +3,30 @@ including the branch an if-else took."""
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
 import pytest
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 
 from app.db import transaction
+from app.engine.runner import Limits
+from app.engine.state import NodeRecord, NodeStatus, RunStatus
 from app.models import NodeExecution, WorkflowRun
+from app.models.base import utcnow
+from app.providers.events.sql_table import SqlEventLog
 from app.services.accounts import AppPrincipal
-from app.services.leases import Leases
+from app.services.apps import Apps
+from app.services.event_batcher import EventBatcher
+from app.services.execution import STOP_CHECK_SECONDS, LeaseLost, RunBatch, RunExecutor
+from app.services.leases import Lease, Leases
+from app.services.metering import UsageRecorder
+from app.services.pricing import Price, PriceTable
+from app.wiring import build_llm
 from tests.conftest import build_test_container
+from tests.run_table import RunTable
 
 BRANCHING = """
 app: {name: branching, mode: workflow}
@@ -70,3 +86,261 @@ def test_a_resumed_attempt_restores_the_if_else_branch_from_its_checkpoint(backe
         assert resumed.status == "succeeded" and resumed.outputs == {"big": None, "small": "small"}
     finally:
         container.close()
+
+
+# Fast unit tests of the executor on a private SQLite copy (tests/run_table.py): what a first attempt writes,
+# what a resumed one restores, and that every write is fenced by the lease.
+
+LLM_ONLY = """
+app: {name: one-llm, mode: workflow}
+kind: app
+version: 0.1.5
+workflow:
+  graph:
+    edges:
+    - {source: start, target: llm}
+    - {source: llm, target: end}
+    nodes:
+    - {id: start, data: {type: start, variables: [{variable: q, type: text-input, required: true}]}}
+    - id: llm
+      data:
+        type: llm
+        model: {provider: openai, name: gpt-4o-mini, mode: chat, completion_params: {}}
+        prompt_template: [{role: user, text: '{{#start.q#}}'}]
+    - {id: end, data: {type: end, outputs: [{variable: answer, value_selector: [llm, text]}]}}
+"""
+
+
+@dataclass
+class Bench:
+    table: RunTable
+    executor: RunExecutor
+    leases: Leases
+    events: SqlEventLog
+
+    def claim(self, run_id: str) -> Lease:
+        lease = self.leases.acquire(run_id, "w")
+        assert lease is not None
+        return lease
+
+    def event_names(self, run_id: str) -> list[str]:
+        return [payload["event"] for _, payload in self.events.read(run_id, None, 0)]
+
+    def nodes(self, run_id: str) -> list[NodeExecution]:
+        with self.table.sessions() as session:
+            return list(session.scalars(select(NodeExecution).where(NodeExecution.run_id == run_id)
+                                        .order_by(NodeExecution.index)))
+
+
+PRICES = PriceTable(currency="EUR", prices={"*": Price(Decimal(1000), Decimal(3000))})
+
+
+@pytest.fixture
+def bench(run_table: RunTable, make_settings) -> Bench:
+    apps = Apps(run_table.sessions)
+    for name, dsl in (("branching", BRANCHING), ("llm", LLM_ONLY)):
+        view = apps.import_dsl(run_table.workspace_id, dsl)
+        assert view.published_version_id is not None
+        run_table.apps[name] = (view.id, view.published_version_id)
+    events = SqlEventLog(run_table.sessions)
+    executor = RunExecutor(run_table.sessions, apps, events, build_llm(make_settings()), Limits(),
+                           recorder=UsageRecorder(run_table.sessions, PRICES))
+    return Bench(run_table, executor, Leases(run_table.sessions, lease_seconds=30), events)
+
+
+def test_a_first_attempt_writes_the_outcome_nodes_and_events_of_its_epoch(bench):
+    run_id = bench.table.add("branching", inputs={"x": 3}, created_at=utcnow() - timedelta(seconds=10))
+    lease = bench.claim(run_id)
+    assert bench.executor.execute(lease) == RunStatus.succeeded
+    row = bench.table.row(run_id)
+    assert (row.status, row.outputs, row.error, row.total_steps, row.exceptions_count) == (
+        "succeeded", {"big": None, "small": "small"}, None, 4, 0)
+    assert (row.lease_owner, row.lease_expires_at, row.price_currency) == (None, None, "EUR")
+    assert row.finished_at is not None and 10 <= row.elapsed_time < 60
+    nodes = bench.nodes(run_id)
+    assert [(n.node_id, n.status, n.epoch) for n in nodes] == [
+        ("start", "succeeded", lease.epoch), ("if", "succeeded", lease.epoch),
+        ("small", "succeeded", lease.epoch), ("end", "succeeded", lease.epoch)]
+    assert nodes[2].predecessor_node_id == "if" and nodes[1].edge_handle == "false"
+    names = bench.event_names(run_id)
+    assert names[0] == "workflow_started" and names[-1] == "workflow_finished"
+    assert names.count("workflow_started") == 1 and names.count("node_finished") == 4
+
+
+def test_a_metered_attempt_adds_its_tokens_and_price_to_the_run(bench):
+    run_id = bench.table.add("llm", inputs={"q": "three little words"})
+    assert bench.executor.execute(bench.claim(run_id)) == RunStatus.succeeded
+    row = bench.table.row(run_id)
+    [_, llm, _] = bench.nodes(run_id)
+    meta = llm.execution_metadata
+    assert llm.total_tokens > 0 and row.total_tokens == llm.total_tokens
+    expected = (meta["prompt_tokens"] * 1000 + meta["completion_tokens"] * 3000) * 1000
+    assert row.total_price_nanos == expected > 0 and meta["currency"] == "EUR"
+    assert row.outputs == {"answer": llm.outputs["text"]}
+
+
+def _crash_after_the_if_else(bench: Bench, run_id: str, **values: object) -> None:
+    """Keep the checkpoints of the start and the if-else, drop the rest, and queue the run again."""
+    with transaction(bench.table.sessions) as session:
+        session.execute(delete(NodeExecution).where(NodeExecution.run_id == run_id,
+                                                    NodeExecution.node_id.not_in(["start", "if"])))
+    bench.table.set(run_id, status="queued", outputs=None, finished_at=None, **values)
+
+
+def test_a_resumed_attempt_restores_exactly_the_succeeded_checkpoints(bench):
+    run_id = bench.table.add("branching", inputs={"x": 3})
+    first = bench.claim(run_id)
+    bench.executor.execute(first)
+    before = len(bench.event_names(run_id))
+    # With new inputs a re-evaluated if-else would take the other branch: the restored one must not.
+    _crash_after_the_if_else(bench, run_id, inputs={"x": 9})
+    second = bench.claim(run_id)
+    assert not second.started_now
+    assert bench.executor.execute(second) == RunStatus.succeeded
+    assert bench.table.row(run_id).outputs == {"big": None, "small": "small"}
+    assert [(n.node_id, n.epoch) for n in bench.nodes(run_id)] == [
+        ("start", first.epoch), ("if", first.epoch), ("small", second.epoch), ("end", second.epoch)]
+    assert "workflow_started" not in bench.event_names(run_id)[before:]
+
+
+def test_a_failed_checkpoint_is_run_again_on_resume(bench):
+    run_id = bench.table.add("branching", inputs={"x": 3})
+    bench.executor.execute(bench.claim(run_id))
+    _crash_after_the_if_else(bench, run_id, inputs={"x": 9})
+    with transaction(bench.table.sessions) as session:
+        session.execute(update(NodeExecution).where(NodeExecution.run_id == run_id).values(status="failed"))
+    assert bench.executor.execute(bench.claim(run_id)) == RunStatus.succeeded
+    assert bench.table.row(run_id).outputs == {"big": "big", "small": None}
+
+
+def test_a_lease_without_its_run_row_reads_the_run(bench):
+    run_id = bench.table.add("branching", inputs={"x": 3})
+    claimed = bench.claim(run_id)
+    lease = Lease(run_id, "w", claimed.epoch, claimed.attempt)  # as handed over without the row
+    assert bench.executor.execute(lease) == RunStatus.succeeded
+    assert bench.executor.execute(Lease("no-such-run", "w", 1, 1)) is None
+
+
+def test_a_lease_made_without_a_claim_starts_the_run(bench):
+    run_id = bench.table.add("branching", inputs={"x": 3})
+    bench.table.set(run_id, status="running", epoch=4)
+    assert bench.executor.execute(Lease(run_id, "w", 4, 1)) == RunStatus.succeeded
+    assert bench.table.row(run_id).started_at is not None
+    assert bench.event_names(run_id)[0] == "workflow_started"
+
+
+def test_an_attempt_whose_lease_was_taken_over_writes_nothing(bench):
+    for app, inputs in (("llm", {"q": "hi"}), ("branching", {"x": 3})):
+        run_id = bench.table.add(app, inputs=inputs)
+        lease = bench.claim(run_id)
+        bench.table.set(run_id, epoch=lease.epoch + 1, lease_owner="other")
+        assert bench.executor.execute(lease) is None
+        row = bench.table.row(run_id)
+        assert (row.status, row.outputs, row.finished_at, row.total_tokens) == ("running", None, None, 0)
+        assert bench.nodes(run_id) == []
+        assert "workflow_finished" not in bench.event_names(run_id)
+
+
+def _record(node_id: str, node_type: str, status: NodeStatus = NodeStatus.succeeded, tokens: int = 0) -> NodeRecord:
+    return NodeRecord(execution_id=f"x-{node_id}", node_id=node_id, node_type=node_type, title=node_id.title(),
+                      index=3, predecessor_node_id="start", status=status, inputs={"a": 1},
+                      process_data={"p": 2}, outputs={"o": 3}, edge_handle="true", error="e", elapsed_time=1.5,
+                      total_tokens=tokens, metadata={"m": 4})
+
+
+def test_quick_checkpoints_wait_for_the_next_slow_one_and_round_trip_exactly(bench):
+    from app.services.execution import _record as restored
+
+    run_id = bench.table.add("branching")
+    lease = bench.claim(run_id)
+    batch = RunBatch(EventBatcher(bench.events, run_id))
+    quick = _record("if", "if-else", tokens=2)
+    bench.executor._checkpoint(lease, batch, quick)
+    assert bench.nodes(run_id) == []  # held: a quick node is cheaper to run again than to write
+    slow = _record("llm", "llm", tokens=5)
+    bench.executor._checkpoint(lease, batch, slow)
+    rows = {row.node_id: row for row in bench.nodes(run_id)}
+    assert {node: restored(row) for node, row in rows.items()} == {"if": quick, "llm": slow}
+    assert all(row.epoch == lease.epoch for row in rows.values())
+    assert bench.table.row(run_id).total_tokens == 7
+    failed = _record("end", "end", status=NodeStatus.failed)
+    bench.executor._checkpoint(lease, batch, failed)  # quick, but failed: written at once
+    assert len(bench.nodes(run_id)) == 3 and batch.nodes == []
+
+
+def test_a_checkpoint_row_without_handle_or_metadata_restores_defaults(bench):
+    from app.services.execution import _record as restored
+
+    run_id = bench.table.add("branching")
+    with transaction(bench.table.sessions) as session:
+        session.add(NodeExecution(id="x-1", run_id=run_id, node_id="start", node_type="start", title="Start",
+                                  index=1, status="succeeded", edge_handle=None, execution_metadata=None, epoch=1))
+    [row] = bench.nodes(run_id)
+    record = restored(row)
+    assert (record.edge_handle, record.metadata, record.status) == ("source", {}, NodeStatus.succeeded)
+
+
+def test_a_checkpoint_of_a_run_that_is_no_longer_running_is_refused(bench):
+    run_id = bench.table.add("branching")
+    lease = bench.claim(run_id)
+    bench.table.set(run_id, status="stopped")
+    with pytest.raises(LeaseLost):
+        bench.executor._checkpoint(lease, RunBatch(EventBatcher(bench.events, run_id)), _record("llm", "llm", tokens=5))
+    assert bench.nodes(run_id) == [] and bench.table.row(run_id).total_tokens == 0
+
+
+def test_abandon_fails_the_run_with_a_storable_reason_and_tells_its_followers(bench):
+    run_id = bench.table.add("branching")
+    lease = bench.claim(run_id)
+    assert bench.executor.abandon(lease, ValueError("bad\x00\ud800" + "y" * 600))
+    row = bench.table.row(run_id)
+    assert row.error == "The run could not be executed: ValueError: bad?" + "y" * 495
+    assert (row.status, row.lease_owner, row.lease_expires_at) == ("failed", None, None)
+    assert row.finished_at is not None
+    [(_, event)] = bench.events.read(run_id, None, 0)
+    assert event["event"] == "workflow_finished" and event["data"]["status"] == "failed"
+
+
+def test_abandon_leaves_a_run_that_is_no_longer_ours(bench):
+    taken, done = bench.table.add("branching"), bench.table.add("branching")
+    stale, finished = bench.claim(taken), bench.claim(done)
+    bench.table.set(taken, epoch=stale.epoch + 1)
+    bench.table.set(done, status="succeeded")
+    for lease, status in ((stale, "running"), (finished, "succeeded")):
+        assert not bench.executor.abandon(lease, RuntimeError("boom"))
+        assert (bench.table.row(lease.run_id).status, bench.table.row(lease.run_id).error) == (status, None)
+        assert bench.events.read(lease.run_id, None, 0) == []
+
+
+def test_the_stop_check_reads_the_row_at_most_every_quarter_second_and_stays_stopped(bench):
+    run_id = bench.table.add("branching")
+    lease = bench.claim(run_id)
+    should_stop = bench.executor._stop_checker(lease)
+    bench.table.set(run_id, stop_requested=True)
+    assert not should_stop()  # not read yet: the claim itself checked a moment ago
+    time.sleep(STOP_CHECK_SECONDS)
+    assert should_stop()
+    bench.table.set(run_id, stop_requested=False)
+    assert should_stop()  # once stopped, stopped
+
+
+def test_the_stop_check_rereads_only_after_its_interval(bench):
+    run_id = bench.table.add("branching")
+    lease = bench.claim(run_id)
+    should_stop = bench.executor._stop_checker(lease)
+    time.sleep(STOP_CHECK_SECONDS)
+    assert not should_stop()  # read: still wanted
+    bench.table.set(run_id, epoch=lease.epoch + 1)  # taken over
+    assert not should_stop()
+    time.sleep(STOP_CHECK_SECONDS)
+    assert should_stop()
+
+
+def test_the_stop_check_stops_a_run_that_is_gone(bench):
+    run_id = bench.table.add("branching")
+    lease = bench.claim(run_id)
+    should_stop = bench.executor._stop_checker(lease)
+    with transaction(bench.table.sessions) as session:
+        session.execute(delete(WorkflowRun).where(WorkflowRun.id == run_id))
+    time.sleep(STOP_CHECK_SECONDS)
+    assert should_stop()
