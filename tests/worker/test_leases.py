@@ -194,6 +194,16 @@ def test_a_sweep_that_finds_nothing_logs_nothing(run_table, leases, caplog):
     assert not [r for r in caplog.records if r.name == "worker.leases"]
 
 
+def test_a_sweep_that_only_requeues_or_only_fails_is_logged_too(run_table, leases, clock, caplog):
+    lost = run_table.add(enqueued_at=clock.now - timedelta(seconds=61))
+    with caplog.at_level(logging.WARNING, logger="worker.leases"):
+        assert _reaper(leases, Calls()).sweep() == [lost]
+        run_table.set(lost, attempts=3, enqueued_at=clock.now - timedelta(seconds=61))
+        assert _reaper(leases, Calls()).sweep() == []
+    logged = [(r.getMessage(), r.requeued, r.failed) for r in caplog.records if r.name == "worker.leases"]
+    assert logged == [("reaper swept runs", 1, 0), ("reaper swept runs", 0, 1)]
+
+
 def test_an_empty_queue_means_a_queued_run_lost_its_message_after_a_short_grace(run_table, leases, clock):
     waiting = run_table.add(enqueued_at=clock.now - timedelta(seconds=30))
 

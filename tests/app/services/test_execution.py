@@ -9,14 +9,17 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import delete, select, update
 
 from app.db import transaction
+from app.engine.events import AgentLog, NodeFinished, NodeStarted, TextChunk
 from app.engine.runner import Limits
 from app.engine.state import NodeRecord, NodeStatus, RunStatus
-from app.models import NodeExecution, WorkflowRun
+from app.models import EndUser, NodeExecution, WorkflowRun
 from app.models.base import utcnow
 from app.providers.events.sql_table import SqlEventLog
+from app.providers.tracing import ExportConfig, OtelTracer
 from app.services.accounts import AppPrincipal
 from app.services.apps import Apps
 from app.services.event_batcher import EventBatcher
@@ -24,6 +27,7 @@ from app.services.execution import STOP_CHECK_SECONDS, LeaseLost, RunBatch, RunE
 from app.services.leases import Lease, Leases
 from app.services.metering import UsageRecorder
 from app.services.pricing import Price, PriceTable
+from app.services.run_trace import Tracing
 from app.wiring import build_llm
 from tests.conftest import build_test_container
 from tests.run_table import RunTable
@@ -110,6 +114,27 @@ workflow:
     - {id: end, data: {type: end, outputs: [{variable: answer, value_selector: [llm, text]}]}}
 """
 
+SYSTEM = """
+app: {name: system, mode: workflow}
+kind: app
+version: 0.1.5
+workflow:
+  graph:
+    edges:
+    - {source: start, target: end}
+    nodes:
+    - {id: start, data: {type: start, variables: []}}
+    - id: end
+      data:
+        type: end
+        outputs:
+        - {variable: user, value_selector: [sys, user_id]}
+        - {variable: app, value_selector: [sys, app_id]}
+        - {variable: workflow, value_selector: [sys, workflow_id]}
+        - {variable: run, value_selector: [sys, workflow_run_id]}
+        - {variable: files, value_selector: [sys, files]}
+"""
+
 
 @dataclass
 class Bench:
@@ -138,7 +163,7 @@ PRICES = PriceTable(currency="EUR", prices={"*": Price(Decimal(1000), Decimal(30
 @pytest.fixture
 def bench(run_table: RunTable, make_settings) -> Bench:
     apps = Apps(run_table.sessions)
-    for name, dsl in (("branching", BRANCHING), ("llm", LLM_ONLY)):
+    for name, dsl in (("branching", BRANCHING), ("llm", LLM_ONLY), ("system", SYSTEM)):
         view = apps.import_dsl(run_table.workspace_id, dsl)
         assert view.published_version_id is not None
         run_table.apps[name] = (view.id, view.published_version_id)
@@ -177,6 +202,53 @@ def test_a_metered_attempt_adds_its_tokens_and_price_to_the_run(bench):
     expected = (meta["prompt_tokens"] * 1000 + meta["completion_tokens"] * 3000) * 1000
     assert row.total_price_nanos == expected > 0 and meta["currency"] == "EUR"
     assert row.outputs == {"answer": llm.outputs["text"]}
+
+
+def test_the_graph_sees_the_run_as_its_system_variables(bench):
+    app_id, version_id = bench.table.apps["system"]
+    with transaction(bench.table.sessions) as session:
+        session.add(EndUser(id="eu-1", workspace_id=bench.table.workspace_id, app_id=app_id, session_id="ada"))
+    run_id = bench.table.add("system", end_user_id="eu-1")
+    assert bench.executor.execute(bench.claim(run_id)) == RunStatus.succeeded
+    assert bench.table.row(run_id).outputs == {"user": "eu-1", "app": app_id, "workflow": version_id,
+                                               "run": run_id, "files": []}
+
+
+def test_a_traced_attempt_reports_its_nodes_model_calls_and_outcome(bench, make_settings):
+    exporter = InMemorySpanExporter()
+    tracer = OtelTracer(ExportConfig(traces_url="http://127.0.0.1:9/v1/traces", headers={},
+                                     schedule_delay_ms=50), exporter=exporter)
+    table = bench.table
+    apps = Apps(table.sessions)
+    executor = RunExecutor(table.sessions, apps, bench.events, build_llm(make_settings()), Limits(),
+                           tracing=Tracing(lambda: tracer))
+    try:
+        run_id = table.add("llm", inputs={"q": "hi"})
+        first = bench.claim(run_id)
+        assert executor.execute(first) == RunStatus.succeeded
+        with transaction(table.sessions) as session:
+            session.execute(delete(NodeExecution).where(NodeExecution.run_id == run_id,
+                                                        NodeExecution.node_id == "end"))
+        table.set(run_id, status="queued")
+        second = bench.claim(run_id)
+        assert executor.execute(second) == RunStatus.succeeded
+        stale = bench.claim(table.add("llm", inputs={"q": "hi"}))
+        table.set(stale.run_id, epoch=stale.epoch + 1)
+        assert executor.execute(stale) is None
+        assert tracer.flush()
+    finally:
+        tracer.shutdown()
+    spans = exporter.get_finished_spans()
+    roots = [s for s in spans if s.name == "workflow_run"]
+    assert sorted(r.attributes["trellis.run.attempts"] for r in roots) == [1, 2]  # none for the stale attempt
+    assert all(r.attributes["trellis.run.id"] == run_id for r in roots)
+    [resume] = [s for s in spans if s.name == "workflow_run.resume"]
+    assert (resume.attributes["trellis.run.attempt"], resume.attributes["trellis.run.restored_nodes"]) == (2, 2)
+    chats = [s for s in spans if s.attributes.get("gen_ai.operation.name") == "chat"]
+    assert len(chats) == 2  # the first attempt's and the stale one's; the resumed attempt restored the LLM
+    nodes = [s.attributes["trellis.node.id"] for s in spans if s.attributes.get("trellis.run.attempt") == 2
+             and "trellis.node.id" in s.attributes]
+    assert nodes == ["end"]
 
 
 def _crash_after_the_if_else(bench: Bench, run_id: str, **values: object) -> None:
@@ -344,3 +416,20 @@ def test_the_stop_check_stops_a_run_that_is_gone(bench):
         session.execute(delete(WorkflowRun).where(WorkflowRun.id == run_id))
     time.sleep(STOP_CHECK_SECONDS)
     assert should_stop()
+
+
+def test_events_a_client_may_wait_for_go_out_at_once_and_quick_nodes_wait(bench):
+    run_id = bench.table.add("branching")
+    run = bench.table.row(run_id)
+    batch = RunBatch(EventBatcher(bench.events, run_id, window=60))
+
+    def emitted(event: object) -> list[str]:
+        bench.executor._emit(run, batch, event)
+        return [payload["event"] for _, payload in bench.events.read(run_id, None, 0)]
+
+    assert emitted(NodeStarted(_record("if", "if-else"))) == []  # quick: held
+    assert emitted(NodeStarted(_record("llm", "llm"))) == ["node_started", "node_started"]
+    assert emitted(TextChunk("Hel", ("llm", "text")))[-1] == "text_chunk"  # the first token at once
+    assert emitted(AgentLog(node_id="agent", id="step-1", label="think", status="start"))[-1] == "agent_log"
+    assert emitted(NodeFinished(_record("end", "end"))) == ["node_started", "node_started", "text_chunk",
+                                                            "agent_log"]
