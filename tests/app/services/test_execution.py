@@ -3,6 +3,7 @@ including the branch an if-else took."""
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,13 +16,18 @@ from sqlalchemy import delete, select, update
 from app.db import transaction
 from app.engine.events import AgentLog, NodeFinished, NodeStarted, TextChunk
 from app.engine.runner import Limits
-from app.engine.state import NodeRecord, NodeStatus, RunStatus
+from app.engine.state import NodeRecord, NodeStatus, RunOutcome, RunStatus
+from app.errors import ServiceUnavailable
 from app.models import EndUser, NodeExecution, WorkflowRun
+from app.models.audit import LlmCall
 from app.models.base import utcnow
+from app.models.chat import Conversation, ConversationVariable, Message
 from app.providers.events.sql_table import SqlEventLog
+from app.providers.llm import UnconfiguredLLM
 from app.providers.tracing import ExportConfig, OtelTracer
 from app.services.accounts import AppPrincipal
 from app.services.apps import Apps
+from app.services.chat_runs import ChatRunHooks
 from app.services.event_batcher import EventBatcher
 from app.services.execution import STOP_CHECK_SECONDS, LeaseLost, RunBatch, RunExecutor
 from app.services.leases import Lease, Leases
@@ -135,6 +141,28 @@ workflow:
         - {variable: files, value_selector: [sys, files]}
 """
 
+CHAT = """
+app: {name: parrot, mode: advanced-chat}
+kind: app
+version: 0.1.5
+workflow:
+  conversation_variables:
+  - {name: turns, value_type: number, value: 0}
+  graph:
+    edges:
+    - {source: start, target: count}
+    - {source: count, target: answer}
+    nodes:
+    - {id: start, data: {type: start, variables: []}}
+    - id: count
+      data:
+        type: assigner
+        version: '2'
+        items:
+        - {variable_selector: [conversation, turns], operation: +=, input_type: constant, value: 1}
+    - {id: answer, data: {type: answer, answer: 'You said {{#sys.query#}}'}}
+"""
+
 
 @dataclass
 class Bench:
@@ -163,13 +191,13 @@ PRICES = PriceTable(currency="EUR", prices={"*": Price(Decimal(1000), Decimal(30
 @pytest.fixture
 def bench(run_table: RunTable, make_settings) -> Bench:
     apps = Apps(run_table.sessions)
-    for name, dsl in (("branching", BRANCHING), ("llm", LLM_ONLY), ("system", SYSTEM)):
+    for name, dsl in (("branching", BRANCHING), ("llm", LLM_ONLY), ("system", SYSTEM), ("chat", CHAT)):
         view = apps.import_dsl(run_table.workspace_id, dsl)
         assert view.published_version_id is not None
         run_table.apps[name] = (view.id, view.published_version_id)
     events = SqlEventLog(run_table.sessions)
     executor = RunExecutor(run_table.sessions, apps, events, build_llm(make_settings()), Limits(),
-                           recorder=UsageRecorder(run_table.sessions, PRICES))
+                           recorder=UsageRecorder(run_table.sessions, PRICES), chat=ChatRunHooks(run_table.sessions))
     return Bench(run_table, executor, Leases(run_table.sessions, lease_seconds=30), events)
 
 
@@ -202,6 +230,9 @@ def test_a_metered_attempt_adds_its_tokens_and_price_to_the_run(bench):
     expected = (meta["prompt_tokens"] * 1000 + meta["completion_tokens"] * 3000) * 1000
     assert row.total_price_nanos == expected > 0 and meta["currency"] == "EUR"
     assert row.outputs == {"answer": llm.outputs["text"]}
+    with bench.table.sessions() as session:
+        [call] = session.scalars(select(LlmCall).where(LlmCall.run_id == run_id)).all()
+    assert (call.app_id, call.workspace_id) == (row.app_id, row.workspace_id)
 
 
 def test_the_graph_sees_the_run_as_its_system_variables(bench):
@@ -260,9 +291,10 @@ def _crash_after_the_if_else(bench: Bench, run_id: str, **values: object) -> Non
 
 
 def test_a_resumed_attempt_restores_exactly_the_succeeded_checkpoints(bench):
-    run_id = bench.table.add("branching", inputs={"x": 3})
+    run_id, neighbour = bench.table.add("branching", inputs={"x": 3}), bench.table.add("branching", inputs={"x": 9})
     first = bench.claim(run_id)
     bench.executor.execute(first)
+    bench.executor.execute(bench.claim(neighbour))  # its checkpoints are not ours to restore
     before = len(bench.event_names(run_id))
     # With new inputs a re-evaluated if-else would take the other branch: the restored one must not.
     _crash_after_the_if_else(bench, run_id, inputs={"x": 9})
@@ -290,15 +322,62 @@ def test_a_lease_without_its_run_row_reads_the_run(bench):
     claimed = bench.claim(run_id)
     lease = Lease(run_id, "w", claimed.epoch, claimed.attempt)  # as handed over without the row
     assert bench.executor.execute(lease) == RunStatus.succeeded
+    again = bench.table.add("branching", inputs={"x": 3})
+    claimed = bench.claim(again)
+    fresh = Lease(again, "w", claimed.epoch, claimed.attempt, started_now=True)
+    assert bench.executor.execute(fresh) == RunStatus.succeeded
     assert bench.executor.execute(Lease("no-such-run", "w", 1, 1)) is None
 
 
 def test_a_lease_made_without_a_claim_starts_the_run(bench):
-    run_id = bench.table.add("branching", inputs={"x": 3})
+    run_id, neighbour = bench.table.add("branching", inputs={"x": 3}), bench.table.add("branching")
     bench.table.set(run_id, status="running", epoch=4)
+    bench.table.set(neighbour, status="running", epoch=4)
     assert bench.executor.execute(Lease(run_id, "w", 4, 1)) == RunStatus.succeeded
     assert bench.table.row(run_id).started_at is not None
     assert bench.event_names(run_id)[0] == "workflow_started"
+    assert bench.table.row(neighbour).started_at is None
+
+
+def test_a_fenced_write_of_a_stale_lease_raises_and_writes_nothing(bench):
+    mine, other = bench.table.add("branching"), bench.table.add("branching")
+    lease, theirs = bench.claim(mine), bench.claim(other)
+    bench.executor._fenced(lease, error="mine")
+    assert (bench.table.row(mine).error, bench.table.row(other).error) == ("mine", None)
+    bench.table.set(mine, epoch=lease.epoch + 1)
+    with pytest.raises(LeaseLost) as lost:
+        bench.executor._fenced(lease, error="zombie")
+    assert lost.value.args == (mine,)
+    assert bench.table.row(mine).error == "mine" and theirs.epoch == bench.table.row(other).epoch
+
+
+def test_finishing_writes_the_held_rows_with_their_price_and_survives_a_silent_event_log(bench, caplog):
+    run_id = bench.table.add("branching", total_price_nanos=100)
+    lease = bench.claim(run_id)
+    run = lease.run
+    executor = RunExecutor(bench.table.sessions, Apps(bench.table.sessions), DownEventLog(bench.table.sessions),
+                           UnconfiguredLLM(), Limits())
+    batch = RunBatch(EventBatcher(bench.events, run_id))
+    row, _ = executor._node_row(lease, _record("end", "end"))
+    batch.nodes.append((row, 25))
+    outcome = RunOutcome(status=RunStatus.failed, outputs={"a": 1}, error="boom", total_tokens=3, total_steps=2,
+                         exceptions_count=1)
+    with caplog.at_level(logging.WARNING, logger="app.services.execution"):
+        assert executor._finish(lease, batch, run, outcome) == RunStatus.failed
+    final = bench.table.row(run_id)
+    assert (final.status, final.outputs, final.error, final.total_tokens, final.total_steps,
+            final.exceptions_count, final.total_price_nanos, final.price_currency) == (
+        "failed", {"a": 1}, "boom", 3, 2, 1, 125, "USD")
+    assert [n.node_id for n in bench.nodes(run_id)] == ["end"] and batch.nodes == []
+    [warning] = [r for r in caplog.records if r.name == "app.services.execution"]
+    assert (warning.getMessage(), warning.run_id) == ("event log unavailable at the run's end", run_id)
+
+
+class DownEventLog(SqlEventLog):
+    """The event log during an outage (Redis unreachable): every append fails as the adapters report it."""
+
+    def append(self, run_id: str, payload: dict[str, object]) -> str:
+        raise ServiceUnavailable("event log unreachable")
 
 
 def test_an_attempt_whose_lease_was_taken_over_writes_nothing(bench):
@@ -332,6 +411,7 @@ def test_quick_checkpoints_wait_for_the_next_slow_one_and_round_trip_exactly(ben
     slow = _record("llm", "llm", tokens=5)
     bench.executor._checkpoint(lease, batch, slow)
     rows = {row.node_id: row for row in bench.nodes(run_id)}
+    assert all(row.finished_at is not None for row in rows.values())
     assert {node: restored(row) for node, row in rows.items()} == {"if": quick, "llm": slow}
     assert all(row.epoch == lease.epoch for row in rows.values())
     assert bench.table.row(run_id).total_tokens == 7
@@ -433,3 +513,35 @@ def test_events_a_client_may_wait_for_go_out_at_once_and_quick_nodes_wait(bench)
     assert emitted(AgentLog(node_id="agent", id="step-1", label="think", status="start"))[-1] == "agent_log"
     assert emitted(NodeFinished(_record("end", "end"))) == ["node_started", "node_started", "text_chunk",
                                                             "agent_log"]
+
+
+def test_a_chatflow_turn_answers_into_its_message_and_keeps_its_conversation(bench):
+    app_id, _ = bench.table.apps["chat"]
+    with transaction(bench.table.sessions) as session:
+        session.add(EndUser(id="eu-1", workspace_id=bench.table.workspace_id, app_id=app_id, session_id="ada"))
+    run_id = bench.table.add("chat", end_user_id="eu-1")
+    with transaction(bench.table.sessions) as session:
+        session.add(Conversation(id="c-1", workspace_id=bench.table.workspace_id, app_id=app_id,
+                                 end_user_id="eu-1"))
+        session.flush()
+        session.add(Message(id="m-1", conversation_id="c-1", app_id=app_id, run_id=run_id, query="hi"))
+    assert bench.executor.execute(bench.claim(run_id)) == RunStatus.succeeded
+    assert bench.table.row(run_id).outputs == {"answer": "You said hi"}
+    with bench.table.sessions() as session:
+        assert session.get(Message, "m-1").answer == "You said hi"
+        [turns] = session.scalars(select(ConversationVariable).where(ConversationVariable.conversation_id == "c-1"))
+    assert (turns.name, turns.value) == ("turns", 1)
+
+
+def test_a_run_stopped_midway_ends_stopped_unless_its_lease_was_lost(bench, llm_server):
+    llm_server.config.tokens_per_second = 40  # the answer streams for longer than a stop check
+    stopped = bench.table.add("llm", inputs={"q": "a b c d e f g h i j k l m n o p q r s t u v w x y z"})
+    lease = bench.claim(stopped)
+    bench.table.set(stopped, stop_requested=True)
+    assert bench.executor.execute(lease) == RunStatus.stopped
+    assert bench.table.row(stopped).status == "stopped"
+    taken = bench.table.add("llm", inputs={"q": "a b c d e f g h i j k l m n o p q r s t u v w x y z"})
+    stale = bench.claim(taken)
+    bench.table.set(taken, epoch=stale.epoch + 1, lease_owner="other")
+    assert bench.executor.execute(stale) is None
+    assert bench.table.row(taken).status == "running"
