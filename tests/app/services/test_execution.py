@@ -15,24 +15,29 @@ from sqlalchemy import delete, select, update
 
 from app.db import transaction
 from app.engine.events import AgentLog, NodeFinished, NodeStarted, TextChunk
+from app.engine.ports import NodeServices
 from app.engine.runner import Limits
 from app.engine.state import NodeRecord, NodeStatus, RunOutcome, RunStatus
-from app.errors import ServiceUnavailable
+from app.errors import ServiceUnavailable, WorkflowError
 from app.models import EndUser, NodeExecution, WorkflowRun
 from app.models.audit import LlmCall
 from app.models.base import utcnow
 from app.models.chat import Conversation, ConversationVariable, Message
 from app.providers.events.sql_table import SqlEventLog
 from app.providers.llm import UnconfiguredLLM
+from app.providers.objects import FolderObjectStore
 from app.providers.tracing import ExportConfig, OtelTracer
 from app.services.accounts import AppPrincipal
 from app.services.apps import Apps
 from app.services.chat_runs import ChatRunHooks
 from app.services.event_batcher import EventBatcher
 from app.services.execution import STOP_CHECK_SECONDS, LeaseLost, RunBatch, RunExecutor
+from app.services.files import Files
+from app.services.knowledge import KnowledgeRetrieverAdapter, UsageScope
 from app.services.leases import Lease, Leases
 from app.services.metering import UsageRecorder
 from app.services.pricing import Price, PriceTable
+from app.services.run_files import RunFileStore
 from app.services.run_trace import Tracing
 from app.wiring import build_llm
 from tests.conftest import build_test_container
@@ -545,3 +550,18 @@ def test_a_run_stopped_midway_ends_stopped_unless_its_lease_was_lost(bench, llm_
     bench.table.set(taken, epoch=stale.epoch + 1, lease_owner="other")
     assert bench.executor.execute(stale) is None
     assert bench.table.row(taken).status == "running"
+
+
+def test_a_run_reads_files_of_its_own_workspace_and_bills_retrieval_to_itself(bench, tmp_path):
+    files = Files(bench.table.sessions, FolderObjectStore(tmp_path / "objects"), 1_000_000)
+    stored = files.upload(bench.table.workspace_id, "notes.txt", b"hello", "text/plain", None)
+    worker = NodeServices(files=RunFileStore(files, None), retriever=KnowledgeRetrieverAdapter(knowledge=None))
+    executor = RunExecutor(bench.table.sessions, Apps(bench.table.sessions), bench.events, UnconfiguredLLM(),
+                           Limits(), services=worker)
+    run = bench.table.row(bench.table.add("branching"))
+    services = executor._run_services(run)
+    assert services.files is not None
+    assert services.files.describe({"upload_file_id": stored.id})["filename"] == "notes.txt"
+    with pytest.raises(WorkflowError):  # the worker's own store belongs to no workspace
+        worker.files.describe({"upload_file_id": stored.id})
+    assert services.retriever._scope == UsageScope(run.app_id, run.id)
