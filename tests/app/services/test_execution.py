@@ -357,8 +357,8 @@ def test_a_fenced_write_of_a_stale_lease_raises_and_writes_nothing(bench):
 
 
 def test_finishing_writes_the_held_rows_with_their_price_and_survives_a_silent_event_log(bench, caplog):
-    run_id = bench.table.add("branching", total_price_nanos=100)
-    lease = bench.claim(run_id)
+    run_id, neighbour = bench.table.add("branching", total_price_nanos=100), bench.table.add("branching")
+    lease, _ = bench.claim(run_id), bench.claim(neighbour)
     run = lease.run
     executor = RunExecutor(bench.table.sessions, Apps(bench.table.sessions), DownEventLog(bench.table.sessions),
                            UnconfiguredLLM(), Limits())
@@ -374,6 +374,7 @@ def test_finishing_writes_the_held_rows_with_their_price_and_survives_a_silent_e
             final.exceptions_count, final.total_price_nanos, final.price_currency) == (
         "failed", {"a": 1}, "boom", 3, 2, 1, 125, "USD")
     assert [n.node_id for n in bench.nodes(run_id)] == ["end"] and batch.nodes == []
+    assert (bench.table.row(neighbour).status, bench.table.row(neighbour).outputs) == ("running", None)
     [warning] = [r for r in caplog.records if r.name == "app.services.execution"]
     assert (warning.getMessage(), warning.run_id) == ("event log unavailable at the run's end", run_id)
 
@@ -407,8 +408,8 @@ def _record(node_id: str, node_type: str, status: NodeStatus = NodeStatus.succee
 def test_quick_checkpoints_wait_for_the_next_slow_one_and_round_trip_exactly(bench):
     from app.services.execution import _record as restored
 
-    run_id = bench.table.add("branching")
-    lease = bench.claim(run_id)
+    run_id, neighbour = bench.table.add("branching"), bench.table.add("branching")
+    lease, _ = bench.claim(run_id), bench.claim(neighbour)  # the same epoch, another run
     batch = RunBatch(EventBatcher(bench.events, run_id))
     quick = _record("if", "if-else", tokens=2)
     bench.executor._checkpoint(lease, batch, quick)
@@ -423,6 +424,7 @@ def test_quick_checkpoints_wait_for_the_next_slow_one_and_round_trip_exactly(ben
     failed = _record("end", "end", status=NodeStatus.failed)
     bench.executor._checkpoint(lease, batch, failed)  # quick, but failed: written at once
     assert len(bench.nodes(run_id)) == 3 and batch.nodes == []
+    assert bench.table.row(run_id).total_tokens == 7 and bench.table.row(neighbour).total_tokens == 0
 
 
 def test_a_checkpoint_row_without_handle_or_metadata_restores_defaults(bench):
