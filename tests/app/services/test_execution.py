@@ -449,9 +449,10 @@ def test_a_checkpoint_of_a_run_that_is_no_longer_running_is_refused(bench):
 
 
 def test_abandon_fails_the_run_with_a_storable_reason_and_tells_its_followers(bench):
-    run_id = bench.table.add("branching")
-    lease = bench.claim(run_id)
+    run_id, neighbour = bench.table.add("branching"), bench.table.add("branching")
+    lease, _ = bench.claim(run_id), bench.claim(neighbour)  # the same epoch, another run
     assert bench.executor.abandon(lease, ValueError("bad\x00\ud800" + "y" * 600))
+    assert bench.table.row(neighbour).status == "running"
     row = bench.table.row(run_id)
     assert row.error == "The run could not be executed: ValueError: bad?" + "y" * 495
     assert (row.status, row.lease_owner, row.lease_expires_at) == ("failed", None, None)
