@@ -386,16 +386,22 @@ class DownEventLog(SqlEventLog):
         raise ServiceUnavailable("event log unreachable")
 
 
-def test_an_attempt_whose_lease_was_taken_over_writes_nothing(bench):
+def test_an_attempt_whose_lease_was_taken_over_writes_nothing(bench, caplog):
+    runs = []
     for app, inputs in (("llm", {"q": "hi"}), ("branching", {"x": 3})):
         run_id = bench.table.add(app, inputs=inputs)
+        runs.append(run_id)
         lease = bench.claim(run_id)
         bench.table.set(run_id, epoch=lease.epoch + 1, lease_owner="other")
-        assert bench.executor.execute(lease) is None
+        with caplog.at_level(logging.WARNING, logger="app.services.execution"):
+            assert bench.executor.execute(lease) is None
         row = bench.table.row(run_id)
         assert (row.status, row.outputs, row.finished_at, row.total_tokens) == ("running", None, None, 0)
         assert bench.nodes(run_id) == []
         assert "workflow_finished" not in bench.event_names(run_id)
+    # The LLM's checkpoint found the lease lost; the quick graph only learnt it at the end.
+    [record] = [r for r in caplog.records if r.name == "app.services.execution"]
+    assert (record.getMessage(), record.run_id, record.epoch) == ("lease lost, abandoning attempt", runs[0], 1)
 
 
 def _record(node_id: str, node_type: str, status: NodeStatus = NodeStatus.succeeded, tokens: int = 0) -> NodeRecord:
