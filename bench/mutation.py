@@ -29,14 +29,52 @@ REPORT = ROOT / "docs" / "mutation.md"
 PARTIAL_REPORT = ROOT / "var" / "results" / "mutation.md"
 TARGET = 0.85
 
+_NONE_SYNC = ("SQLAlchemy reads synchronize_session only for 'auto', 'evaluate' and 'fetch'; None takes the same "
+              "path as False (no session synchronization)")
+
 # Reviewed survivors that no test can kill because the program behaves the same; name -> reason.
 # Grouped by module, under its comment.
 EQUIVALENT: dict[str, str] = {
     # app/services/leases.py
+    "app.services.leases.xǁLeasesǁacquire__mutmut_21":
+        _NONE_SYNC,
 
     # worker/leases.py
+    "worker.leases.xǁLeaseKeeperǁ__init____mutmut_6":
+        '`_thread` is only read after `start()` assigns it; its initial value (None or "") is never used',
+    "worker.leases.xǁReaperǁ__init____mutmut_5":
+        "the default `paused` answers None instead of False; both are falsy where it is tested (`if`, `not`)",
 
     # app/services/execution.py
+    "app.services.execution.xǁRunExecutorǁ__init____mutmut_1":
+        "64 or 65 branch threads: the pool size bounds concurrency only, never a result",
+    "app.services.execution.xǁRunExecutorǁ__init____mutmut_13":
+        "without the shared pool GraphRunner makes its own per run: same results, only more thread churn",
+    "app.services.execution.xǁRunExecutorǁ__init____mutmut_14":
+        "the default pool size instead of `branch_threads`: bounds concurrency only, never a result",
+    "app.services.execution.xǁRunExecutorǁ__init____mutmut_15":
+        "thread names of the branch pool are cosmetic",
+    "app.services.execution.xǁRunExecutorǁ__init____mutmut_16":
+        "the default pool size instead of `branch_threads`: bounds concurrency only, never a result",
+    "app.services.execution.xǁRunExecutorǁ__init____mutmut_17":
+        "thread names of the branch pool are cosmetic",
+    "app.services.execution.xǁRunExecutorǁ__init____mutmut_18":
+        "thread names of the branch pool are cosmetic",
+    "app.services.execution.xǁRunExecutorǁ__init____mutmut_19":
+        "thread names of the branch pool are cosmetic",
+    "app.services.execution.xǁRunExecutorǁ_finish__mutmut_9":
+        _NONE_SYNC,
+    "app.services.execution.xǁRunExecutorǁabandon__mutmut_27":
+        _NONE_SYNC,
+    "app.services.execution.xǁRunExecutorǁabandon__mutmut_16":
+        "codec names are case-insensitive: UTF-8 is utf-8",
+    "app.services.execution.xǁRunExecutorǁabandon__mutmut_20":
+        "codec names are case-insensitive: UTF-8 is utf-8",
+    "app.services.execution.xǁRunExecutorǁ_stop_checker__mutmut_16":
+        ("`>` instead of `>=` on time.monotonic() differs only when two readings are exactly 0.25 s apart, "
+         "which no run can arrange or notice"),
+    "app.services.execution.xǁRunExecutorǁexecute__mutmut_41":
+        "`urgent=None` instead of False: the batcher only tests it for truth",
 
     # app/services/admission.py
 

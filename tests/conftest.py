@@ -19,6 +19,7 @@ from app.db import upgrade_schema
 from app.settings import Settings
 from app.wiring import Container, build
 from bench.llm_server import StubLLMServer, echo
+from tests.run_table import RunTable, RunTemplate
 from tests.services import ServiceEndpoints, start_postgres, start_redis
 from worker.runtime import WorkerRuntime, build_runtime
 
@@ -77,6 +78,28 @@ def container(make_settings: Callable[..., Settings]) -> Iterator[Container]:
     c = build_test_container(make_settings())
     yield c
     c.close()
+
+
+@pytest.fixture(scope="session")
+def run_template(tmp_path_factory: pytest.TempPathFactory, llm_server: StubLLMServer) -> RunTemplate:
+    """A migrated SQLite database with the hello sample imported, built once (see tests/run_table.py)."""
+    home = tmp_path_factory.mktemp("run-template")
+    settings = Settings(_env_file=None, trellis_home=home, openai_base_url=llm_server.base_url,  # type: ignore[call-arg]
+                        openai_api_key="sk-test", admin_token=ADMIN)
+    container = build_test_container(settings)
+    workspace = container.accounts.default_workspace_id()
+    hello = container.apps.import_dsl(workspace, (SAMPLES / "hello.yml").read_text())
+    assert hello.published_version_id is not None
+    container.close()  # its engine's last connection folds SQLite's WAL into the file
+    return RunTemplate(home / "trellis.db", workspace, {"hello": (hello.id, hello.published_version_id)})
+
+
+@pytest.fixture
+def run_table(run_template: RunTemplate, tmp_path: Path) -> Iterator[RunTable]:
+    """This test's own copy of the runs database (tests/run_table.py)."""
+    table = RunTable(run_template, tmp_path)
+    yield table
+    table.close()
 
 
 @pytest.fixture

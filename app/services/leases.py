@@ -5,8 +5,9 @@ that epoch, so a zombie worker whose lease was taken over cannot change the run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -35,13 +36,15 @@ class ReapReport:
 
 
 class Leases:
-    def __init__(self, sessions: sessionmaker[Session], lease_seconds: float) -> None:
+    def __init__(self, sessions: sessionmaker[Session], lease_seconds: float,
+                 clock: Callable[[], datetime] = utcnow) -> None:
         self._sessions = sessions
         self._ttl = timedelta(seconds=lease_seconds)
+        self._clock = clock  # tests freeze it to reach expiry and age limits exactly
 
     def acquire(self, run_id: str, owner: str) -> Lease | None:
         """Take the run if it is queued or its lease expired. None when another worker holds it or it is final."""
-        now = utcnow()
+        now = self._clock()
         claimable = or_(WorkflowRun.status == "queued",
                         and_(WorkflowRun.status == "running", WorkflowRun.lease_expires_at < now))
         with transaction(self._sessions) as session:
@@ -60,7 +63,7 @@ class Leases:
         back to the queue, or is gone. A run that reached a final status under the lease is not lost, only done:
         the heartbeat's snapshot of held leases often predates a run's last write by a moment."""
         lost = []
-        expires = utcnow() + self._ttl
+        expires = self._clock() + self._ttl
         with transaction(self._sessions) as session:
             for lease in leases:
                 result = session.execute(update(WorkflowRun).where(
@@ -78,7 +81,7 @@ class Leases:
         with transaction(self._sessions) as session:
             session.execute(update(WorkflowRun).where(
                 WorkflowRun.id == lease.run_id, WorkflowRun.epoch == lease.epoch, WorkflowRun.status == "running")
-                .values(status="queued", lease_owner=None, lease_expires_at=None, enqueued_at=utcnow(),
+                .values(status="queued", lease_owner=None, lease_expires_at=None, enqueued_at=self._clock(),
                         # Bumping the epoch fences off any thread of ours still finishing this attempt.
                         epoch=WorkflowRun.epoch + 1))
 
@@ -86,7 +89,7 @@ class Leases:
         """Find runs whose lease expired or whose queue message was lost; mark them queued again (the caller
         re-enqueues them) or fail them past `max_attempts` / `max_seconds`. Rows are claimed with
         SKIP LOCKED on Postgres so reapers in many workers never fight."""
-        now = utcnow()
+        now = self._clock()
         requeued: list[str] = []
         failed: list[str] = []
         expired = and_(WorkflowRun.status == "running", WorkflowRun.lease_expires_at < now)

@@ -3,14 +3,45 @@ including the branch an if-else took."""
 
 from __future__ import annotations
 
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
 import pytest
-from sqlalchemy import delete, update
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sqlalchemy import delete, select, update
 
 from app.db import transaction
-from app.models import NodeExecution, WorkflowRun
+from app.engine.events import AgentLog, NodeFinished, NodeStarted, TextChunk
+from app.engine.ports import NodeServices
+from app.engine.runner import Limits
+from app.engine.state import NodeRecord, NodeStatus, RunOutcome, RunStatus
+from app.errors import ServiceUnavailable, WorkflowError
+from app.models import EndUser, NodeExecution, WorkflowRun
+from app.models.audit import LlmCall
+from app.models.base import utcnow
+from app.models.chat import Conversation, ConversationVariable, Message
+from app.providers.events.sql_table import SqlEventLog
+from app.providers.llm import UnconfiguredLLM
+from app.providers.objects import FolderObjectStore
+from app.providers.tracing import ExportConfig, OtelTracer
 from app.services.accounts import AppPrincipal
-from app.services.leases import Leases
+from app.services.apps import Apps
+from app.services.chat_runs import ChatRunHooks
+from app.services.event_batcher import EventBatcher
+from app.services.execution import STOP_CHECK_SECONDS, LeaseLost, RunBatch, RunExecutor
+from app.services.files import Files
+from app.services.knowledge import KnowledgeRetrieverAdapter, UsageScope
+from app.services.leases import Lease, Leases
+from app.services.metering import UsageRecorder
+from app.services.pricing import Price, PriceTable
+from app.services.run_files import RunFileStore
+from app.services.run_trace import Tracing
+from app.wiring import build_llm
 from tests.conftest import build_test_container
+from tests.run_table import RunTable
 
 BRANCHING = """
 app: {name: branching, mode: workflow}
@@ -70,3 +101,476 @@ def test_a_resumed_attempt_restores_the_if_else_branch_from_its_checkpoint(backe
         assert resumed.status == "succeeded" and resumed.outputs == {"big": None, "small": "small"}
     finally:
         container.close()
+
+
+# Fast unit tests of the executor on a private SQLite copy (tests/run_table.py): what a first attempt writes,
+# what a resumed one restores, and that every write is fenced by the lease.
+
+LLM_ONLY = """
+app: {name: one-llm, mode: workflow}
+kind: app
+version: 0.1.5
+workflow:
+  graph:
+    edges:
+    - {source: start, target: llm}
+    - {source: llm, target: end}
+    nodes:
+    - {id: start, data: {type: start, variables: [{variable: q, type: text-input, required: true}]}}
+    - id: llm
+      data:
+        type: llm
+        model: {provider: openai, name: gpt-4o-mini, mode: chat, completion_params: {}}
+        prompt_template: [{role: user, text: '{{#start.q#}}'}]
+    - {id: end, data: {type: end, outputs: [{variable: answer, value_selector: [llm, text]}]}}
+"""
+
+SYSTEM = """
+app: {name: system, mode: workflow}
+kind: app
+version: 0.1.5
+workflow:
+  graph:
+    edges:
+    - {source: start, target: end}
+    nodes:
+    - {id: start, data: {type: start, variables: []}}
+    - id: end
+      data:
+        type: end
+        outputs:
+        - {variable: user, value_selector: [sys, user_id]}
+        - {variable: app, value_selector: [sys, app_id]}
+        - {variable: workflow, value_selector: [sys, workflow_id]}
+        - {variable: run, value_selector: [sys, workflow_run_id]}
+        - {variable: files, value_selector: [sys, files]}
+"""
+
+CHAT = """
+app: {name: parrot, mode: advanced-chat}
+kind: app
+version: 0.1.5
+workflow:
+  conversation_variables:
+  - {name: turns, value_type: number, value: 0}
+  graph:
+    edges:
+    - {source: start, target: count}
+    - {source: count, target: answer}
+    nodes:
+    - {id: start, data: {type: start, variables: []}}
+    - id: count
+      data:
+        type: assigner
+        version: '2'
+        items:
+        - {variable_selector: [conversation, turns], operation: +=, input_type: constant, value: 1}
+    - {id: answer, data: {type: answer, answer: 'You said {{#sys.query#}}'}}
+"""
+
+
+@dataclass
+class Bench:
+    table: RunTable
+    executor: RunExecutor
+    leases: Leases
+    events: SqlEventLog
+
+    def claim(self, run_id: str) -> Lease:
+        lease = self.leases.acquire(run_id, "w")
+        assert lease is not None
+        return lease
+
+    def event_names(self, run_id: str) -> list[str]:
+        return [payload["event"] for _, payload in self.events.read(run_id, None, 0)]
+
+    def nodes(self, run_id: str) -> list[NodeExecution]:
+        with self.table.sessions() as session:
+            return list(session.scalars(select(NodeExecution).where(NodeExecution.run_id == run_id)
+                                        .order_by(NodeExecution.index)))
+
+
+PRICES = PriceTable(currency="EUR", prices={"*": Price(Decimal(1000), Decimal(3000))})
+
+
+@pytest.fixture
+def bench(run_table: RunTable, make_settings) -> Bench:
+    apps = Apps(run_table.sessions)
+    for name, dsl in (("branching", BRANCHING), ("llm", LLM_ONLY), ("system", SYSTEM), ("chat", CHAT)):
+        view = apps.import_dsl(run_table.workspace_id, dsl)
+        assert view.published_version_id is not None
+        run_table.apps[name] = (view.id, view.published_version_id)
+    events = SqlEventLog(run_table.sessions)
+    executor = RunExecutor(run_table.sessions, apps, events, build_llm(make_settings()), Limits(),
+                           recorder=UsageRecorder(run_table.sessions, PRICES), chat=ChatRunHooks(run_table.sessions))
+    return Bench(run_table, executor, Leases(run_table.sessions, lease_seconds=30), events)
+
+
+def test_a_first_attempt_writes_the_outcome_nodes_and_events_of_its_epoch(bench):
+    run_id = bench.table.add("branching", inputs={"x": 3}, created_at=utcnow() - timedelta(seconds=10))
+    lease = bench.claim(run_id)
+    assert bench.executor.execute(lease) == RunStatus.succeeded
+    row = bench.table.row(run_id)
+    assert (row.status, row.outputs, row.error, row.total_steps, row.exceptions_count) == (
+        "succeeded", {"big": None, "small": "small"}, None, 4, 0)
+    assert (row.lease_owner, row.lease_expires_at, row.price_currency) == (None, None, "EUR")
+    assert row.finished_at is not None and 10 <= row.elapsed_time < 60
+    nodes = bench.nodes(run_id)
+    assert [(n.node_id, n.status, n.epoch) for n in nodes] == [
+        ("start", "succeeded", lease.epoch), ("if", "succeeded", lease.epoch),
+        ("small", "succeeded", lease.epoch), ("end", "succeeded", lease.epoch)]
+    assert nodes[2].predecessor_node_id == "if" and nodes[1].edge_handle == "false"
+    names = bench.event_names(run_id)
+    assert names[0] == "workflow_started" and names[-1] == "workflow_finished"
+    assert names.count("workflow_started") == 1 and names.count("node_finished") == 4
+
+
+def test_a_metered_attempt_adds_its_tokens_and_price_to_the_run(bench):
+    run_id = bench.table.add("llm", inputs={"q": "three little words"})
+    assert bench.executor.execute(bench.claim(run_id)) == RunStatus.succeeded
+    row = bench.table.row(run_id)
+    [_, llm, _] = bench.nodes(run_id)
+    meta = llm.execution_metadata
+    assert llm.total_tokens > 0 and row.total_tokens == llm.total_tokens
+    expected = (meta["prompt_tokens"] * 1000 + meta["completion_tokens"] * 3000) * 1000
+    assert row.total_price_nanos == expected > 0 and meta["currency"] == "EUR"
+    assert row.outputs == {"answer": llm.outputs["text"]}
+    with bench.table.sessions() as session:
+        [call] = session.scalars(select(LlmCall).where(LlmCall.run_id == run_id)).all()
+    assert (call.app_id, call.workspace_id) == (row.app_id, row.workspace_id)
+
+
+def test_the_graph_sees_the_run_as_its_system_variables(bench):
+    app_id, version_id = bench.table.apps["system"]
+    with transaction(bench.table.sessions) as session:
+        session.add(EndUser(id="eu-1", workspace_id=bench.table.workspace_id, app_id=app_id, session_id="ada"))
+    run_id = bench.table.add("system", end_user_id="eu-1")
+    assert bench.executor.execute(bench.claim(run_id)) == RunStatus.succeeded
+    assert bench.table.row(run_id).outputs == {"user": "eu-1", "app": app_id, "workflow": version_id,
+                                               "run": run_id, "files": []}
+
+
+def test_a_traced_attempt_reports_its_nodes_model_calls_and_outcome(bench, make_settings):
+    exporter = InMemorySpanExporter()
+    tracer = OtelTracer(ExportConfig(traces_url="http://127.0.0.1:9/v1/traces", headers={},
+                                     schedule_delay_ms=50), exporter=exporter)
+    table = bench.table
+    apps = Apps(table.sessions)
+    executor = RunExecutor(table.sessions, apps, bench.events, build_llm(make_settings()), Limits(),
+                           tracing=Tracing(lambda: tracer))
+    try:
+        run_id = table.add("llm", inputs={"q": "hi"})
+        first = bench.claim(run_id)
+        assert executor.execute(first) == RunStatus.succeeded
+        with transaction(table.sessions) as session:
+            session.execute(delete(NodeExecution).where(NodeExecution.run_id == run_id,
+                                                        NodeExecution.node_id == "end"))
+        table.set(run_id, status="queued")
+        second = bench.claim(run_id)
+        assert executor.execute(second) == RunStatus.succeeded
+        stale = bench.claim(table.add("llm", inputs={"q": "hi"}))
+        table.set(stale.run_id, epoch=stale.epoch + 1)
+        assert executor.execute(stale) is None
+        assert tracer.flush()
+    finally:
+        tracer.shutdown()
+    spans = exporter.get_finished_spans()
+    roots = [s for s in spans if s.name == "workflow_run"]
+    assert sorted(r.attributes["trellis.run.attempts"] for r in roots) == [1, 2]  # none for the stale attempt
+    assert all(r.attributes["trellis.run.id"] == run_id for r in roots)
+    [resume] = [s for s in spans if s.name == "workflow_run.resume"]
+    assert (resume.attributes["trellis.run.attempt"], resume.attributes["trellis.run.restored_nodes"]) == (2, 2)
+    chats = [s for s in spans if s.attributes.get("gen_ai.operation.name") == "chat"]
+    assert len(chats) == 2  # the first attempt's and the stale one's; the resumed attempt restored the LLM
+    nodes = [s.attributes["trellis.node.id"] for s in spans if s.attributes.get("trellis.run.attempt") == 2
+             and "trellis.node.id" in s.attributes]
+    assert nodes == ["end"]
+
+
+def _crash_after_the_if_else(bench: Bench, run_id: str, **values: object) -> None:
+    """Keep the checkpoints of the start and the if-else, drop the rest, and queue the run again."""
+    with transaction(bench.table.sessions) as session:
+        session.execute(delete(NodeExecution).where(NodeExecution.run_id == run_id,
+                                                    NodeExecution.node_id.not_in(["start", "if"])))
+    bench.table.set(run_id, status="queued", outputs=None, finished_at=None, **values)
+
+
+def test_a_resumed_attempt_restores_exactly_the_succeeded_checkpoints(bench):
+    run_id, neighbour = bench.table.add("branching", inputs={"x": 3}), bench.table.add("branching", inputs={"x": 9})
+    first = bench.claim(run_id)
+    bench.executor.execute(first)
+    bench.executor.execute(bench.claim(neighbour))  # its checkpoints are not ours to restore
+    before = len(bench.event_names(run_id))
+    # With new inputs a re-evaluated if-else would take the other branch: the restored one must not.
+    _crash_after_the_if_else(bench, run_id, inputs={"x": 9})
+    second = bench.claim(run_id)
+    assert not second.started_now
+    assert bench.executor.execute(second) == RunStatus.succeeded
+    assert bench.table.row(run_id).outputs == {"big": None, "small": "small"}
+    assert [(n.node_id, n.epoch) for n in bench.nodes(run_id)] == [
+        ("start", first.epoch), ("if", first.epoch), ("small", second.epoch), ("end", second.epoch)]
+    assert "workflow_started" not in bench.event_names(run_id)[before:]
+
+
+def test_a_failed_checkpoint_is_run_again_on_resume(bench):
+    run_id = bench.table.add("branching", inputs={"x": 3})
+    bench.executor.execute(bench.claim(run_id))
+    _crash_after_the_if_else(bench, run_id, inputs={"x": 9})
+    with transaction(bench.table.sessions) as session:
+        session.execute(update(NodeExecution).where(NodeExecution.run_id == run_id).values(status="failed"))
+    assert bench.executor.execute(bench.claim(run_id)) == RunStatus.succeeded
+    assert bench.table.row(run_id).outputs == {"big": "big", "small": None}
+
+
+def test_a_lease_without_its_run_row_reads_the_run(bench):
+    run_id = bench.table.add("branching", inputs={"x": 3})
+    claimed = bench.claim(run_id)
+    lease = Lease(run_id, "w", claimed.epoch, claimed.attempt)  # as handed over without the row
+    assert bench.executor.execute(lease) == RunStatus.succeeded
+    again = bench.table.add("branching", inputs={"x": 3})
+    claimed = bench.claim(again)
+    fresh = Lease(again, "w", claimed.epoch, claimed.attempt, started_now=True)
+    assert bench.executor.execute(fresh) == RunStatus.succeeded
+    assert bench.executor.execute(Lease("no-such-run", "w", 1, 1)) is None
+
+
+def test_a_lease_made_without_a_claim_starts_the_run(bench):
+    run_id, neighbour = bench.table.add("branching", inputs={"x": 3}), bench.table.add("branching")
+    bench.table.set(run_id, status="running", epoch=4)
+    bench.table.set(neighbour, status="running", epoch=4)
+    assert bench.executor.execute(Lease(run_id, "w", 4, 1)) == RunStatus.succeeded
+    assert bench.table.row(run_id).started_at is not None
+    assert bench.event_names(run_id)[0] == "workflow_started"
+    assert bench.table.row(neighbour).started_at is None
+
+
+def test_a_fenced_write_of_a_stale_lease_raises_and_writes_nothing(bench):
+    mine, other = bench.table.add("branching"), bench.table.add("branching")
+    lease, theirs = bench.claim(mine), bench.claim(other)
+    bench.executor._fenced(lease, error="mine")
+    assert (bench.table.row(mine).error, bench.table.row(other).error) == ("mine", None)
+    bench.table.set(mine, epoch=lease.epoch + 1)
+    with pytest.raises(LeaseLost) as lost:
+        bench.executor._fenced(lease, error="zombie")
+    assert lost.value.args == (mine,)
+    assert bench.table.row(mine).error == "mine" and theirs.epoch == bench.table.row(other).epoch
+
+
+def test_finishing_writes_the_held_rows_with_their_price_and_survives_a_silent_event_log(bench, caplog):
+    run_id, neighbour = bench.table.add("branching", total_price_nanos=100), bench.table.add("branching")
+    lease, _ = bench.claim(run_id), bench.claim(neighbour)
+    run = lease.run
+    executor = RunExecutor(bench.table.sessions, Apps(bench.table.sessions), DownEventLog(bench.table.sessions),
+                           UnconfiguredLLM(), Limits())
+    batch = RunBatch(EventBatcher(bench.events, run_id))
+    row, _ = executor._node_row(lease, _record("end", "end"))
+    batch.nodes.append((row, 25))
+    outcome = RunOutcome(status=RunStatus.failed, outputs={"a": 1}, error="boom", total_tokens=3, total_steps=2,
+                         exceptions_count=1)
+    with caplog.at_level(logging.WARNING, logger="app.services.execution"):
+        assert executor._finish(lease, batch, run, outcome) == RunStatus.failed
+    final = bench.table.row(run_id)
+    assert (final.status, final.outputs, final.error, final.total_tokens, final.total_steps,
+            final.exceptions_count, final.total_price_nanos, final.price_currency) == (
+        "failed", {"a": 1}, "boom", 3, 2, 1, 125, "USD")
+    assert [n.node_id for n in bench.nodes(run_id)] == ["end"] and batch.nodes == []
+    assert (bench.table.row(neighbour).status, bench.table.row(neighbour).outputs) == ("running", None)
+    [warning] = [r for r in caplog.records if r.name == "app.services.execution"]
+    assert (warning.getMessage(), warning.run_id) == ("event log unavailable at the run's end", run_id)
+
+
+class DownEventLog(SqlEventLog):
+    """The event log during an outage (Redis unreachable): every append fails as the adapters report it."""
+
+    def append(self, run_id: str, payload: dict[str, object]) -> str:
+        raise ServiceUnavailable("event log unreachable")
+
+
+def test_an_attempt_whose_lease_was_taken_over_writes_nothing(bench, caplog):
+    runs = []
+    for app, inputs in (("llm", {"q": "hi"}), ("branching", {"x": 3})):
+        run_id = bench.table.add(app, inputs=inputs)
+        runs.append(run_id)
+        lease = bench.claim(run_id)
+        bench.table.set(run_id, epoch=lease.epoch + 1, lease_owner="other")
+        with caplog.at_level(logging.WARNING, logger="app.services.execution"):
+            assert bench.executor.execute(lease) is None
+        row = bench.table.row(run_id)
+        assert (row.status, row.outputs, row.finished_at, row.total_tokens) == ("running", None, None, 0)
+        assert bench.nodes(run_id) == []
+        assert "workflow_finished" not in bench.event_names(run_id)
+    # The LLM's checkpoint found the lease lost; the quick graph only learnt it at the end.
+    [record] = [r for r in caplog.records if r.name == "app.services.execution"]
+    assert (record.getMessage(), record.run_id, record.epoch) == ("lease lost, abandoning attempt", runs[0], 1)
+
+
+def _record(node_id: str, node_type: str, status: NodeStatus = NodeStatus.succeeded, tokens: int = 0) -> NodeRecord:
+    return NodeRecord(execution_id=f"x-{node_id}", node_id=node_id, node_type=node_type, title=node_id.title(),
+                      index=3, predecessor_node_id="start", status=status, inputs={"a": 1},
+                      process_data={"p": 2}, outputs={"o": 3}, edge_handle="true", error="e", elapsed_time=1.5,
+                      total_tokens=tokens, metadata={"m": 4})
+
+
+def test_quick_checkpoints_wait_for_the_next_slow_one_and_round_trip_exactly(bench):
+    from app.services.execution import _record as restored
+
+    run_id, neighbour = bench.table.add("branching"), bench.table.add("branching")
+    lease, _ = bench.claim(run_id), bench.claim(neighbour)  # the same epoch, another run
+    batch = RunBatch(EventBatcher(bench.events, run_id))
+    quick = _record("if", "if-else", tokens=2)
+    bench.executor._checkpoint(lease, batch, quick)
+    assert bench.nodes(run_id) == []  # held: a quick node is cheaper to run again than to write
+    slow = _record("llm", "llm", tokens=5)
+    bench.executor._checkpoint(lease, batch, slow)
+    rows = {row.node_id: row for row in bench.nodes(run_id)}
+    assert all(row.finished_at is not None for row in rows.values())
+    assert {node: restored(row) for node, row in rows.items()} == {"if": quick, "llm": slow}
+    assert all(row.epoch == lease.epoch for row in rows.values())
+    assert bench.table.row(run_id).total_tokens == 7
+    failed = _record("end", "end", status=NodeStatus.failed)
+    bench.executor._checkpoint(lease, batch, failed)  # quick, but failed: written at once
+    assert len(bench.nodes(run_id)) == 3 and batch.nodes == []
+    assert bench.table.row(run_id).total_tokens == 7 and bench.table.row(neighbour).total_tokens == 0
+
+
+def test_a_checkpoint_row_without_handle_or_metadata_restores_defaults(bench):
+    from app.services.execution import _record as restored
+
+    run_id = bench.table.add("branching")
+    with transaction(bench.table.sessions) as session:
+        session.add(NodeExecution(id="x-1", run_id=run_id, node_id="start", node_type="start", title="Start",
+                                  index=1, status="succeeded", edge_handle=None, execution_metadata=None, epoch=1))
+    [row] = bench.nodes(run_id)
+    record = restored(row)
+    assert (record.edge_handle, record.metadata, record.status) == ("source", {}, NodeStatus.succeeded)
+
+
+def test_a_checkpoint_of_a_run_that_is_no_longer_running_is_refused(bench):
+    run_id = bench.table.add("branching")
+    lease = bench.claim(run_id)
+    bench.table.set(run_id, status="stopped")
+    with pytest.raises(LeaseLost):
+        bench.executor._checkpoint(lease, RunBatch(EventBatcher(bench.events, run_id)), _record("llm", "llm", tokens=5))
+    assert bench.nodes(run_id) == [] and bench.table.row(run_id).total_tokens == 0
+
+
+def test_abandon_fails_the_run_with_a_storable_reason_and_tells_its_followers(bench):
+    run_id, neighbour = bench.table.add("branching"), bench.table.add("branching")
+    lease, _ = bench.claim(run_id), bench.claim(neighbour)  # the same epoch, another run
+    assert bench.executor.abandon(lease, ValueError("bad\x00\ud800" + "y" * 600))
+    assert bench.table.row(neighbour).status == "running"
+    row = bench.table.row(run_id)
+    assert row.error == "The run could not be executed: ValueError: bad?" + "y" * 495
+    assert (row.status, row.lease_owner, row.lease_expires_at) == ("failed", None, None)
+    assert row.finished_at is not None
+    [(_, event)] = bench.events.read(run_id, None, 0)
+    assert event["event"] == "workflow_finished" and event["data"]["status"] == "failed"
+
+
+def test_abandon_leaves_a_run_that_is_no_longer_ours(bench):
+    taken, done = bench.table.add("branching"), bench.table.add("branching")
+    stale, finished = bench.claim(taken), bench.claim(done)
+    bench.table.set(taken, epoch=stale.epoch + 1)
+    bench.table.set(done, status="succeeded")
+    for lease, status in ((stale, "running"), (finished, "succeeded")):
+        assert not bench.executor.abandon(lease, RuntimeError("boom"))
+        assert (bench.table.row(lease.run_id).status, bench.table.row(lease.run_id).error) == (status, None)
+        assert bench.events.read(lease.run_id, None, 0) == []
+
+
+def test_the_stop_check_reads_the_row_at_most_every_quarter_second_and_stays_stopped(bench):
+    run_id = bench.table.add("branching")
+    lease = bench.claim(run_id)
+    should_stop = bench.executor._stop_checker(lease)
+    bench.table.set(run_id, stop_requested=True)
+    assert not should_stop()  # not read yet: the claim itself checked a moment ago
+    time.sleep(STOP_CHECK_SECONDS)
+    assert should_stop()
+    bench.table.set(run_id, stop_requested=False)
+    assert should_stop()  # once stopped, stopped
+
+
+def test_the_stop_check_rereads_only_after_its_interval(bench):
+    run_id = bench.table.add("branching")
+    lease = bench.claim(run_id)
+    should_stop = bench.executor._stop_checker(lease)
+    time.sleep(STOP_CHECK_SECONDS)
+    assert not should_stop()  # read: still wanted
+    bench.table.set(run_id, epoch=lease.epoch + 1)  # taken over
+    assert not should_stop()
+    time.sleep(STOP_CHECK_SECONDS)
+    assert should_stop()
+
+
+def test_the_stop_check_stops_a_run_that_is_gone(bench):
+    run_id = bench.table.add("branching")
+    lease = bench.claim(run_id)
+    should_stop = bench.executor._stop_checker(lease)
+    with transaction(bench.table.sessions) as session:
+        session.execute(delete(WorkflowRun).where(WorkflowRun.id == run_id))
+    time.sleep(STOP_CHECK_SECONDS)
+    assert should_stop()
+
+
+def test_events_a_client_may_wait_for_go_out_at_once_and_quick_nodes_wait(bench):
+    run_id = bench.table.add("branching")
+    run = bench.table.row(run_id)
+    batch = RunBatch(EventBatcher(bench.events, run_id, window=60))
+
+    def emitted(event: object) -> list[str]:
+        bench.executor._emit(run, batch, event)
+        return [payload["event"] for _, payload in bench.events.read(run_id, None, 0)]
+
+    assert emitted(NodeStarted(_record("if", "if-else"))) == []  # quick: held
+    assert emitted(NodeStarted(_record("llm", "llm"))) == ["node_started", "node_started"]
+    assert emitted(TextChunk("Hel", ("llm", "text")))[-1] == "text_chunk"  # the first token at once
+    assert emitted(AgentLog(node_id="agent", id="step-1", label="think", status="start"))[-1] == "agent_log"
+    assert emitted(NodeFinished(_record("end", "end"))) == ["node_started", "node_started", "text_chunk",
+                                                            "agent_log"]
+
+
+def test_a_chatflow_turn_answers_into_its_message_and_keeps_its_conversation(bench):
+    app_id, _ = bench.table.apps["chat"]
+    with transaction(bench.table.sessions) as session:
+        session.add(EndUser(id="eu-1", workspace_id=bench.table.workspace_id, app_id=app_id, session_id="ada"))
+    run_id = bench.table.add("chat", end_user_id="eu-1")
+    with transaction(bench.table.sessions) as session:
+        session.add(Conversation(id="c-1", workspace_id=bench.table.workspace_id, app_id=app_id,
+                                 end_user_id="eu-1"))
+        session.flush()
+        session.add(Message(id="m-1", conversation_id="c-1", app_id=app_id, run_id=run_id, query="hi"))
+    assert bench.executor.execute(bench.claim(run_id)) == RunStatus.succeeded
+    assert bench.table.row(run_id).outputs == {"answer": "You said hi"}
+    with bench.table.sessions() as session:
+        assert session.get(Message, "m-1").answer == "You said hi"
+        [turns] = session.scalars(select(ConversationVariable).where(ConversationVariable.conversation_id == "c-1"))
+    assert (turns.name, turns.value) == ("turns", 1)
+
+
+def test_a_run_stopped_midway_ends_stopped_unless_its_lease_was_lost(bench, llm_server):
+    llm_server.config.tokens_per_second = 40  # the answer streams for longer than a stop check
+    stopped = bench.table.add("llm", inputs={"q": "a b c d e f g h i j k l m n o p q r s t u v w x y z"})
+    lease = bench.claim(stopped)
+    bench.table.set(stopped, stop_requested=True)
+    assert bench.executor.execute(lease) == RunStatus.stopped
+    assert bench.table.row(stopped).status == "stopped"
+    taken = bench.table.add("llm", inputs={"q": "a b c d e f g h i j k l m n o p q r s t u v w x y z"})
+    stale = bench.claim(taken)
+    bench.table.set(taken, epoch=stale.epoch + 1, lease_owner="other")
+    assert bench.executor.execute(stale) is None
+    assert bench.table.row(taken).status == "running"
+
+
+def test_a_run_reads_files_of_its_own_workspace_and_bills_retrieval_to_itself(bench, tmp_path):
+    files = Files(bench.table.sessions, FolderObjectStore(tmp_path / "objects"), 1_000_000)
+    stored = files.upload(bench.table.workspace_id, "notes.txt", b"hello", "text/plain", None)
+    worker = NodeServices(files=RunFileStore(files, None), retriever=KnowledgeRetrieverAdapter(knowledge=None))
+    executor = RunExecutor(bench.table.sessions, Apps(bench.table.sessions), bench.events, UnconfiguredLLM(),
+                           Limits(), services=worker)
+    run = bench.table.row(bench.table.add("branching"))
+    services = executor._run_services(run)
+    assert services.files is not None
+    assert services.files.describe({"upload_file_id": stored.id})["filename"] == "notes.txt"
+    with pytest.raises(WorkflowError):  # the worker's own store belongs to no workspace
+        worker.files.describe({"upload_file_id": stored.id})
+    assert services.retriever._scope == UsageScope(run.app_id, run.id)
