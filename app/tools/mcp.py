@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import anyio
 import httpx2
@@ -76,6 +77,12 @@ def http_url(value: str, what: str) -> str:
     return value
 
 
+def server_label(url: str) -> str:
+    """How errors name a server known by its URL: host and port only, since paths and queries often carry an
+    access key."""
+    return urlsplit(url).netloc.rsplit("@", 1)[-1] or "MCP server"
+
+
 def transport_for(url: str) -> Literal["streamable_http", "sse"]:
     """The transport a bare URL implies: SSE when its path ends in `/sse` (the SDK's and most hosts' convention),
     streamable HTTP otherwise."""
@@ -111,6 +118,8 @@ class McpProvider:
     def __init__(self, provider_id: str, config: McpConfig, context: ProviderContext) -> None:
         self.provider_id = provider_id
         self.config = config
+        # An agent's server by URL has the URL as its id: errors name its host only.
+        self._label = server_label(provider_id) if "://" in provider_id else provider_id
         self._timeout = config.timeout_seconds or context.timeout_seconds
         self._guard = egress_guard(context)
         self._listed: tuple[float, list[McpToolSchema]] | None = None
@@ -132,11 +141,11 @@ class McpProvider:
     def invoke(self, tool_name: str, arguments: dict[str, Any], credentials: Mapping[str, str]) -> ToolResult:
         known = {t.name for t in self.config.tools} if self.config.tools is not None else None
         if known is not None and tool_name not in known:
-            raise ToolNotFound(f"MCP provider {self.provider_id!r} has no tool {tool_name!r}")
+            raise ToolNotFound(f"MCP provider {self._label!r} has no tool {tool_name!r}")
 
         async def call(session: Any) -> Any:
             if known is None and tool_name not in {t.name for t in await list_tools(session)}:
-                raise ToolNotFound(f"MCP provider {self.provider_id!r} has no tool {tool_name!r}")
+                raise ToolNotFound(f"MCP provider {self._label!r} has no tool {tool_name!r}")
             return await session.call_tool(tool_name, arguments)
         return checked(self._run(call, credentials), tool_name)
 
@@ -155,7 +164,7 @@ class McpProvider:
 
     def _run(self, operation: Callable[[Any], Awaitable[T]], credentials: Mapping[str, str]) -> T:
         server = McpServer(self.config.server_url, self.config.transport, self._headers(credentials), self._timeout,
-                           label=self.provider_id)
+                           label=self._label)
         return run_on(server, self._guard, operation)
 
 
@@ -253,6 +262,9 @@ def _translate(exc: BaseException, label: str) -> BaseException:
             f"MCP server {label!r}: {exc.message}")
     if isinstance(exc, TimeoutError):
         return ToolInvokeError(f"MCP server {label!r} timed out")
+    if isinstance(exc, httpx2.HTTPStatusError):
+        # Its own text quotes the URL, whose path or query often carries an access key.
+        return ToolInvokeError(f"MCP server {label!r} answered with status code {exc.response.status_code}")
     if isinstance(exc, Exception):
         return ToolInvokeError(f"MCP server {label!r} failed: {type(exc).__name__}: "
                                f"{str(exc)[:ERROR_TEXT_CHARS]}")

@@ -20,7 +20,6 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -191,11 +190,6 @@ def sse_call_tool(call: ToolCall) -> ToolResult:
 
 # `mcp_config`: the server comes with each call.
 
-def _host(url: str) -> str:
-    """The server as errors name it: host and port only, since paths and queries often carry an access key."""
-    return urlsplit(url).netloc.rsplit("@", 1)[-1] or "MCP server"
-
-
 def _seconds(call: ToolCall, name: str, default: float) -> float:
     value = call.arguments.get(name)
     if value in (None, ""):
@@ -215,7 +209,7 @@ def _asked(call: ToolCall) -> mcp.McpServer:
         raise ToolInvokeError(f"{call.provider_id}: {exc}") from exc
     timeout = min(_seconds(call, "timeout", DEFAULT_TIMEOUT), call.context.timeout_seconds)
     sse_read = min(_seconds(call, "sse_read_timeout", DEFAULT_SSE_READ_TIMEOUT), timeout)
-    return mcp.McpServer(url, mcp.transport_for(url), headers, timeout, sse_read, label=_host(url))
+    return mcp.McpServer(url, mcp.transport_for(url), headers, timeout, sse_read, label=mcp.server_label(url))
 
 
 def config_list_tools(call: ToolCall) -> ToolResult:

@@ -140,3 +140,16 @@ def test_callable_from_a_thread_that_runs_an_event_loop(mcp_servers: dict[str, s
     async def inside_a_loop() -> str:
         return provider.invoke("add", {"a": 3, "b": 4}, {}).text
     assert asyncio.run(inside_a_loop()) == "7"
+
+
+def test_an_error_status_is_named_without_the_url(mcp_servers: dict[str, str], context: ProviderContext) -> None:
+    url = mcp_servers["sse"].removesuffix("/sse") + "/gone?key=sk-in-the-url"
+    provider = mcp.from_config("gone", {"server_url": url, "transport": "sse"}, context)
+    with pytest.raises(ToolInvokeError, match="MCP server 'gone' answered with status code 404") as caught:
+        provider.invoke("add", {"a": 1, "b": 2}, {})
+    assert "sk-in-the-url" not in caught.value.message
+    # A server an agent names by URL has the URL as its id; errors name its host only.
+    by_url = mcp.from_config(url, {"server_url": url, "transport": "sse"}, context)
+    with pytest.raises(ToolInvokeError, match=r"MCP server '127\.0\.0\.1:\d+' answered with status code 404") as caught:
+        by_url.tools()
+    assert "sk-in-the-url" not in caught.value.message
