@@ -8,7 +8,9 @@ through the egress guard (`app.providers.egress_async`), and a whole call is bou
 The SDK is async; the tool node and the agent call from synchronous worker threads. Each operation runs on a
 private event loop that lives exactly as long as the call and closes its connections and worker
 threads before returning, so nothing outlives a call. Credentials become request headers only; they never appear
-in results or errors. Imports nothing from `app.engine` beyond the port types.
+in results or errors. `McpServer`, `run_on`, `list_tools` and `checked` are the session layer the installed kind
+and the built-in MCP bridges (`app.tools.builtin.mcp_bridge`) share. Imports nothing from `app.engine` beyond the
+port types.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import anyio
 import httpx2
@@ -62,10 +66,48 @@ class McpConfig(BaseModel):
     @field_validator("server_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        scheme, _, rest = value.partition("://")
-        if scheme.lower() not in ("http", "https") or not rest.strip("/"):
-            raise ValueError("server_url must be an http(s) URL")
-        return value
+        return http_url(value, "server_url")
+
+
+def http_url(value: str, what: str) -> str:
+    """`value` when it is an http(s) URL with a host. Raises ValueError naming `what`, never the value."""
+    scheme, _, rest = value.partition("://")
+    if scheme.lower() not in ("http", "https") or not rest.strip("/"):
+        raise ValueError(f"{what} must be an http(s) URL")
+    return value
+
+
+def server_label(url: str) -> str:
+    """How errors name a server known by its URL: host and port only, since paths and queries often carry an
+    access key."""
+    return urlsplit(url).netloc.rsplit("@", 1)[-1] or "MCP server"
+
+
+def transport_for(url: str) -> Literal["streamable_http", "sse"]:
+    """The transport a bare URL implies: SSE when its path ends in `/sse` (the SDK's and most hosts' convention),
+    streamable HTTP otherwise."""
+    return "sse" if url.split("?")[0].rstrip("/").endswith("/sse") else "streamable_http"
+
+
+@dataclass(frozen=True)
+class McpServer:
+    """One MCP server as one operation reaches it: URL, transport, the headers to send (credentials included;
+    they are never logged nor part of an error), how long the whole operation may take, how long an SSE stream may
+    stay silent (default: `timeout`), and the `label` errors name it by."""
+
+    url: str
+    transport: Literal["streamable_http", "sse"] = "streamable_http"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    timeout: float = 30.0
+    sse_read_timeout: float | None = None
+    label: str = "MCP"
+
+
+def egress_guard(context: ProviderContext) -> GuardedBackend:
+    """The egress guard behind the context's HTTP client; without one still "public internet only", never
+    unguarded."""
+    backend = getattr(context.http, "backend", None)
+    return backend if isinstance(backend, GuardedBackend) else GuardedBackend(EgressPolicy())
 
 
 class McpProvider:
@@ -76,11 +118,10 @@ class McpProvider:
     def __init__(self, provider_id: str, config: McpConfig, context: ProviderContext) -> None:
         self.provider_id = provider_id
         self.config = config
+        # An agent's server by URL has the URL as its id: errors name its host only.
+        self._label = server_label(provider_id) if "://" in provider_id else provider_id
         self._timeout = config.timeout_seconds or context.timeout_seconds
-        backend = getattr(context.http, "backend", None)
-        # No guard handed in still means "public internet only", never "unguarded".
-        self._guard: GuardedBackend = backend if isinstance(backend, GuardedBackend) else GuardedBackend(
-            EgressPolicy())
+        self._guard = egress_guard(context)
         self._listed: tuple[float, list[McpToolSchema]] | None = None
 
     def tools(self) -> list[ToolSpec]:
@@ -95,24 +136,18 @@ class McpProvider:
 
     def discover(self, credentials: Mapping[str, str]) -> list[McpToolSchema]:
         """List the server's tools now (the registry stores them in `config.tools` at install)."""
-        async def listing(session: Any) -> list[McpToolSchema]:
-            return await _list_tools(session)
-        return self._run(listing, credentials)
+        return self._run(list_tools, credentials)
 
     def invoke(self, tool_name: str, arguments: dict[str, Any], credentials: Mapping[str, str]) -> ToolResult:
         known = {t.name for t in self.config.tools} if self.config.tools is not None else None
         if known is not None and tool_name not in known:
-            raise ToolNotFound(f"MCP provider {self.provider_id!r} has no tool {tool_name!r}")
+            raise ToolNotFound(f"MCP provider {self._label!r} has no tool {tool_name!r}")
 
         async def call(session: Any) -> Any:
-            if known is None and tool_name not in {t.name for t in await _list_tools(session)}:
-                raise ToolNotFound(f"MCP provider {self.provider_id!r} has no tool {tool_name!r}")
+            if known is None and tool_name not in {t.name for t in await list_tools(session)}:
+                raise ToolNotFound(f"MCP provider {self._label!r} has no tool {tool_name!r}")
             return await session.call_tool(tool_name, arguments)
-        result = self._run(call, credentials)
-        if result.is_error:
-            detail = " ".join(getattr(c, "text", "") for c in result.content).strip()[:ERROR_TEXT_CHARS]
-            raise ToolInvokeError(f"MCP tool {tool_name!r} failed: {detail or 'the server reported an error'}")
-        return fold_result(result)
+        return checked(self._run(call, credentials), tool_name)
 
     def _spec(self, tool: McpToolSchema) -> ToolSpec:
         return ToolSpec(ToolRef("mcp", self.provider_id, tool.name), tool.description, tool.input_schema)
@@ -128,42 +163,59 @@ class McpProvider:
         return headers
 
     def _run(self, operation: Callable[[Any], Awaitable[T]], credentials: Mapping[str, str]) -> T:
-        headers = self._headers(credentials)
+        server = McpServer(self.config.server_url, self.config.transport, self._headers(credentials), self._timeout,
+                           label=self._label)
+        return run_on(server, self._guard, operation)
 
-        async def main() -> T:
-            with anyio.fail_after(self._timeout):
-                return await self._session_call(operation, headers)
-        try:
-            return _run_sync(main)
-        except TimeoutError as exc:
-            raise ToolInvokeError(f"MCP server {self.provider_id!r} did not answer within {self._timeout:g}s") \
-                from exc
-        except BaseException as exc:  # the SDK's task groups wrap errors in exception groups
-            raise _translate(exc, self.provider_id) from exc
 
-    async def _session_call(self, operation: Callable[[Any], Awaitable[T]], headers: dict[str, str]) -> T:
-        from mcp.client.session import ClientSession
-        from mcp.client.sse import sse_client
-        from mcp.client.streamable_http import streamable_http_client
+def run_on(server: McpServer, guard: GuardedBackend, operation: Callable[[Any], Awaitable[T]]) -> T:
+    """Open a session with `server` through `guard`, run `operation(session)` and close it, all within
+    `server.timeout`. Raises ToolInvokeError (unreachable, refused by the guard, timed out, protocol error) naming
+    the server by its label; a ToolNotFound or ToolInvokeError the operation raises passes through."""
+    async def main() -> T:
+        with anyio.fail_after(server.timeout):
+            return await _session_call(server, guard, operation)
+    try:
+        return _run_sync(main)
+    except TimeoutError as exc:
+        raise ToolInvokeError(f"MCP server {server.label!r} did not answer within {server.timeout:g}s") from exc
+    except BaseException as exc:  # the SDK's task groups wrap errors in exception groups
+        raise _translate(exc, server.label) from exc
 
-        timeout = httpx2.Timeout(self._timeout)
-        if self.config.transport == "sse":
-            def factory(headers: dict[str, str] | None = None, timeout: httpx2.Timeout | None = None,
-                        auth: httpx2.Auth | None = None) -> httpx2.AsyncClient:
-                return guarded_async_client(self._guard, headers, timeout, auth)
-            transport = sse_client(self.config.server_url, headers=headers, timeout=self._timeout,
-                                   sse_read_timeout=self._timeout, httpx_client_factory=factory)
-            async with transport as (read, write), ClientSession(read, write) as session:
-                await session.initialize()
-                return await operation(session)
-        async with guarded_async_client(self._guard, headers, timeout) as client, \
-                streamable_http_client(self.config.server_url, http_client=client) as (read, write), \
-                ClientSession(read, write) as session:
+
+async def _session_call(server: McpServer, guard: GuardedBackend, operation: Callable[[Any], Awaitable[T]]) -> T:
+    from mcp.client.session import ClientSession
+    from mcp.client.sse import sse_client
+    from mcp.client.streamable_http import streamable_http_client
+
+    headers = dict(server.headers)
+    if server.transport == "sse":
+        def factory(headers: dict[str, str] | None = None, timeout: httpx2.Timeout | None = None,
+                    auth: httpx2.Auth | None = None) -> httpx2.AsyncClient:
+            return guarded_async_client(guard, headers, timeout, auth)
+        transport = sse_client(server.url, headers=headers, timeout=server.timeout,
+                               sse_read_timeout=server.sse_read_timeout or server.timeout,
+                               httpx_client_factory=factory)
+        async with transport as (read, write), ClientSession(read, write) as session:
             await session.initialize()
             return await operation(session)
+    async with guarded_async_client(guard, headers, httpx2.Timeout(server.timeout)) as client, \
+            streamable_http_client(server.url, http_client=client) as (read, write), \
+            ClientSession(read, write) as session:
+        await session.initialize()
+        return await operation(session)
 
 
-async def _list_tools(session: Any) -> list[McpToolSchema]:
+def checked(result: Any, tool_name: str) -> ToolResult:
+    """A CallToolResult folded (`fold_result`), or ToolInvokeError with the server's own error text."""
+    if result.is_error:
+        detail = " ".join(getattr(c, "text", "") for c in result.content).strip()[:ERROR_TEXT_CHARS]
+        raise ToolInvokeError(f"MCP tool {tool_name!r} failed: {detail or 'the server reported an error'}")
+    return fold_result(result)
+
+
+async def list_tools(session: Any) -> list[McpToolSchema]:
+    """Every tool the session's server offers, following its pagination."""
     tools: list[McpToolSchema] = []
     cursor: str | None = None
     while True:
@@ -201,17 +253,20 @@ def _private_loop(main: Callable[[], Awaitable[T]]) -> T:
             loop.close()
 
 
-def _translate(exc: BaseException, provider_id: str) -> BaseException:
+def _translate(exc: BaseException, label: str) -> BaseException:
     """The first meaningful error inside (possibly nested) exception groups, as a Trellis error."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     if isinstance(exc, TrellisError):
         return exc if isinstance(exc, ToolNotFound | ToolInvokeError) else ToolInvokeError(
-            f"MCP server {provider_id!r}: {exc.message}")
+            f"MCP server {label!r}: {exc.message}")
     if isinstance(exc, TimeoutError):
-        return ToolInvokeError(f"MCP server {provider_id!r} timed out")
+        return ToolInvokeError(f"MCP server {label!r} timed out")
+    if isinstance(exc, httpx2.HTTPStatusError):
+        # Its own text quotes the URL, whose path or query often carries an access key.
+        return ToolInvokeError(f"MCP server {label!r} answered with status code {exc.response.status_code}")
     if isinstance(exc, Exception):
-        return ToolInvokeError(f"MCP server {provider_id!r} failed: {type(exc).__name__}: "
+        return ToolInvokeError(f"MCP server {label!r} failed: {type(exc).__name__}: "
                                f"{str(exc)[:ERROR_TEXT_CHARS]}")
     return exc  # KeyboardInterrupt, SystemExit and the like pass through untouched
 

@@ -120,9 +120,8 @@ class ToolRegistry:
         # An MCP server an agent names by URL (Dify's MCP agent strategies): reached through the egress guard like
         # any other request, without stored credentials; a key inside the URL is the user's own choice.
         factory = self.kinds["mcp"]
-        transport = "sse" if url.split("?")[0].rstrip("/").endswith("/sse") else "streamable_http"
         return self._cached(("mcp-url", workspace_id, url), lambda: factory(
-            url, {"server_url": url, "transport": transport}, self.bound(workspace_id)))
+            url, {"server_url": url, "transport": mcp.transport_for(url)}, self.bound(workspace_id)))
 
     def build(self, workspace_id: str, provider_type: str, provider_id: str,
               config: Mapping[str, Any]) -> ToolProvider:

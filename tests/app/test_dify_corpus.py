@@ -5,10 +5,10 @@ of an allowed type. Each file is classified:
 
 - imported, or refused for a reason on the KNOWN_IMPORT_GAPS list (work of other issues, shrunk as it lands);
 - succeeded;
-- failed at the outside world: the failing node needed a web API or intranet host (refused by the egress guard,
-  unresolvable here, or answering an error status the next node cannot parse), a real model's answer (the echo
-  model's answer is not what the next node parses), or a Python package the sandbox does not ship (Dify's
-  sandbox needs it added too);
+- failed at the outside world: the failing node needed a web API, MCP server or intranet host (refused by the
+  egress guard, unresolvable here, or answering an error status the next node cannot parse), a real model's
+  answer (the echo model's answer is not what the next node parses), or a Python package the sandbox does not
+  ship (Dify's sandbox needs it added too);
 - failed where the export itself is broken (KNOWN_EXPORT_FAULTS, each with the error it must fail with);
 - failed otherwise: a Trellis gap. The test fails on any, naming the file, node and error.
 
@@ -41,10 +41,12 @@ KNOWN_IMPORT_GAPS = {
     "agent nodes (agent node work)": re.compile(r"unsupported node types: .*\(agent\)"),
     "agent-chat, chat and completion modes (app modes work)": re.compile(r"DSL has no `workflow` section"),
 }
-# Where a run may fail because this machine cannot reach what the app needs.
+# Where a run may fail because this machine cannot reach what the app needs (an MCP server that answers 404
+# fails as `MCPError: Not Found` over streamable HTTP).
 OUTSIDE_WORLD = re.compile(
     r"cannot resolve|refused|not a public address|timed out|HTTP request failed|Connection|ConnectError|"
-    r"status code [45]\d\d|Max execution time|provider|api key|credential|not installed|plugin", re.IGNORECASE)
+    r"status code [45]\d\d|MCPError: Not Found|Max execution time|provider|api key|credential|not installed|"
+    r"plugin", re.IGNORECASE)
 # Files (by name prefix) whose own export is broken on the branch the walk takes, each with the error it must
 # fail with. 81 and 83: the JSON body template misses a comma after "prompt"; Dify refuses that body too.
 KNOWN_EXPORT_FAULTS = {

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -22,39 +18,6 @@ from app.tools.provider import ProviderContext
 from bench.stack import free_port
 from tests.app.tools.tiny_registry import TinyRegistry
 
-SERVER = Path(__file__).resolve().parents[2] / "fixtures" / "mcp_server.py"
-PATHS = {"streamable_http": ("streamable-http", "/mcp"), "sse": ("sse", "/sse")}
-
-
-def _wait_port(port: int, proc: subprocess.Popen[bytes], seconds: float = 20.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"MCP server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError("MCP server did not start")
-
-
-@pytest.fixture(scope="module")
-def servers() -> Iterator[dict[str, str]]:
-    urls, procs = {}, []
-    try:
-        for transport, (arg, path) in PATHS.items():
-            port = free_port()
-            proc = subprocess.Popen([sys.executable, str(SERVER), arg, str(port)], stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.PIPE)
-            procs.append(proc)
-            _wait_port(port, proc)
-            urls[transport] = f"http://127.0.0.1:{port}{path}"
-        yield urls
-    finally:
-        for proc in procs:
-            proc.terminate()
-            proc.wait(10)
-
 
 @pytest.fixture(scope="module")
 def context() -> Iterator[ProviderContext]:
@@ -64,8 +27,8 @@ def context() -> Iterator[ProviderContext]:
 
 
 @pytest.mark.parametrize("transport", ["streamable_http", "sse"])
-def test_lists_and_calls_tools(servers: dict[str, str], context: ProviderContext, transport: str) -> None:
-    provider = mcp.from_config("calc", {"server_url": servers[transport], "transport": transport}, context)
+def test_lists_and_calls_tools(mcp_servers: dict[str, str], context: ProviderContext, transport: str) -> None:
+    provider = mcp.from_config("calc", {"server_url": mcp_servers[transport], "transport": transport}, context)
     specs = {s.ref.tool_name: s for s in provider.tools()}
     assert set(specs) == {"add", "whoami", "pixel", "slow", "fail"}
     assert specs["add"].ref.provider_type == "mcp" and specs["add"].description == "Add two integers"
@@ -78,28 +41,28 @@ def test_lists_and_calls_tools(servers: dict[str, str], context: ProviderContext
 
 
 @pytest.mark.parametrize("transport", ["streamable_http", "sse"])
-def test_credentials_become_headers(servers: dict[str, str], context: ProviderContext, transport: str) -> None:
-    provider = mcp.from_config("who", {"server_url": servers[transport], "transport": transport}, context)
+def test_credentials_become_headers(mcp_servers: dict[str, str], context: ProviderContext, transport: str) -> None:
+    provider = mcp.from_config("who", {"server_url": mcp_servers[transport], "transport": transport}, context)
     assert provider.invoke("whoami", {}, {"api_key": "s3cret"}).text == "Bearer s3cret"
     raw = provider.invoke("whoami", {}, {"header:Authorization": "Token abc"})
     assert raw.text == "Token abc"
 
 
-def test_images_become_files(servers: dict[str, str], context: ProviderContext) -> None:
-    provider = mcp.from_config("img", {"server_url": servers["streamable_http"]}, context)
+def test_images_become_files(mcp_servers: dict[str, str], context: ProviderContext) -> None:
+    provider = mcp.from_config("img", {"server_url": mcp_servers["streamable_http"]}, context)
     result = provider.invoke("pixel", {}, {})
     [image] = result.files
     assert image["type"] == "image" and image["mime_type"] == "image/png" and image["size"] == 66
     assert image["url"].startswith("data:image/png;base64,iVBORw0KGgo")
 
 
-def test_tool_errors_and_unknown_tools(servers: dict[str, str], context: ProviderContext) -> None:
-    provider = mcp.from_config("err", {"server_url": servers["streamable_http"]}, context)
+def test_tool_errors_and_unknown_tools(mcp_servers: dict[str, str], context: ProviderContext) -> None:
+    provider = mcp.from_config("err", {"server_url": mcp_servers["streamable_http"]}, context)
     with pytest.raises(ToolInvokeError, match="'fail' failed"):
         provider.invoke("fail", {"reason": "x"}, {})
     with pytest.raises(ToolNotFound):
         provider.invoke("nope", {}, {})
-    stored = mcp.install_config("err", {"server_url": servers["streamable_http"]}, {"api_key": "k"}, context)
+    stored = mcp.install_config("err", {"server_url": mcp_servers["streamable_http"]}, {"api_key": "k"}, context)
     assert [t["name"] for t in stored["tools"]] == ["add", "whoami", "pixel", "slow", "fail"]
     assert "k" not in str(stored.get("headers"))  # credentials are not part of the stored config
     installed = mcp.from_config("err", stored, context)
@@ -109,14 +72,14 @@ def test_tool_errors_and_unknown_tools(servers: dict[str, str], context: Provide
         installed.invoke("nope", {}, {})
 
 
-def test_the_egress_guard_refuses_loopback_by_default(servers: dict[str, str]) -> None:
+def test_the_egress_guard_refuses_loopback_by_default(mcp_servers: dict[str, str]) -> None:
     client = EgressClient(EgressPolicy())
     try:
-        provider = mcp.from_config("local", {"server_url": servers["streamable_http"]},
+        provider = mcp.from_config("local", {"server_url": mcp_servers["streamable_http"]},
                                    ProviderContext(http=client, timeout_seconds=5.0))
         with pytest.raises(ToolInvokeError, match="not a public address"):
             provider.invoke("add", {"a": 1, "b": 2}, {})
-        unguarded = mcp.from_config("local", {"server_url": servers["sse"], "transport": "sse"},
+        unguarded = mcp.from_config("local", {"server_url": mcp_servers["sse"], "transport": "sse"},
                                     ProviderContext(timeout_seconds=5.0))
         with pytest.raises(ToolInvokeError, match="not a public address"):
             unguarded.tools()
@@ -136,8 +99,8 @@ def test_unreachable_server_and_timeouts(context: ProviderContext) -> None:
 
 
 @pytest.mark.parametrize("transport", ["streamable_http", "sse"])
-def test_a_slow_tool_times_out(servers: dict[str, str], context: ProviderContext, transport: str) -> None:
-    provider = mcp.from_config("slow", {"server_url": servers[transport], "transport": transport,
+def test_a_slow_tool_times_out(mcp_servers: dict[str, str], context: ProviderContext, transport: str) -> None:
+    provider = mcp.from_config("slow", {"server_url": mcp_servers[transport], "transport": transport,
                                         "timeout_seconds": 1.0}, context)
     started = time.monotonic()
     with pytest.raises(ToolInvokeError, match="did not answer within 1s"):
@@ -145,8 +108,8 @@ def test_a_slow_tool_times_out(servers: dict[str, str], context: ProviderContext
     assert time.monotonic() - started < 5
 
 
-def test_calls_leave_no_threads_behind(servers: dict[str, str], context: ProviderContext) -> None:
-    provider = mcp.from_config("calc", {"server_url": servers["streamable_http"]}, context)
+def test_calls_leave_no_threads_behind(mcp_servers: dict[str, str], context: ProviderContext) -> None:
+    provider = mcp.from_config("calc", {"server_url": mcp_servers["streamable_http"]}, context)
     provider.invoke("add", {"a": 1, "b": 1}, {})
     before = threading.active_count()
     for _ in range(3):
@@ -161,9 +124,9 @@ def test_config_is_validated() -> None:
         mcp.from_config("x", {"server_url": "http://a", "transport": "stdio"}, ProviderContext())
 
 
-def test_through_the_tool_port(servers: dict[str, str], context: ProviderContext) -> None:
+def test_through_the_tool_port(mcp_servers: dict[str, str], context: ProviderContext) -> None:
     registry = TinyRegistry()
-    registry.add(mcp.from_config("calc", {"server_url": servers["sse"], "transport": "sse"}, context),
+    registry.add(mcp.from_config("calc", {"server_url": mcp_servers["sse"], "transport": "sse"}, context),
                  {"api_key": "port-key"})
     ref = ToolRef("mcp", "calc", "add")
     assert registry.describe("ws", ref).parameters["required"] == ["a", "b"]
@@ -171,9 +134,22 @@ def test_through_the_tool_port(servers: dict[str, str], context: ProviderContext
     assert registry.invoke("ws", ToolRef("mcp", "calc", "whoami"), {}).text == "Bearer port-key"
 
 
-def test_callable_from_a_thread_that_runs_an_event_loop(servers: dict[str, str], context: ProviderContext) -> None:
-    provider = mcp.from_config("calc", {"server_url": servers["streamable_http"]}, context)
+def test_callable_from_a_thread_that_runs_an_event_loop(mcp_servers: dict[str, str], context: ProviderContext) -> None:
+    provider = mcp.from_config("calc", {"server_url": mcp_servers["streamable_http"]}, context)
 
     async def inside_a_loop() -> str:
         return provider.invoke("add", {"a": 3, "b": 4}, {}).text
     assert asyncio.run(inside_a_loop()) == "7"
+
+
+def test_an_error_status_is_named_without_the_url(mcp_servers: dict[str, str], context: ProviderContext) -> None:
+    url = mcp_servers["sse"].removesuffix("/sse") + "/gone?key=sk-in-the-url"
+    provider = mcp.from_config("gone", {"server_url": url, "transport": "sse"}, context)
+    with pytest.raises(ToolInvokeError, match="MCP server 'gone' answered with status code 404") as caught:
+        provider.invoke("add", {"a": 1, "b": 2}, {})
+    assert "sk-in-the-url" not in caught.value.message
+    # A server an agent names by URL has the URL as its id; errors name its host only.
+    by_url = mcp.from_config(url, {"server_url": url, "transport": "sse"}, context)
+    with pytest.raises(ToolInvokeError, match=r"MCP server '127\.0\.0\.1:\d+' answered with status code 404") as caught:
+        by_url.tools()
+    assert "sk-in-the-url" not in caught.value.message
