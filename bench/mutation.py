@@ -81,6 +81,26 @@ EQUIVALENT: dict[str, str] = {
     # app/providers/egress.py
 
     # app/engine/templating.py
+    "app.engine.templating.x__charged__mutmut_3": "the generated code prints through str() or escape(), so `value` "
+    "is always a str: forcing the str branch changes nothing",
+    "app.engine.templating.x__charged__mutmut_4": "the non-str branch is dead (see _charged__mutmut_3), so its "
+    "charge of 16 is never used",
+    "app.engine.templating.xǁ_CheckedConcatǁ_output_child_pre__mutmut_4": "Jinja's CodeGenerator._output_child_pre "
+    "reads only frame and finalize, never node",
+    "app.engine.templating.xǁ_CheckedConcatǁ_output_child_post__mutmut_1": "Jinja's "
+    "CodeGenerator._output_child_post reads only finalize, never node",
+    "app.engine.templating.xǁ_CheckedConcatǁ_output_child_post__mutmut_2": "Jinja's "
+    "CodeGenerator._output_child_post reads only finalize, never frame",
+    "app.engine.templating.xǁLimitedEnvironmentǁcall_binop__mutmut_13": "SandboxedEnvironment.call_binop ignores "
+    "its context argument (it looks the operator up in binop_table)",
+    "app.engine.templating.xǁLimitedEnvironmentǁcall__mutmut_29": "only bound str methods reach this line, and they "
+    "all have __name__: the getattr default is never used",
+    "app.engine.templating.xǁLimitedEnvironmentǁcall__mutmut_32": "only bound str methods reach this line, and they "
+    "all have __name__: dropping the getattr default changes nothing",
+    "app.engine.templating.xǁLimitedEnvironmentǁcall__mutmut_35": "only bound str methods reach this line, and they "
+    "all have __name__: the getattr default is never used",
+    "app.engine.templating.xǁLimitedEnvironmentǁconcat__mutmut_2": "str() of a str is the same text, so converting "
+    "every part measures and joins the same strings",
 
     # app/providers/sandbox.py
 
@@ -91,6 +111,23 @@ EQUIVALENT: dict[str, str] = {
     # app/engine/nodes/if_else.py
 
     # app/engine/graph.py
+    "app.engine.graph.x_build_graph__mutmut_1": "the default mode is only looked up in TERMINAL_TYPES, and an unknown "
+    "mode needs an end node exactly like 'workflow'",
+    "app.engine.graph.x_build_graph__mutmut_2": "the default mode is only looked up in TERMINAL_TYPES, and an unknown "
+    "mode needs an end node exactly like 'workflow'",
+    "app.engine.graph.x__allowed_handles__mutmut_3": "a None default is as falsy as False in the `if`",
+    "app.engine.graph.x__allowed_handles__mutmut_18": "every node's data is a NodeData, which declares "
+    "error_strategy: the getattr default is never used",
+    "app.engine.graph.x__check_acyclic__mutmut_21": "a finished node is only tested for `== 1` (on the path) and "
+    "for presence in `state`: None marks it finished as well as 2",
+    "app.engine.graph.x__check_acyclic__mutmut_22": "a finished node is only tested for `== 1` (on the path) and "
+    "for presence in `state`: 3 marks it finished as well as 2",
+    "app.engine.graph.x__body_start__mutmut_6": "only iteration and loop nodes get here, and both data models declare "
+    "start_node_id (a str, '' by default): the getattr default is never used",
+    "app.engine.graph.x__body_start__mutmut_9": "only iteration and loop nodes get here, and both data models declare "
+    "start_node_id: dropping the getattr default changes nothing",
+    "app.engine.graph.x__body_start__mutmut_12": "only iteration and loop nodes get here, and both data models "
+    "declare start_node_id: the getattr default is never used",
 
     # infra/policy/rules.py
     "infra.policy.rules.x_encryption_at_rest__mutmut_68":

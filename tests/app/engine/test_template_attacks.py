@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from app.engine.templating import render_jinja
+from app.engine.templating import _compile, render_jinja
 from app.errors import WorkflowError
 
 INTEGER_BOMBS = [
@@ -114,3 +114,74 @@ def test_a_poison_template_fails_its_run_fast_and_others_still_run(client, app_w
     assert time.perf_counter() - started < 2
     assert failed["status"] == "failed" and "too large" in failed["error"]
     assert client.post("/v1/workflows/run", headers=good, json=body).get_json()["data"]["status"] == "succeeded"
+
+
+@pytest.fixture(autouse=True)
+def fresh_compile_cache():
+    """Each test compiles its templates itself, so it runs the sandbox's code generator whatever ran before."""
+    _compile.cache_clear()
+
+
+CAP = 1_000_000  # template_limits.MAX_VALUE_CHARS
+TOO_LARGE = "template limit: the template builds a string larger than 1000000"
+
+
+def limit(template: str, **values) -> str:
+    with pytest.raises(WorkflowError) as info:
+        render_jinja(template, values)
+    return info.value.message
+
+
+@pytest.mark.parametrize("template", [
+    "{{ ('x' * n)|length }}", "{{ (n * 'x')|length }}", "{{ ([0] * n)|length }}", "{{ (n * [0])|length }}"])
+def test_repeating_is_capped_at_the_value_cap_in_either_operand_order(template):
+    assert render_jinja(template, {"n": CAP}) == str(CAP)
+    assert limit(template, n=CAP + 1) == "template limit: repeating a sequence beyond 1000000 items"
+
+
+def test_integer_powers_are_capped_by_result_bits():
+    assert render_jinja("{{ (2 ** e) % 7 }}", {"e": 32_768}) == str(2 ** 32_768 % 7)  # 2 bits x 32,768
+    assert limit("{{ (2 ** e) % 7 }}", e=32_769) == "template limit: 2-bit number to the power 32769 is too large"
+
+
+def test_integer_products_are_capped_by_the_sum_of_their_bits():
+    a, b = 2 ** 32_768, 2 ** 32_766  # 32,769 and 32,767 bits
+    assert render_jinja("{{ (a * b) % 7 }}", {"a": a, "b": b}) == str(a * b % 7)
+    assert limit("{{ (a * b) % 7 }}", a=a, b=b * 2) == "template limit: integer product larger than 65536 bits"
+    assert limit("{{ (b * a) % 7 }}", a=a, b=b * 2) == "template limit: integer product larger than 65536 bits"
+
+
+def test_other_integer_operators_refuse_operands_past_the_cap():
+    huge = 2 ** 65_536  # 65,537 bits
+    assert render_jinja("{{ (x + 1) % 7 }}", {"x": huge // 2}) == str((huge // 2 + 1) % 7)
+    assert limit("{{ (x + 1) % 7 }}", x=huge) == "template limit: integer larger than 65536 bits"
+    assert limit("{{ (1 - x) % 7 }}", x=huge) == "template limit: integer larger than 65536 bits"
+
+
+def test_adding_strings_is_capped_at_the_value_cap():
+    half = "y" * (CAP // 2)
+    assert render_jinja("{{ (a + b)|length }}", {"a": half, "b": half}) == str(CAP)
+    assert limit("{{ (a + b)|length }}", a=half, b=half + "y") == TOO_LARGE
+
+
+def test_joining_with_tilde_is_capped_and_counts_non_strings_as_printed():
+    assert render_jinja("{{ (a ~ n)|length }}", {"a": "y" * (CAP - 2), "n": 12}) == str(CAP)
+    assert limit("{{ (a ~ n)|length }}", a="y" * (CAP - 1), n=12) == \
+        "template limit: the template joins a string larger than 1000000"
+    assert render_jinja("{{ a ~ n ~ b ~ none }}", {"a": "<", "n": 1.5, "b": ">"}) == "<1.5>None"
+
+
+def test_captured_output_is_capped_when_it_is_joined():
+    template = "{% set x %}{{ a }}{{ b }}{% endset %}{{ x|length }}"
+    assert render_jinja(template, {"a": "y" * (CAP - 1), "b": "z"}) == str(CAP)
+    assert limit(template, a="y" * CAP, b="z") == "template limit: the template joins a string larger than 1000000"
+
+
+def test_str_methods_are_measured_before_they_run():
+    assert render_jinja("{{ s.ljust(n)|length }}", {"s": "a", "n": CAP}) == str(CAP)
+    assert limit("{{ s.ljust(n)|length }}", s="a", n=CAP + 1) == TOO_LARGE
+    # str.format reaches the environment wrapped by the sandbox; the check looks through the wrapper.
+    assert render_jinja("{{ '{:>1000000}'.format(1)|length }}", {}) == str(CAP)
+    assert limit("{{ '{:>1000001}'.format(1)|length }}") == "template limit: a format width larger than 1000000"
+    assert limit("{{ '{a}{a}'.format(a=s)|length }}", s="y" * (CAP // 2)) == \
+        "template limit: the template builds a formatted string larger than 1000000"

@@ -68,6 +68,7 @@ def test_the_record_says_what_was_compared_and_which_case_won():
     _, result = picked(g, x=3)
     record = result.record("if")
     assert record.edge_handle == "c"
+    assert record.inputs == {}
     assert record.outputs == {"result": True, "selected_case_id": "c"}
     assert record.process_data["condition_results"] == [
         {"actual_value": 3, "expected_value": "3", "comparison_operator": "≥"}]
