@@ -278,7 +278,7 @@ def write(scores: dict[str, Counter[str]], report: Path) -> bool:
         total = sum(v for k, v in counts.items() if not k.startswith("survivor:"))
         value = score(counts)
         ok = ok and value is not None and value >= TARGET
-        shown = "not run" if value is None else f"{value:.0%}"
+        shown = "not run" if value is None else f"{value:.1%}"
         lines.append(f"| `{module}` | {total} | {counts['not run']} | {counts['killed'] + counts['timeout']} | "
                      f"{counts['survived']} | {counts['no tests']} | {counts['equivalent']} | {shown} |")
     survivors = sorted(k.split(":", 1)[1] for c in scores.values() for k in c if k.startswith("survivor:"))
