@@ -115,6 +115,10 @@ EQUIVALENT: dict[str, str] = {
     "installations (4-tuples) and MCP URLs (tagged mcp-url); any other tag does that as well",
     "app.tools.registry.xǁToolRegistryǁ_builtin__mutmut_3": "the cache key's tag only keeps built-ins apart from "
     "installations (4-tuples) and MCP URLs (tagged mcp-url); any other tag does that as well",
+    "app.tools.registry.xǁToolRegistryǁ_server__mutmut_24": "the cache key's tag only keeps MCP URLs apart from "
+    "built-ins (tagged builtin) and installations (4-tuples); any other tag does that as well",
+    "app.tools.registry.xǁToolRegistryǁ_server__mutmut_25": "the cache key's tag only keeps MCP URLs apart from "
+    "built-ins (tagged builtin) and installations (4-tuples); any other tag does that as well",
     "app.tools.registry.xǁToolRegistryǁproblem__mutmut_15": "problem() reads only the resolved credential key; "
     "the line before found no plugin of that id in the workspace, so resolving in workspace None reaches the same "
     "built-in (or the same ToolNotFound)",
