@@ -55,6 +55,11 @@ EQUIVALENT: dict[str, str] = {
     # app/engine/graph.py
 
     # infra/policy/rules.py
+    "infra.policy.rules.x_prod_data_protection__mutmut_36":
+        "an unset backup period reads as 1 day instead of 0: both are under 30",
+    "infra.policy.rules.x_metrics_not_public__mutmut_50":
+        "a backend port with neither name nor number reads as 'XXXX' instead of '': neither is a port "
+        "Prometheus scrapes, and the /metrics check does not name the port",
     "infra.policy.rules.x_encryption_at_rest__mutmut_68":
         "a rule without sseAlgorithm reads as 'XXXX' instead of '': neither starts with aws:kms",
     "infra.policy.rules.x__kind__mutmut_5":
