@@ -129,6 +129,15 @@ EQUIVALENT: dict[str, str] = {
     "built-in (or the same ToolNotFound)",
 
     # app/engine/nodes/agent.py
+    "app.engine.nodes.agent.x__function_calling__mutmut_23":
+        "an extra round is never reached: the last round offers no tools, so it has no calls and the loop breaks there",
+    "app.engine.nodes.agent.x__react__mutmut_26":
+        "an extra round is never reached: the last round runs no action, so the loop breaks there",
+    "app.engine.nodes.agent.x__react__mutmut_18":
+        "the initial answer is never read: there is at least one round and the last one never runs an action, so the "
+        "loop always sets the answer and breaks",
+    "app.engine.nodes.agent.xǁAgentRunǁcomplete__mutmut_23":
+        "LLMRequest's mode defaults to chat, the value passed",
     "app.engine.nodes.agent.x__function_calling__mutmut_99":
         "zip's strict only matters for lists of different lengths; observations are made one per call, so they never "
         "differ",
