@@ -124,6 +124,10 @@ EQUIVALENT: dict[str, str] = {
     "built-ins (tagged builtin) and installations (4-tuples); any other tag does that as well",
     "app.tools.registry.xǁToolRegistryǁ_server__mutmut_25": "the cache key's tag only keeps MCP URLs apart from "
     "built-ins (tagged builtin) and installations (4-tuples); any other tag does that as well",
+    "app.tools.registry.xǁToolRegistryǁresolve__mutmut_70": "an MCP server named by URL has no installation (find "
+    "just returned None) and credentials belong to an installation, so the store answers {} under any type",
+    "app.tools.registry.xǁToolRegistryǁresolve__mutmut_71": "an MCP server named by URL has no installation (find "
+    "just returned None) and credentials belong to an installation, so the store answers {} under any type",
     "app.tools.registry.xǁToolRegistryǁproblem__mutmut_15": "problem() reads only the resolved credential key; "
     "the line before found no plugin of that id in the workspace, so resolving in workspace None reaches the same "
     "built-in (or the same ToolNotFound)",
