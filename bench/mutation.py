@@ -130,6 +130,11 @@ EQUIVALENT: dict[str, str] = {
     "declare start_node_id: the getattr default is never used",
 
     # infra/policy/rules.py
+    "infra.policy.rules.x_prod_data_protection__mutmut_36":
+        "an unset backup period reads as 1 day instead of 0: both are under 30",
+    "infra.policy.rules.x_metrics_not_public__mutmut_50":
+        "a backend port with neither name nor number reads as 'XXXX' instead of '': neither is a port "
+        "Prometheus scrapes, and the /metrics check does not name the port",
     "infra.policy.rules.x_encryption_at_rest__mutmut_68":
         "a rule without sseAlgorithm reads as 'XXXX' instead of '': neither starts with aws:kms",
     "infra.policy.rules.x__kind__mutmut_5":
@@ -190,11 +195,28 @@ EQUIVALENT: dict[str, str] = {
     "installations (4-tuples) and MCP URLs (tagged mcp-url); any other tag does that as well",
     "app.tools.registry.xǁToolRegistryǁ_builtin__mutmut_3": "the cache key's tag only keeps built-ins apart from "
     "installations (4-tuples) and MCP URLs (tagged mcp-url); any other tag does that as well",
+    "app.tools.registry.xǁToolRegistryǁ_server__mutmut_24": "the cache key's tag only keeps MCP URLs apart from "
+    "built-ins (tagged builtin) and installations (4-tuples); any other tag does that as well",
+    "app.tools.registry.xǁToolRegistryǁ_server__mutmut_25": "the cache key's tag only keeps MCP URLs apart from "
+    "built-ins (tagged builtin) and installations (4-tuples); any other tag does that as well",
+    "app.tools.registry.xǁToolRegistryǁresolve__mutmut_70": "an MCP server named by URL has no installation (find "
+    "just returned None) and credentials belong to an installation, so the store answers {} under any type",
+    "app.tools.registry.xǁToolRegistryǁresolve__mutmut_71": "an MCP server named by URL has no installation (find "
+    "just returned None) and credentials belong to an installation, so the store answers {} under any type",
     "app.tools.registry.xǁToolRegistryǁproblem__mutmut_15": "problem() reads only the resolved credential key; "
     "the line before found no plugin of that id in the workspace, so resolving in workspace None reaches the same "
     "built-in (or the same ToolNotFound)",
 
     # app/engine/nodes/agent.py
+    "app.engine.nodes.agent.x__function_calling__mutmut_23":
+        "an extra round is never reached: the last round offers no tools, so it has no calls and the loop breaks there",
+    "app.engine.nodes.agent.x__react__mutmut_26":
+        "an extra round is never reached: the last round runs no action, so the loop breaks there",
+    "app.engine.nodes.agent.x__react__mutmut_18":
+        "the initial answer is never read: there is at least one round and the last one never runs an action, so the "
+        "loop always sets the answer and breaks",
+    "app.engine.nodes.agent.xǁAgentRunǁcomplete__mutmut_23":
+        "LLMRequest's mode defaults to chat, the value passed",
     "app.engine.nodes.agent.x__function_calling__mutmut_99":
         "zip's strict only matters for lists of different lengths; observations are made one per call, so they never "
         "differ",

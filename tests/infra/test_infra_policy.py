@@ -349,6 +349,11 @@ def test_prod_data_protection_names_every_gap() -> None:
                            "prod RDS must keep backups >= 30 days",
                            "prod ElastiCache must be Multi-AZ with automatic failover",
                            "prod ElastiCache must keep snapshots"]
+    two = [stack[0], (CACHE, {"multiAzEnabled": True, "automaticFailoverEnabled": True}), (RDS, {}),
+           (RDS, {"multiAz": True, "deletionProtection": True, "backupRetentionPeriod": 7})]
+    assert rule(two) == ["prod ElastiCache must keep snapshots", "prod RDS must be Multi-AZ",
+                         "prod RDS must have deletion protection", "prod RDS must keep backups >= 30 days",
+                         "prod RDS must keep backups >= 30 days"]
     # The least that passes: 30 days of backups, one snapshot.
     assert rule(_prod_stack(cache={"snapshotRetentionLimit": 1})) == []
 
@@ -402,6 +407,8 @@ def test_metrics_not_public_on_exposed_services(service_type: str) -> None:
         "type": service_type, "ports": ports}})
     assert rule([service, _MONITOR]) == ["Service api exposes metrics port metrics",
                                          "Service api exposes metrics port scrape"]
+    assert rule([_ingress(("/", "metrics")), service]) == [  # every finding of the stack, in order
+        "Ingress routes / to trellis-api:metrics, a metrics port", "Service api exposes metrics port metrics"]
     internal = ("kubernetes:core/v1:Service", {"kind": "Service", "metadata": {"name": "api"}, "spec": {
         "type": "ClusterIP", "ports": ports}})
     assert rule([internal, _MONITOR]) == []

@@ -200,7 +200,8 @@ def test_missing_installations_name_the_provider_and_its_name(registry):
 
 @pytest.mark.parametrize("url,transport", [
     ("https://mcp.example/sse", "sse"), ("HTTPS://mcp.example/sse/?key=k", "sse"),
-    ("http://mcp.example/mcp", "streamable_http"), ("https://mcp.example/sse-like?x=/sse", "streamable_http")])
+    ("http://mcp.example/mcp", "streamable_http"), ("https://mcp.example/sse-like?x=/sse", "streamable_http"),
+    ("https://mcp.example/sse/X", "streamable_http")])
 def test_mcp_servers_named_by_url_need_no_installation(registry, store, url, transport):
     result = registry.invoke("ws", ToolRef("mcp", url, "echo"), {"q": 1})
     assert result.text == "ws" and result.variables["config"] == {"server_url": url, "transport": transport}
@@ -210,6 +211,7 @@ def test_mcp_servers_named_by_url_need_no_installation(registry, store, url, tra
     assert EchoProvider.built == built  # one client per server and workspace
     assert registry.invoke("ws2", ToolRef("mcp", url, "echo"), {}).text == "ws2"
     assert EchoProvider.built == built + 1
+    assert registry.list_tools("ws", "mcp", url) == [ToolSpec(ToolRef("mcp", url, "echo"), "echo")]
 
 
 def test_only_mcp_providers_may_be_named_by_url(store):
@@ -249,7 +251,7 @@ def test_adapter_bugs_are_logged_naming_the_tool(registry, store, caplog):
 
 
 def _strict(provider_id: str, config: Mapping[str, Any], context: ProviderContext) -> EchoProvider:
-    TypeAdapter(dict[str, int]).validate_python(config)
+    TypeAdapter(dict[str, dict[str, int]]).validate_python(config)
     return EchoProvider(provider_id, config, context)
 
 
@@ -262,12 +264,12 @@ def test_build_checks_a_configuration_without_caching(store):
     registry = ToolRegistry(ProviderContext(), store, kinds={"api": _strict, "workflow": _whole,
                                                              "builtin": EchoProvider})
     built = EchoProvider.built
-    provider = registry.build("ws", "api", "p", {"a": 1})
-    assert provider.context.workspace_id == "ws" and provider.config == {"a": 1} and provider.provider_id == "p"
-    assert registry.build("ws", "api", "p", {"a": 1}) is not provider and EchoProvider.built == built + 2
-    with pytest.raises(InvalidParam, match=r"^invalid api provider configuration: b: Input should be a valid "
+    provider = registry.build("ws", "api", "p", {"a": {"n": 1}})
+    assert provider.context.workspace_id == "ws" and provider.config == {"a": {"n": 1}} and provider.provider_id == "p"
+    assert registry.build("ws", "api", "p", {"a": {"n": 1}}) is not provider and EchoProvider.built == built + 2
+    with pytest.raises(InvalidParam, match=r"^invalid api provider configuration: b\.n: Input should be a valid "
                                            "integer") as bad:
-        registry.build("ws", "api", "p", {"a": 1, "b": "x"})
+        registry.build("ws", "api", "p", {"a": {"n": 1}, "b": {"n": "x"}})
     assert bad.value.extra == {"params": "config"}
     with pytest.raises(InvalidParam, match="^invalid workflow provider configuration: config: "):
         registry.build("ws", "workflow", "p", {})

@@ -479,9 +479,16 @@ def test_react_rounds_in_plain_text():
     assert rounds[0]["id"] != rounds[1]["id"]
     assert result.metadata == {"total_tokens": 15, "prompt_tokens": 10, "completion_tokens": 5, "llm_calls": 2}
     assert result.process_data["agent_strategy"] == "react"
-    assert [(log.label, log.status) for log in agent.logs][:5] == [
+    assert [(log.label, log.status) for log in agent.logs] == [
         ("ROUND 1", "start"), ("gpt-4o-mini Thought", "start"), ("gpt-4o-mini Thought", "success"),
-        ("CALL get_weather", "start"), ("CALL get_weather", "success")]
+        ("CALL get_weather", "start"), ("CALL get_weather", "success"), ("ROUND 1", "success"),
+        ("ROUND 2", "start"), ("gpt-4o-mini Thought", "start"), ("gpt-4o-mini Thought", "success"),
+        ("ROUND 2", "success")]
+    round_1, _, thought_done, call, _, round_1_done, round_2, thought_2, _, round_2_done = agent.logs
+    assert round_1.id == round_1_done.id == rounds[0]["id"] and round_2.id == round_2_done.id == rounds[1]["id"]
+    assert round_1.id is not None and round_2.id is not None
+    assert (round_1_done.data, round_2_done.data) == (rounds[0], rounds[1])
+    assert {thought_done.parent_id, call.parent_id} == {round_1.id} and thought_2.parent_id == round_2.id
 
 
 def test_react_last_round_asks_for_the_answer_and_runs_no_action():
@@ -493,9 +500,9 @@ def test_react_last_round_asks_for_the_answer_and_runs_no_action():
     result = agent.run()
     assert len(model.requests) == 2 and len(tools.calls) == 1
     assert model.requests[0].params == {"stop": ["a", "b", "c", "d"]}  # OpenAI takes four stop sequences
-    assert model.requests[-1].messages[-1].content == (
+    assert model.requests[-1].messages[-1] == ChatMessage("user", (
         'Observation: sunny in Oslo, 21 metric\n{"city": "Oslo", "sky": "sunny"}\n'
-        "This is the last step: write your Final Answer.")
+        "This is the last step: write your Final Answer."))
     assert result.outputs["text"] == "maybe more"  # the thought stands in for the answer
     assert result.process_data["rounds"][1]["tools"] == []
 
@@ -553,6 +560,8 @@ def test_parameters_from_variables_templates_and_constants():
     assert missing.run().inputs == {"query": "", "instruction": "", "tools": []}
     assert model.requests[0].messages == (ChatMessage("user", ""),)  # no empty system turn
     assert direct(ScriptedModel(reply("ok")), tools=[], query=7).run().inputs["query"] == "7"
+    # Only a `variable` parameter is a selector; a constant list is text like any other constant.
+    assert direct(ScriptedModel(reply("ok")), tools=[], query=["start", "q"]).run().inputs["query"] == "['start', 'q']"
 
 
 def test_tool_refs_name_only_enabled_tools():
