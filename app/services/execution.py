@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import transaction
@@ -202,10 +202,10 @@ class RunExecutor:
                 return
             rows, batch.nodes = batch.nodes, []
         with transaction(self._sessions) as session:
-            result = session.execute(update(WorkflowRun).where(
-                WorkflowRun.id == lease.run_id, WorkflowRun.epoch == lease.epoch, WorkflowRun.status == "running")
-                .values(total_tokens=WorkflowRun.total_tokens + sum(row["total_tokens"] or 0 for row, _ in rows),
-                        total_price_nanos=WorkflowRun.total_price_nanos + sum(nanos for _, nanos in rows)))
+            result = session.execute(_CHECKPOINT, {
+                "cp_run_id": lease.run_id, "cp_epoch": lease.epoch,
+                "cp_tokens": sum(row["total_tokens"] or 0 for row, _ in rows),
+                "cp_nanos": sum(nanos for _, nanos in rows)})
             if result.rowcount == 0:
                 raise LeaseLost(lease.run_id)
             _insert_nodes(session, rows)
@@ -228,15 +228,13 @@ class RunExecutor:
         with batch.lock:
             rows, batch.nodes = batch.nodes, []
         with transaction(self._sessions) as session:
-            final = session.scalars(update(WorkflowRun).where(
-                WorkflowRun.id == lease.run_id, WorkflowRun.epoch == lease.epoch).values(
-                    status=str(outcome.status), outputs=outcome.outputs, error=outcome.error,
-                    total_steps=outcome.total_steps, total_tokens=outcome.total_tokens,
-                    total_price_nanos=WorkflowRun.total_price_nanos + sum(nanos for _, nanos in rows),
-                    exceptions_count=outcome.exceptions_count, finished_at=now,
-                    elapsed_time=(now - created).total_seconds(), lease_owner=None, lease_expires_at=None,
-                    price_currency=self._recorder.pricing.currency if self._recorder else "USD")
-                .returning(WorkflowRun).execution_options(synchronize_session=False)).first()
+            final = session.scalars(_FINISH, {
+                "fin_run_id": lease.run_id, "fin_epoch": lease.epoch, "fin_status": str(outcome.status),
+                "fin_outputs": outcome.outputs, "fin_error": outcome.error, "fin_steps": outcome.total_steps,
+                "fin_tokens": outcome.total_tokens, "fin_nanos": sum(nanos for _, nanos in rows),
+                "fin_exceptions": outcome.exceptions_count, "fin_now": now,
+                "fin_elapsed": (now - created).total_seconds(),
+                "fin_currency": self._recorder.pricing.currency if self._recorder else "USD"}).first()
             if final is None:
                 return None  # the lease was lost: another attempt owns the run
             _insert_nodes(session, rows)
@@ -257,6 +255,24 @@ def _insert_nodes(session: Session, rows: list[tuple[dict[str, Any], int]]) -> N
 
 
 _NODE_INSERT = insert(NodeExecution.__table__)
+
+# The fenced writes of every run, built once with bound parameters: building a statement and its cache key on
+# each call cost more CPU than executing it (issue 18). Bound names differ from the columns' own (SQLAlchemy
+# reserves those for the SET clause).
+_CHECKPOINT = (update(WorkflowRun)
+               .where(WorkflowRun.id == bindparam("cp_run_id"), WorkflowRun.epoch == bindparam("cp_epoch"),
+                      WorkflowRun.status == "running")
+               .values(total_tokens=WorkflowRun.total_tokens + bindparam("cp_tokens"),
+                       total_price_nanos=WorkflowRun.total_price_nanos + bindparam("cp_nanos")))
+_FINISH = (update(WorkflowRun)
+           .where(WorkflowRun.id == bindparam("fin_run_id"), WorkflowRun.epoch == bindparam("fin_epoch"))
+           .values(status=bindparam("fin_status"), outputs=bindparam("fin_outputs"), error=bindparam("fin_error"),
+                   total_steps=bindparam("fin_steps"), total_tokens=bindparam("fin_tokens"),
+                   total_price_nanos=WorkflowRun.total_price_nanos + bindparam("fin_nanos"),
+                   exceptions_count=bindparam("fin_exceptions"), finished_at=bindparam("fin_now"),
+                   elapsed_time=bindparam("fin_elapsed"), lease_owner=None, lease_expires_at=None,
+                   price_currency=bindparam("fin_currency"))
+           .returning(WorkflowRun).execution_options(synchronize_session=False))
 
 
 def _record(row: NodeExecution) -> NodeRecord:
