@@ -250,7 +250,9 @@ def _insert_nodes(session: Session, rows: list[tuple[dict[str, Any], int]]) -> N
     # A Core executemany on the session's connection, in its transaction: the rows are new and never read back
     # here, so the ORM unit of work (instances, identity map, flush ordering) would only cost CPU, about 0.25 ms
     # per run (issue 18).
-    if rows:
+    if len(rows) == 1:  # one statement; an executemany of one row costs a pipeline round for nothing
+        session.connection().execute(_NODE_INSERT, rows[0][0])
+    elif rows:
         session.connection().execute(_NODE_INSERT, [row for row, _ in rows])
 
 
