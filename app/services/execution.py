@@ -228,15 +228,16 @@ class RunExecutor:
         with batch.lock:
             rows, batch.nodes = batch.nodes, []
         with transaction(self._sessions) as session:
-            final = session.scalars(_FINISH, {
+            row = session.connection().execute(_FINISH, {
                 "fin_run_id": lease.run_id, "fin_epoch": lease.epoch, "fin_status": str(outcome.status),
                 "fin_outputs": outcome.outputs, "fin_error": outcome.error, "fin_steps": outcome.total_steps,
                 "fin_tokens": outcome.total_tokens, "fin_nanos": sum(nanos for _, nanos in rows),
                 "fin_exceptions": outcome.exceptions_count, "fin_now": now,
                 "fin_elapsed": (now - created).total_seconds(),
                 "fin_currency": self._recorder.pricing.currency if self._recorder else "USD"}).first()
-            if final is None:
+            if row is None:
                 return None  # the lease was lost: another attempt owns the run
+            final = WorkflowRun(**row._mapping)  # an unattached copy of the final row, for the event and metrics
             _insert_nodes(session, rows)
         try:
             self._events.append(run.id, run_views.workflow_finished(final))
@@ -259,22 +260,23 @@ def _insert_nodes(session: Session, rows: list[tuple[dict[str, Any], int]]) -> N
 _NODE_INSERT = insert(NodeExecution.__table__)
 
 # The fenced writes of every run, built once with bound parameters: building a statement and its cache key on
-# each call cost more CPU than executing it (issue 18). Bound names differ from the columns' own (SQLAlchemy
-# reserves those for the SET clause).
+# each call cost more CPU than executing it (issue 18); the finish runs as Core (see Leases.acquire). Bound
+# names differ from the columns' own (SQLAlchemy reserves those for the SET clause).
 _CHECKPOINT = (update(WorkflowRun)
                .where(WorkflowRun.id == bindparam("cp_run_id"), WorkflowRun.epoch == bindparam("cp_epoch"),
                       WorkflowRun.status == "running")
                .values(total_tokens=WorkflowRun.total_tokens + bindparam("cp_tokens"),
                        total_price_nanos=WorkflowRun.total_price_nanos + bindparam("cp_nanos")))
-_FINISH = (update(WorkflowRun)
-           .where(WorkflowRun.id == bindparam("fin_run_id"), WorkflowRun.epoch == bindparam("fin_epoch"))
+_RUNS = WorkflowRun.__table__
+_FINISH = (update(_RUNS)
+           .where(_RUNS.c.id == bindparam("fin_run_id"), _RUNS.c.epoch == bindparam("fin_epoch"))
            .values(status=bindparam("fin_status"), outputs=bindparam("fin_outputs"), error=bindparam("fin_error"),
                    total_steps=bindparam("fin_steps"), total_tokens=bindparam("fin_tokens"),
-                   total_price_nanos=WorkflowRun.total_price_nanos + bindparam("fin_nanos"),
+                   total_price_nanos=_RUNS.c.total_price_nanos + bindparam("fin_nanos"),
                    exceptions_count=bindparam("fin_exceptions"), finished_at=bindparam("fin_now"),
                    elapsed_time=bindparam("fin_elapsed"), lease_owner=None, lease_expires_at=None,
                    price_currency=bindparam("fin_currency"))
-           .returning(WorkflowRun).execution_options(synchronize_session=False))
+           .returning(*_RUNS.c))
 
 
 def _record(row: NodeExecution) -> NodeRecord:
