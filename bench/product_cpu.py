@@ -16,14 +16,14 @@ import shutil
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 import redis
 
 from bench import flows
-from bench.measure import concurrent, median
+from bench.measure import concurrent, median, pct
 from bench.report import replace_section
 from bench.run import ADMIN, llm_process, provision
 from bench.stack import Stack, free_port, running_stack, scratch_postgres
@@ -41,6 +41,7 @@ class Cell:
     worker: list[float]
     redis: list[float]
     errors: int = 0
+    latencies: list[float] = field(default_factory=list)  # seconds, every run of every round
 
     def total(self) -> list[float]:
         return [a + w + r for a, w, r in zip(self.api, self.worker, self.redis, strict=True)]
@@ -72,6 +73,7 @@ def measure_cell(stack: Stack, redis_pid: int, label: str, headers: dict[str, st
         cell.worker.append((after["worker"] - before["worker"]) * 1000 / done)
         cell.redis.append((after["redis"] - before["redis"]) * 1000 / done)
         cell.errors += sample.errors
+        cell.latencies += sample.latencies
     return cell
 
 
@@ -127,12 +129,15 @@ def table(cells: list[Cell], rounds: int, runs: int, clients: int) -> list[str]:
              f"concurrent clients, one stack (2 API processes, 1 worker) on Postgres. The LLM server "
              f"({LLM_LATENCY * 1000:.0f} ms, all tokens at once) runs as its own process and is "
              "not counted, nor is Postgres.", "",
-             "| flow | client | API ms/run | worker ms/run | Redis ms/run | product ms/run | per round | errors |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| flow | client | API ms/run | worker ms/run | Redis ms/run | product ms/run | per round | p50 ms | "
+             "p95 ms | errors |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for c in cells:
         rounds_text = ", ".join(f"{v:.1f}" for v in c.total())
+        ms = [v * 1000 for v in c.latencies]
         lines.append(f"| {c.label} | {median(c.api):.2f} | {median(c.worker):.2f} | {median(c.redis):.2f} | "
-                     f"{median(c.total()):.2f} | {rounds_text} | {c.errors} |")
+                     f"{median(c.total()):.2f} | {rounds_text} | {median(ms):.0f} | {pct(ms, 0.95):.0f} | "
+                     f"{c.errors} |")
     return lines
 
 

@@ -65,10 +65,15 @@ class UsageRecorder:
                "outcome": outcome, "created_at": utcnow()}
         try:
             with transaction(self._sessions) as session:
-                session.execute(insert(LlmCall), [row])
+                # Core, with the statement built once: an ORM bulk insert of a fresh statement cost about
+                # 0.16 ms more CPU per call (issue 18).
+                session.connection().execute(_LLM_CALL_INSERT, row)
         except Exception:
             log.warning("could not record an LLM call's usage", exc_info=True)
         return nanos
+
+
+_LLM_CALL_INSERT = insert(LlmCall.__table__)
 
 
 def embedding_hook(recorder: UsageRecorder | None, *, workspace_id: str, provider: str | None,

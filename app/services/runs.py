@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, cast, func, or_, select, update
+from sqlalchemy import String, cast, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -97,7 +97,7 @@ class Runs:
                     if earlier is not None:
                         return Ticket(earlier.id, earlier.task_id, replayed=True)
                 self._admission.check_capacity(session, run.app_id, app_cap)
-                session.add(run)
+                _insert_run(session, run)
                 if write is not None:
                     write(session)
         except IntegrityError:
@@ -284,6 +284,19 @@ class Runs:
             if payload and payload.get("event") == "workflow_finished":
                 return dict(payload["data"])
         return run_views.run_data(self.load(run_id))
+
+
+def _insert_run(session: Session, run: WorkflowRun) -> None:
+    # A Core insert of the values the caller set (the columns' defaults fill the rest), in the session's
+    # transaction: the run is new and only its ids are used afterwards, so the ORM unit of work would only cost
+    # CPU on every submission (issue 18). The object stays transient.
+    session.connection().execute(_RUN_INSERT, {column.key: value for column in _RUN_COLUMNS
+                                               if (value := run.__dict__.get(column.key, _UNSET)) is not _UNSET})
+
+
+_RUN_INSERT = insert(WorkflowRun.__table__)
+_RUN_COLUMNS = tuple(WorkflowRun.__table__.columns)
+_UNSET = object()
 
 
 def parse_page(args: dict[str, Any], default_limit: int = 20, max_limit: int = 100) -> tuple[int, int]:
