@@ -111,6 +111,8 @@ app: {name: one-llm, mode: workflow}
 kind: app
 version: 0.1.5
 workflow:
+  environment_variables:
+  - {name: token, value_type: secret, value: sk-live-0123456789abcdef}
   graph:
     edges:
     - {source: start, target: llm}
