@@ -8,10 +8,12 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import transaction
 from app.engine.events import AgentLog, NodeFinished, NodeStarted, TextChunk
@@ -576,3 +578,23 @@ def test_a_run_reads_files_of_its_own_workspace_and_bills_retrieval_to_itself(be
     with pytest.raises(WorkflowError):  # the worker's own store belongs to no workspace
         worker.files.describe({"upload_file_id": stored.id})
     assert services.retriever._scope == UsageScope(run.app_id, run.id)
+
+
+class RecordingEventLog(SqlEventLog):
+    """The embedded event log, noting which events each write carried (one round trip each)."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        super().__init__(sessions)
+        self.writes: list[list[str]] = []
+
+    def append_many(self, run_id: str, payloads: list[dict[str, Any]]) -> None:
+        self.writes.append([payload["event"] for payload in payloads])
+        super().append_many(run_id, payloads)
+
+
+def test_the_start_of_a_run_waits_to_go_out_with_the_next_event(bench):
+    events = RecordingEventLog(bench.table.sessions)
+    executor = RunExecutor(bench.table.sessions, Apps(bench.table.sessions), events, UnconfiguredLLM(), Limits())
+    assert executor.execute(bench.claim(bench.table.add("branching", inputs={"x": 3}))) == RunStatus.succeeded
+    first = events.writes[0]
+    assert first[0] == "workflow_started" and len(first) > 1  # no round trip of its own
