@@ -42,7 +42,7 @@ from app.services.pricing import Price, PriceTable
 from app.services.run_files import RunFileStore
 from app.services.run_trace import Tracing
 from app.wiring import build_llm
-from tests.conftest import build_test_container
+from tests.conftest import FIXTURES, build_test_container
 from tests.run_table import RunTable
 
 BRANCHING = """
@@ -598,3 +598,26 @@ def test_the_start_of_a_run_waits_to_go_out_with_the_next_event(bench):
     assert executor.execute(bench.claim(bench.table.add("branching", inputs={"x": 3}))) == RunStatus.succeeded
     first = events.writes[0]
     assert first[0] == "workflow_started" and len(first) > 1  # no round trip of its own
+
+
+def test_a_run_reads_its_uploaded_file_through_the_worker_services_scoped_to_it(bench, tmp_path):
+    view = Apps(bench.table.sessions).import_dsl(bench.table.workspace_id,
+                                                 (FIXTURES.parent / "file_extractor.yml").read_text())
+    assert view.published_version_id is not None
+    bench.table.apps["extract"] = (view.id, view.published_version_id)
+    files = Files(bench.table.sessions, FolderObjectStore(tmp_path / "objects"), 1_000_000)
+    stored = files.upload(bench.table.workspace_id, "notes.txt", b"hello world", "text/plain", None)
+    executor = RunExecutor(bench.table.sessions, Apps(bench.table.sessions), bench.events, UnconfiguredLLM(),
+                           Limits(), services=NodeServices(files=RunFileStore(files, None)))
+    doc = {"transfer_method": "local_file", "upload_file_id": stored.id, "type": "document"}
+    run_id = bench.table.add("extract", inputs={"doc": doc})
+    assert executor.execute(bench.claim(run_id)) == RunStatus.succeeded, bench.table.row(run_id).error
+    assert bench.table.row(run_id).outputs == {"text": "hello world", "name": "notes.txt"}
+
+
+def test_the_worker_limits_bound_every_run(bench):
+    executor = RunExecutor(bench.table.sessions, Apps(bench.table.sessions), bench.events, UnconfiguredLLM(),
+                           Limits(max_steps=2))
+    run_id = bench.table.add("branching", inputs={"x": 3})
+    assert executor.execute(bench.claim(run_id)) == RunStatus.failed
+    assert "steps" in bench.table.row(run_id).error
