@@ -543,12 +543,14 @@ def test_a_chatflow_turn_answers_into_its_message_and_keeps_its_conversation(ben
                                  end_user_id="eu-1"))
         session.flush()
         session.add(Message(id="m-1", conversation_id="c-1", app_id=app_id, run_id=run_id, query="hi"))
+        # An earlier turn left the conversation's counter at 2: this turn starts from it, not from the default.
+        session.add(ConversationVariable(conversation_id="c-1", name="turns", value_type="number", value=2))
     assert bench.executor.execute(bench.claim(run_id)) == RunStatus.succeeded
     assert bench.table.row(run_id).outputs == {"answer": "You said hi"}
     with bench.table.sessions() as session:
         assert session.get(Message, "m-1").answer == "You said hi"
         [turns] = session.scalars(select(ConversationVariable).where(ConversationVariable.conversation_id == "c-1"))
-    assert (turns.name, turns.value) == ("turns", 1)
+    assert (turns.name, turns.value) == ("turns", 3)
 
 
 def test_a_run_stopped_midway_ends_stopped_unless_its_lease_was_lost(bench, llm_server):
