@@ -73,6 +73,12 @@ EQUIVALENT: dict[str, str] = {
     "app.services.execution.xǁRunExecutorǁ_stop_checker__mutmut_16":
         ("`>` instead of `>=` on time.monotonic() differs only when two readings are exactly 0.25 s apart, "
          "which no run can arrange or notice"),
+    "app.services.execution.xǁRunExecutorǁexecute__mutmut_122":
+        "without the shared pool GraphRunner makes its own per run: same results, only more thread churn",
+    "app.services.execution.xǁRunExecutorǁexecute__mutmut_126":
+        "without the shared pool GraphRunner makes its own per run: same results, only more thread churn",
+    "app.services.execution.xǁRunExecutorǁexecute__mutmut_143":
+        "GraphRunner.run reads `env or {}`: None and {} are the same empty override",
     "app.services.execution.xǁRunExecutorǁexecute__mutmut_41":
         "`urgent=None` instead of False: the batcher only tests it for truth",
 

@@ -15,7 +15,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from app.db import upgrade_schema
+from app.db import make_engine, make_session_factory, upgrade_schema
+from app.services.accounts import Accounts
+from app.services.apps import Apps
 from app.settings import Settings
 from app.wiring import Container, build
 from bench.llm_server import StubLLMServer, echo
@@ -81,17 +83,19 @@ def container(make_settings: Callable[..., Settings]) -> Iterator[Container]:
 
 
 @pytest.fixture(scope="session")
-def run_template(tmp_path_factory: pytest.TempPathFactory, llm_server: StubLLMServer) -> RunTemplate:
-    """A migrated SQLite database with the hello sample imported, built once (see tests/run_table.py)."""
-    home = tmp_path_factory.mktemp("run-template")
-    settings = Settings(_env_file=None, trellis_home=home, openai_base_url=llm_server.base_url,  # type: ignore[call-arg]
-                        openai_api_key="sk-test", admin_token=ADMIN)
-    container = build_test_container(settings)
-    workspace = container.accounts.default_workspace_id()
-    hello = container.apps.import_dsl(workspace, (SAMPLES / "hello.yml").read_text())
+def run_template(tmp_path_factory: pytest.TempPathFactory) -> RunTemplate:
+    """A migrated SQLite database with the hello sample imported, built once (see tests/run_table.py); only the
+    services that write it are built, not a whole container."""
+    path = tmp_path_factory.mktemp("run-template") / "runs.db"
+    url = f"sqlite:///{path}"
+    upgrade_schema(url)
+    engine = make_engine(url)
+    sessions = make_session_factory(engine)
+    workspace = Accounts(sessions).default_workspace_id()
+    hello = Apps(sessions).import_dsl(workspace, (SAMPLES / "hello.yml").read_text())
     assert hello.published_version_id is not None
-    container.close()  # its engine's last connection folds SQLite's WAL into the file
-    return RunTemplate(home / "trellis.db", workspace, {"hello": (hello.id, hello.published_version_id)})
+    engine.dispose()  # the last connection folds SQLite's WAL into the file
+    return RunTemplate(path, workspace, {"hello": (hello.id, hello.published_version_id)})
 
 
 @pytest.fixture

@@ -8,10 +8,12 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import transaction
 from app.engine.events import AgentLog, NodeFinished, NodeStarted, TextChunk
@@ -40,7 +42,7 @@ from app.services.pricing import Price, PriceTable
 from app.services.run_files import RunFileStore
 from app.services.run_trace import Tracing
 from app.wiring import build_llm
-from tests.conftest import build_test_container
+from tests.conftest import FIXTURES, build_test_container
 from tests.run_table import RunTable
 
 BRANCHING = """
@@ -111,6 +113,8 @@ app: {name: one-llm, mode: workflow}
 kind: app
 version: 0.1.5
 workflow:
+  environment_variables:
+  - {name: token, value_type: secret, value: sk-live-0123456789abcdef}
   graph:
     edges:
     - {source: start, target: llm}
@@ -262,9 +266,9 @@ def test_a_traced_attempt_reports_its_nodes_model_calls_and_outcome(bench, make_
         run_id = table.add("llm", inputs={"q": "hi"})
         first = bench.claim(run_id)
         assert executor.execute(first) == RunStatus.succeeded
-        with transaction(table.sessions) as session:
-            session.execute(delete(NodeExecution).where(NodeExecution.run_id == run_id,
-                                                        NodeExecution.node_id == "end"))
+        with transaction(table.sessions) as session:  # the end's checkpoint failed: it runs again
+            session.execute(update(NodeExecution).where(NodeExecution.run_id == run_id,
+                                                        NodeExecution.node_id == "end").values(status="failed"))
         table.set(run_id, status="queued")
         second = bench.claim(run_id)
         assert executor.execute(second) == RunStatus.succeeded
@@ -539,12 +543,14 @@ def test_a_chatflow_turn_answers_into_its_message_and_keeps_its_conversation(ben
                                  end_user_id="eu-1"))
         session.flush()
         session.add(Message(id="m-1", conversation_id="c-1", app_id=app_id, run_id=run_id, query="hi"))
+        # An earlier turn left the conversation's counter at 2: this turn starts from it, not from the default.
+        session.add(ConversationVariable(conversation_id="c-1", name="turns", value_type="number", value=2))
     assert bench.executor.execute(bench.claim(run_id)) == RunStatus.succeeded
     assert bench.table.row(run_id).outputs == {"answer": "You said hi"}
     with bench.table.sessions() as session:
         assert session.get(Message, "m-1").answer == "You said hi"
         [turns] = session.scalars(select(ConversationVariable).where(ConversationVariable.conversation_id == "c-1"))
-    assert (turns.name, turns.value) == ("turns", 1)
+    assert (turns.name, turns.value) == ("turns", 3)
 
 
 def test_a_run_stopped_midway_ends_stopped_unless_its_lease_was_lost(bench, llm_server):
@@ -574,3 +580,46 @@ def test_a_run_reads_files_of_its_own_workspace_and_bills_retrieval_to_itself(be
     with pytest.raises(WorkflowError):  # the worker's own store belongs to no workspace
         worker.files.describe({"upload_file_id": stored.id})
     assert services.retriever._scope == UsageScope(run.app_id, run.id)
+
+
+class RecordingEventLog(SqlEventLog):
+    """The embedded event log, noting which events each write carried (one round trip each)."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        super().__init__(sessions)
+        self.writes: list[list[str]] = []
+
+    def append_many(self, run_id: str, payloads: list[dict[str, Any]]) -> None:
+        self.writes.append([payload["event"] for payload in payloads])
+        super().append_many(run_id, payloads)
+
+
+def test_the_start_of_a_run_waits_to_go_out_with_the_next_event(bench):
+    events = RecordingEventLog(bench.table.sessions)
+    executor = RunExecutor(bench.table.sessions, Apps(bench.table.sessions), events, UnconfiguredLLM(), Limits())
+    assert executor.execute(bench.claim(bench.table.add("branching", inputs={"x": 3}))) == RunStatus.succeeded
+    first = events.writes[0]
+    assert first[0] == "workflow_started" and len(first) > 1  # no round trip of its own
+
+
+def test_a_run_reads_its_uploaded_file_through_the_worker_services_scoped_to_it(bench, tmp_path):
+    view = Apps(bench.table.sessions).import_dsl(bench.table.workspace_id,
+                                                 (FIXTURES.parent / "file_extractor.yml").read_text())
+    assert view.published_version_id is not None
+    bench.table.apps["extract"] = (view.id, view.published_version_id)
+    files = Files(bench.table.sessions, FolderObjectStore(tmp_path / "objects"), 1_000_000)
+    stored = files.upload(bench.table.workspace_id, "notes.txt", b"hello world", "text/plain", None)
+    executor = RunExecutor(bench.table.sessions, Apps(bench.table.sessions), bench.events, UnconfiguredLLM(),
+                           Limits(), services=NodeServices(files=RunFileStore(files, None)))
+    doc = {"transfer_method": "local_file", "upload_file_id": stored.id, "type": "document"}
+    run_id = bench.table.add("extract", inputs={"doc": doc})
+    assert executor.execute(bench.claim(run_id)) == RunStatus.succeeded, bench.table.row(run_id).error
+    assert bench.table.row(run_id).outputs == {"text": "hello world", "name": "notes.txt"}
+
+
+def test_the_worker_limits_bound_every_run(bench):
+    executor = RunExecutor(bench.table.sessions, Apps(bench.table.sessions), bench.events, UnconfiguredLLM(),
+                           Limits(max_steps=2))
+    run_id = bench.table.add("branching", inputs={"x": 3})
+    assert executor.execute(bench.claim(run_id)) == RunStatus.failed
+    assert "steps" in bench.table.row(run_id).error
