@@ -8,13 +8,13 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db import transaction
 from app.engine.answer_stream import AnswerStream
 from app.engine.ports import ChatTurn, EnginePorts
 from app.engine.runner import GraphRunner
@@ -73,9 +73,11 @@ class ChatRunHooks:
         ports.emit = stream
         return ChatRun(message.id, message.conversation_id, variables, runner, stream)
 
-    def finish(self, chat: ChatRun, run: WorkflowRun, outcome: RunOutcome) -> None:
-        """Persist the turn: answer (every answer node's text when the run succeeded, else what was streamed
-        before it stopped or failed), usage, status and the conversation variables' final values."""
+    def finish(self, chat: ChatRun, run: WorkflowRun, outcome: RunOutcome) -> Callable[[Session], None]:
+        """Settle the turn: answer (every answer node's text when the run succeeded, else what was streamed
+        before it stopped or failed), usage, status and the conversation variables' final values. Returns its
+        write, for the caller to run inside the run's fenced final transaction: an attempt that lost its lease
+        must not overwrite the message or the variables of the attempt that took over."""
         # The streamed text is the reply (with the answers of loop and iteration bodies, which have no rows),
         # unless some answer finished in an earlier attempt of a resumed run: then the stored rows are.
         resumed = any(r.node_type == "answer" and not chat.stream.saw_finish(r.node_id)
@@ -87,7 +89,8 @@ class ChatRunHooks:
         prompt, completion = self._usage(run.id)
         now = utcnow()
         latency = (now - (as_utc(run.created_at) or now)).total_seconds()
-        with transaction(self._sessions) as session:
+
+        def write(session: Session) -> None:
             session.execute(update(Message).where(Message.id == chat.message_id).values(
                 answer=answer, status="error" if outcome.status == RunStatus.failed else "normal",
                 error=outcome.error if outcome.status == RunStatus.failed else None, prompt_tokens=prompt,
@@ -96,6 +99,8 @@ class ChatRunHooks:
             session.execute(update(Conversation).where(Conversation.id == chat.conversation_id)
                             .values(updated_at=now))
             self._save_variables(session, chat, now)
+
+        return write
 
     def _save_variables(self, session: Session, chat: ChatRun, now: Any) -> None:
         rows = {v.name: v for v in session.scalars(select(ConversationVariable).where(

@@ -7,6 +7,7 @@ import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -118,9 +119,8 @@ class RunExecutor:
             batch.events.flush()
         if outcome.status == RunStatus.stopped and self._lease_lost(lease):
             return None
-        if chat is not None and self._chat is not None:
-            self._chat.finish(chat, run, outcome)
-        status = self._finish(lease, batch, run, outcome)
+        turn = self._chat.finish(chat, run, outcome) if chat is not None and self._chat is not None else None
+        status = self._finish(lease, batch, run, outcome, turn)
         if status is not None:
             trace.finish(run, outcome)
         return status
@@ -222,8 +222,10 @@ class RunExecutor:
                 "total_tokens": record.total_tokens, "execution_metadata": record.metadata, "epoch": lease.epoch,
                 "finished_at": utcnow()}, nanos
 
-    def _finish(self, lease: Lease, batch: RunBatch, run: WorkflowRun, outcome: RunOutcome) -> RunStatus | None:
-        """One fenced transaction: the held node rows, the outcome, and the final row read back (RETURNING)."""
+    def _finish(self, lease: Lease, batch: RunBatch, run: WorkflowRun, outcome: RunOutcome,
+                turn: Callable[[Session], None] | None = None) -> RunStatus | None:
+        """One fenced transaction: the held node rows, the outcome, a chat run's turn (message and conversation
+        variables), and the final row read back (RETURNING)."""
         now = utcnow()
         created = as_utc(run.created_at) or now
         with batch.lock:
@@ -240,6 +242,8 @@ class RunExecutor:
                 return None  # the lease was lost: another attempt owns the run
             final = WorkflowRun(**row._mapping)  # an unattached copy of the final row, for the event and metrics
             _insert_nodes(session, rows)
+            if turn is not None:
+                turn(session)
         try:
             self._events.append(run.id, run_views.workflow_finished(final))
         except ServiceUnavailable:  # the row is final: followers read it when the log stays silent

@@ -9,6 +9,7 @@ import pytest
 import yaml
 from sqlalchemy import select, update
 
+from app.db import transaction
 from app.errors import InvalidParam, NotChatApp, NotFound, NotWorkflowApp
 from app.models import ConversationVariable, Message, WorkflowRun
 from app.services.accounts import AppPrincipal
@@ -106,7 +107,11 @@ def test_final_conversation_variable_values_are_written_back(container):
     chat = hooks.attach(run, workflow, runner, ports, {})
     assert chat is not None and chat.conversation_values() == {"count": 1}
     runner.pool.set("conversation", "count", 5)
-    hooks.finish(chat, run, RunOutcome(RunStatus.succeeded, {}, None, 0, 0))
+    write = hooks.finish(chat, run, RunOutcome(RunStatus.succeeded, {}, None, 0, 0))
+    with container.sessions() as session:
+        assert session.scalars(select(ConversationVariable.value)).one() == 1  # nothing written yet
+    with transaction(container.sessions) as session:
+        write(session)  # the worker runs it inside the run's fenced final transaction
     with container.sessions() as session:
         assert session.scalars(select(ConversationVariable.value)).one() == 5
 

@@ -553,6 +553,34 @@ def test_a_chatflow_turn_answers_into_its_message_and_keeps_its_conversation(ben
     assert (turns.name, turns.value) == ("turns", 3)
 
 
+def test_a_chatflow_attempt_that_loses_its_lease_at_the_end_leaves_the_turn_alone(bench, monkeypatch):
+    app_id, _ = bench.table.apps["chat"]
+    with transaction(bench.table.sessions) as session:
+        session.add(EndUser(id="eu-2", workspace_id=bench.table.workspace_id, app_id=app_id, session_id="bo"))
+    run_id = bench.table.add("chat", end_user_id="eu-2")
+    with transaction(bench.table.sessions) as session:
+        session.add(Conversation(id="c-2", workspace_id=bench.table.workspace_id, app_id=app_id,
+                                 end_user_id="eu-2"))
+        session.flush()
+        session.add(Message(id="m-2", conversation_id="c-2", app_id=app_id, run_id=run_id, query="hi"))
+        session.add(ConversationVariable(conversation_id="c-2", name="turns", value_type="number", value=2))
+    lease = bench.claim(run_id)
+    hooks, settle = bench.executor._chat, bench.executor._chat.finish
+
+    def settled_then_taken_over(*args: object) -> object:
+        # The lease is lost after the graph ran and before the run's final write: the narrowest window.
+        turn = settle(*args)
+        bench.table.set(run_id, epoch=lease.epoch + 1, lease_owner="other")
+        return turn
+
+    monkeypatch.setattr(hooks, "finish", settled_then_taken_over)
+    assert bench.executor.execute(lease) is None
+    with bench.table.sessions() as session:
+        assert session.get(Message, "m-2").answer == ""  # the message and variables are the new owner's to write
+        assert session.scalars(select(ConversationVariable.value).where(
+            ConversationVariable.conversation_id == "c-2")).one() == 2
+
+
 def test_a_run_stopped_midway_ends_stopped_unless_its_lease_was_lost(bench, llm_server):
     llm_server.config.tokens_per_second = 40  # the answer streams for longer than a stop check
     stopped = bench.table.add("llm", inputs={"q": "a b c d e f g h i j k l m n o p q r s t u v w x y z"})
