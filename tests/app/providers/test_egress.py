@@ -200,7 +200,7 @@ def test_refusal_names_the_range_and_looks_inside_ipv6(address, reason):
     ("127.0.0.1", "127.0.0.1"), ("[::1]", "::1"), ("fe80::1%eth0", "fe80::1"), ("[fe80::1%25eth0]", "fe80::1"),
     ("2130706433", "127.0.0.1"), ("0x7F000001", "127.0.0.1"), ("0177.0.0.1", "127.0.0.1"), ("127.1", "127.0.0.1"),
     ("10.1", "10.0.0.1"), ("example.org", None), ("1.2.3.4.5", None), ("99999999999", None),
-    ("0x7f.0x1.", None), ("", None),
+    ("0x7f.0x1.", None), ("", None), ("X10.0.0.1X", None),
 ])
 def test_literal_address_reads_every_spelling_a_resolver_accepts(host, address):
     import ipaddress
@@ -229,6 +229,7 @@ def test_the_system_resolver_answers_each_address_once():
     answer = _system_resolve("localhost", 80)
     assert "127.0.0.1" in answer or "::1" in answer
     assert len(answer) == len(set(answer))  # one entry per address: stream sockets only
+    assert _system_resolve("127.0.0.2", 443) == ["127.0.0.2"]
 
 
 def backend(resolver, policy: str = "", timeout: float = 10.0):
@@ -239,8 +240,10 @@ def backend(resolver, policy: str = "", timeout: float = 10.0):
 
 def test_vet_answers_the_vetted_addresses_once_each_in_resolver_order():
     answers = ["2606:4700::1111", "93.184.216.34", "2606:4700::1111", "fe80::1%eth0"]
-    guard = backend(lambda host, port: answers[:3], "")
+    asked: list[tuple[str, int]] = []
+    guard = backend(lambda host, port: asked.append((host, port)) or answers[:3], "")
     assert guard.vet("public.example", 443) == ["2606:4700::1111", "93.184.216.34"]
+    assert asked == [("public.example", 443)]
     with pytest.raises(EgressRefused) as info:
         backend(lambda host, port: answers, "").vet("mixed.example", 443)
     assert info.value.message == ("request to 'mixed.example' refused: fe80::1 is not a public address (link-local) "
@@ -278,9 +281,11 @@ def test_lookup_failures_are_retryable_provider_errors():
 
 def test_connections_try_each_vetted_address_in_turn(sink):
     client = EgressClient(EgressPolicy.parse("127.0.0.0/8"))
+    asked: list[tuple[str, int]] = []
     # Nothing listens on 127.0.0.2: the next address is tried.
-    client.backend.resolver = lambda host, port: ["127.0.0.2", "127.0.0.1"]
+    client.backend.resolver = lambda host, port: asked.append((host, port)) or ["127.0.0.2", "127.0.0.1"]
     assert client.request("GET", f"http://two.example:{sink.port}/").status_code == 200
+    assert asked == [("two.example", sink.port)]
     client.backend.resolver = lambda host, port: ["127.0.0.2", "127.0.0.3"]
     with pytest.raises(ProviderRequestError, match="HTTP request failed: ConnectError"):
         client.request("GET", f"http://none.example:{sink.port}/")
@@ -327,7 +332,10 @@ def test_the_url_alone_refuses_a_literal_private_host_before_any_connection():
                                ("HTTPS://user:pw@127.0.0.1:8443/x", "127.0.0.1", "127.0.0.1"),
                                ("http://[::1]:8080/", "::1", "::1"), ("http://127.0.0.1?q=1", "127.0.0.1", "127.0.0.1"),
                                ("http://a@b@2130706433/", "2130706433", "127.0.0.1"),
-                               ("http://[::1]/p?x=[1]", "::1", "::1")):
+                               ("http://[::1]/p?x=[1]", "::1", "::1"),
+                               ("http://127.0.0.1/a/b", "127.0.0.1", "127.0.0.1"),
+                               ("http://127.0.0.1?a=1?b=2", "127.0.0.1", "127.0.0.1"),
+                               ("http://[::1]:8080]/", "::1", "::1")):
         with pytest.raises(EgressRefused) as info:
             client.request("GET", url)
         assert info.value.message == (f"request to {host!r} refused: {address} is not a public address (loopback) "
@@ -338,7 +346,8 @@ def test_the_url_alone_refuses_a_literal_private_host_before_any_connection():
             client.request("GET", url)
         assert failed.value.message == f"invalid URL {url!r}: only http and https URLs are allowed"
     # Public hosts and names pass (a name is vetted when connecting); so does an allowed literal.
-    for url in ("http://93.184.216.34/", "https://example.org:8443/a", "http://[2606:4700::1111]/"):
+    for url in ("http://93.184.216.34/", "https://example.org:8443/a", "http://[2606:4700::1111]/",
+                "http://example.org/?next=http://127.0.0.1/"):
         assert client.request("GET", url).status_code == 200
     assert mocked(lambda request: httpx2.Response(204), policy="10.0.0.0/8").request(
         "GET", "http://10.0.0.1:8080/").status_code == 204
@@ -367,9 +376,13 @@ def test_requests_carry_capped_timeouts_and_answer_lowercased_headers():
     strict = mocked(answer, EgressLimits(max_connect_seconds=0.5, max_read_seconds=0.6, max_write_seconds=0.7))
     strict.request("GET", "http://example.org/")
     assert sent[2].extensions["timeout"] == {"connect": 0.5, "read": 0.6, "write": 0.7, "pool": 5.0}
+    generous = mocked(answer, EgressLimits(max_connect_seconds=100.0, max_read_seconds=100.0,
+                                           max_write_seconds=100.0))
+    generous.request("GET", "http://example.org/")  # a request's own defaults: 10 s, 60 s, 20 s
+    assert sent[3].extensions["timeout"] == {"connect": 10.0, "read": 60.0, "write": 20.0, "pool": 5.0}
     form = client.request("PUT", "http://example.org/f", data={"k": "v"},
                           files=[("f", ("a.txt", b"abc", "text/plain"))])
-    assert form.status_code == 201 and b'name="k"' in sent[3].content and b"abc" in sent[3].content
+    assert form.status_code == 201 and b'name="k"' in sent[4].content and b"abc" in sent[4].content
 
 
 def test_bodies_are_capped_at_their_kind_of_limit_exactly():
@@ -392,6 +405,13 @@ def test_bodies_are_capped_at_their_kind_of_limit_exactly():
     assert len(client.request("GET", f"http://example.org/attached?n={text + 1}").content) == text + 1
     with pytest.raises(EgressRefused, match=f"larger than {files} bytes"):
         client.request("GET", f"http://example.org/file?n={files + 1}")
+    # No Content-Type at all: text, with the text cap.
+    small = mocked(lambda request: httpx2.Response(200, content=b"x" * int(request.url.params["n"])),
+                   EgressLimits(max_text_bytes=10, max_file_bytes=100))
+    plain = small.request("GET", "http://example.org/?n=10")
+    assert plain.content_type == "" and not plain.is_file
+    with pytest.raises(EgressRefused, match="larger than 10 bytes"):
+        small.request("GET", "http://example.org/?n=11")
 
 
 def test_a_body_that_trickles_past_the_total_time_is_cut_off():
@@ -400,21 +420,25 @@ def test_a_body_that_trickles_past_the_total_time_is_cut_off():
     import httpx2
 
     class Trickle(httpx2.SyncByteStream):
+        def __init__(self, chunks: int, pause: float) -> None:
+            self.chunks, self.pause = chunks, pause
+
         def __iter__(self):
-            for _ in range(20):
-                time.sleep(0.02)
+            for _ in range(self.chunks):
+                time.sleep(self.pause)
                 yield b"x"
 
-    client = mocked(lambda request: httpx2.Response(200, stream=Trickle()),
+    client = mocked(lambda request: httpx2.Response(200, stream=Trickle(20, 0.02)),
                     EgressLimits(max_connect_seconds=0.05, max_read_seconds=0.05, max_write_seconds=0.05))
     started = time.monotonic()
     with pytest.raises(ProviderRequestError) as info:
         client.request("GET", "http://example.org/")
     assert info.value.message == "HTTP response took longer than the request's time limit"
     assert info.value.retryable and time.monotonic() - started < 0.35
-    # Within its time, the same trickle is read whole.
-    patient = mocked(lambda request: httpx2.Response(200, stream=Trickle()))
-    assert patient.request("GET", "http://example.org/").content == b"x" * 20
+    # The time limit is connect + read + write (0.9 s): a body taking half a second is read whole.
+    patient = mocked(lambda request: httpx2.Response(200, stream=Trickle(10, 0.05)),
+                     EgressLimits(max_connect_seconds=0.3, max_read_seconds=0.3, max_write_seconds=0.3))
+    assert patient.request("GET", "http://example.org/").content == b"x" * 10
 
 
 def test_redirects_are_followed_up_to_the_limit():
@@ -475,3 +499,116 @@ def test_the_unverified_client_is_made_once_and_closed_with_the_client():
     assert client._insecure() is insecure and insecure is not client._verified
     client.close()
     assert insecure.is_closed and client._verified.is_closed
+
+
+def test_a_zero_connect_timeout_still_bounds_the_lookup():
+    import time
+
+    def slow(host: str, port: int) -> list[str]:
+        time.sleep(0.5)
+        return ["93.184.216.34"]
+
+    client = EgressClient(EgressPolicy.parse(""), EgressLimits(max_connect_seconds=0.05))
+    client.backend.resolver = slow
+    started = time.monotonic()
+    with pytest.raises(ProviderRequestError, match="resolving 'slow.example' timed out"):
+        client.request("GET", "http://slow.example/", connect=0.0)
+    assert time.monotonic() - started < 0.4
+    # The request's own connect timeout bounds the lookup too, under a generous limit.
+    client = EgressClient(EgressPolicy.parse(""))
+    client.backend.resolver = slow
+    started = time.monotonic()
+    with pytest.raises(ProviderRequestError, match="resolving 'slow.example' timed out"):
+        client.request("GET", "http://slow.example/", connect=0.1)
+    assert time.monotonic() - started < 0.4
+
+
+def test_a_connection_that_never_completes_ends_at_the_connect_timeout():
+    import socket
+    import time
+
+    # A listener whose backlog is full: the kernel drops further SYNs, so a connect hangs until its timeout.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    waiting = []
+    try:
+        for _ in range(4):
+            queued = socket.socket()
+            queued.setblocking(False)
+            queued.connect_ex(listener.getsockname())
+            waiting.append(queued)
+        client = EgressClient(EgressPolicy.parse("127.0.0.1"))
+        started = time.monotonic()
+        with pytest.raises(ProviderRequestError, match="timed out: ConnectTimeout"):
+            client.request("GET", f"http://127.0.0.1:{listener.getsockname()[1]}/", connect=0.3)
+        assert time.monotonic() - started < 2.0
+    finally:
+        for queued in waiting:
+            queued.close()
+        listener.close()
+
+
+@pytest.fixture(scope="module")
+def tls_sink(tmp_path_factory) -> Iterator[int]:
+    """An HTTPS server on 127.0.0.1 with a self-signed certificate no trust store knows; yields its port."""
+    import datetime as dt
+    import ipaddress
+    import ssl
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    folder = tmp_path_factory.mktemp("tls")
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                       serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+
+    class Hello(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "5")
+            self.end_headers()
+            self.wfile.write(b"hello")
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hello)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_certificates_are_verified_unless_a_node_turns_it_off(tls_sink):
+    client = EgressClient(EgressPolicy.parse("127.0.0.1"))
+    url = f"https://127.0.0.1:{tls_sink}/"
+    with pytest.raises(ProviderRequestError, match="CERTIFICATE_VERIFY_FAILED"):
+        client.request("GET", url)
+    unchecked = client.request("GET", url, verify=False)
+    assert unchecked.status_code == 200 and unchecked.content == b"hello"
+    with pytest.raises(ProviderRequestError, match="CERTIFICATE_VERIFY_FAILED"):
+        client.request("GET", url)  # the unverified client is a separate one
+    assert client.request("GET", url, verify=False).content == b"hello"  # ... made once, reused
+    # Unverified, the guard still applies.
+    with pytest.raises(EgressRefused):
+        EgressClient(EgressPolicy.parse("")).request("GET", url, verify=False)
+    client.close()
