@@ -276,7 +276,7 @@ def test_lookup_failures_are_retryable_provider_errors():
         with pytest.raises(ProviderRequestError) as info:
             guard.vet("slow.example", 80, timeout)
         assert info.value.message == "resolving 'slow.example' timed out" and info.value.retryable
-        assert time.monotonic() - started < 0.4
+        assert time.monotonic() - started < 0.45
 
 
 def test_connections_try_each_vetted_address_in_turn(sink):
@@ -434,7 +434,7 @@ def test_a_body_that_trickles_past_the_total_time_is_cut_off():
     with pytest.raises(ProviderRequestError) as info:
         client.request("GET", "http://example.org/")
     assert info.value.message == "HTTP response took longer than the request's time limit"
-    assert info.value.retryable and time.monotonic() - started < 0.35
+    assert info.value.retryable and time.monotonic() - started < 0.4
     # The time limit is connect + read + write (0.9 s): a body taking half a second is read whole.
     patient = mocked(lambda request: httpx2.Response(200, stream=Trickle(10, 0.05)),
                      EgressLimits(max_connect_seconds=0.3, max_read_seconds=0.3, max_write_seconds=0.3))
@@ -513,14 +513,14 @@ def test_a_zero_connect_timeout_still_bounds_the_lookup():
     started = time.monotonic()
     with pytest.raises(ProviderRequestError, match="resolving 'slow.example' timed out"):
         client.request("GET", "http://slow.example/", connect=0.0)
-    assert time.monotonic() - started < 0.4
+    assert time.monotonic() - started < 0.45
     # The request's own connect timeout bounds the lookup too, under a generous limit.
     client = EgressClient(EgressPolicy.parse(""))
     client.backend.resolver = slow
     started = time.monotonic()
     with pytest.raises(ProviderRequestError, match="resolving 'slow.example' timed out"):
         client.request("GET", "http://slow.example/", connect=0.1)
-    assert time.monotonic() - started < 0.4
+    assert time.monotonic() - started < 0.45
 
 
 def test_a_connection_that_never_completes_ends_at_the_connect_timeout():
