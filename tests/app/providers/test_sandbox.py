@@ -322,3 +322,83 @@ def test_the_child_drops_to_nobody_only_when_root_and_nobody_can_read_the_interp
     assert ProcessSandbox(LIMITS)._run_as == run_as
     if euid == 0:
         assert checked == [os.path.realpath(__import__("sysconfig").get_paths()["stdlib"])]
+
+
+# -- the relay as the child sees it: request lines in, reply lines out --------------------------------------------
+
+RELAY = ("import os, stat, select, time\n"
+         "def relay_fd():\n"
+         "    for fd in range(3, 64):\n"
+         "        try:\n"
+         "            if stat.S_ISSOCK(os.fstat(fd).st_mode):\n"
+         "                return fd\n"
+         "        except OSError:\n"
+         "            pass\n"
+         "def main(parts, pause):\n"
+         "    fd = relay_fd()\n"
+         "    for part in parts:\n"
+         "        os.write(fd, part.encode())\n"
+         "        time.sleep(pause)\n"
+         "    got = b''\n"
+         "    while select.select([fd], [], [], 0.3)[0]:\n"
+         "        chunk = os.read(fd, 65536)\n"
+         "        if not chunk:\n"
+         "            break\n"
+         "        got += chunk\n"
+         "    return {'replies': got.decode()}\n")
+
+
+@pytest.fixture(scope="module")
+def relayed():
+    """A sandbox whose HTTP goes to an in-process transport answering with the path; records the requests."""
+    import httpx2
+
+    from app.providers.egress import EgressClient, EgressPolicy
+
+    seen: list = []
+
+    def answer(request):
+        seen.append(request)
+        return httpx2.Response(200, content=request.url.path.encode())
+
+    http = EgressClient(EgressPolicy.parse(""), transport=httpx2.MockTransport(answer))
+    box = ProcessSandbox(SandboxLimits(wall_seconds=6.0, cpu_seconds=2, memory_mb=128, file_bytes=1000), http=http)
+    return box, seen
+
+
+def relay_replies(box: ProcessSandbox, parts: list[str], pause: float = 0.0) -> list[dict]:
+    import json
+
+    out = box.run("python3", RELAY, {"parts": parts, "pause": pause})["replies"]
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def request_line(path: str) -> str:
+    import json
+
+    return json.dumps({"method": "GET", "url": f"http://example.org{path}", "timeout": 60}) + "\n"
+
+
+def test_every_request_line_is_answered_in_order_however_it_arrives(relayed):
+    import base64
+
+    box, seen = relayed
+    both = relay_replies(box, [request_line("/a") + request_line("/b")])
+    assert [base64.b64decode(r["body"]) for r in both] == [b"/a", b"/b"]
+    line = request_line("/split")
+    split = relay_replies(box, [line[:10], line[10:]], pause=0.1)
+    assert [base64.b64decode(r["body"]) for r in split] == [b"/split"]
+    # The three phases of a request share what is left of the run's wall clock.
+    assert seen[-1].extensions["timeout"]["read"] <= 6.0 / 3
+
+
+def test_a_request_line_longer_than_any_request_is_dropped(relayed):
+    box, _ = relayed
+    # Up to twice the file cap plus 64 KiB (a base64 body and its headers) is still read as one line ...
+    longest = 1000 * 2 + 65536
+    kept = relay_replies(box, [" " * (longest - 1), "\n"], pause=0.2)
+    assert kept == [{"kind": "invalid", "error": "malformed request from the sandbox: Expecting value: line 1 "
+                                                 f"column {longest} (char {longest - 1})"}]
+    # ... one byte more and what was gathered is dropped unanswered; the next request is answered.
+    dropped = relay_replies(box, [" " * longest, "\n", request_line("/after")], pause=0.3)
+    assert [r.get("url") for r in dropped] == ["http://example.org/after"]
