@@ -135,6 +135,7 @@ def test_environment_proxies_are_ignored(allowed, sink, monkeypatch):
     monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:9/")
     fresh = EgressClient(EgressPolicy.parse("127.0.0.1/32"))
     assert fresh.request("GET", f"{sink.url}/").status_code == 200
+    assert fresh.request("GET", f"{sink.url}/", verify=False).status_code == 200  # the unverified client too
 
 
 @pytest.mark.parametrize(("host", "admitted"), [
@@ -292,8 +293,9 @@ def test_connections_try_each_vetted_address_in_turn(sink):
 
 
 def test_unix_sockets_are_never_reached():
-    with pytest.raises(EgressRefused, match="unix sockets are not reachable through the egress guard"):
+    with pytest.raises(EgressRefused) as info:
         backend(lambda host, port: []).connect_unix_socket("/var/run/docker.sock")
+    assert info.value.message == "unix sockets are not reachable through the egress guard"
 
 
 @pytest.mark.parametrize(("content_type", "disposition", "is_file"), [
@@ -608,7 +610,9 @@ def test_certificates_are_verified_unless_a_node_turns_it_off(tls_sink):
     with pytest.raises(ProviderRequestError, match="CERTIFICATE_VERIFY_FAILED"):
         client.request("GET", url)  # the unverified client is a separate one
     assert client.request("GET", url, verify=False).content == b"hello"  # ... made once, reused
-    # Unverified, the guard still applies.
+    # Unverified, the guard still applies, to names resolved when connecting too.
     with pytest.raises(EgressRefused):
         EgressClient(EgressPolicy.parse("")).request("GET", url, verify=False)
+    with pytest.raises(EgressRefused, match="not a public address"):
+        EgressClient(EgressPolicy.parse("")).request("GET", f"https://localhost:{tls_sink}/", verify=False)
     client.close()

@@ -282,8 +282,17 @@ def test_only_the_last_line_written_back_is_the_reply(small):
 
 
 def test_a_child_that_dies_names_its_signal_status_or_last_error_line(small):
-    assert fails(small, "import os\ndef main():\n    os.write(2, b'first\\nboom\\n')\n    os._exit(3)\n") == \
-        "code execution failed: boom"
+    assert fails(small, "import os\ndef main():\n    os.write(2, b'first\\nsecond\\nboom\\n')\n    os._exit(3)\n") \
+        == "code execution failed: boom"
+    assert fails(small, "import os\ndef main():\n    os.write(2, b'bad \\xff byte\\n')\n    os._exit(1)\n") == \
+        "code execution failed: bad \ufffd byte"
+    # The kernel ends a child past its CPU time with SIGXCPU, or SIGKILL at the hard limit.
+    for name in ("SIGXCPU", "SIGKILL"):
+        code = f"import signal\ndef main():\n    signal.raise_signal(signal.{name})\n"
+        assert fails(small, code) == "code execution exceeded the CPU time limit (1s)"
+    # A MemoryError the child could not report itself.
+    code = "import os\ndef main():\n    os.write(2, b'Traceback\\nMemoryError\\n')\n    os._exit(1)\n"
+    assert fails(small, code) == "code execution exceeded the memory limit (128 MB)"
     assert fails(small, "import os\ndef main():\n    os._exit(3)\n") == "code exited (status 3) without a result"
     assert fails(small, "import os\ndef main():\n    os.abort()\n") == "code execution crashed (signal SIGABRT)"
 
