@@ -616,3 +616,32 @@ def test_certificates_are_verified_unless_a_node_turns_it_off(tls_sink):
     with pytest.raises(EgressRefused, match="not a public address"):
         EgressClient(EgressPolicy.parse("")).request("GET", f"https://localhost:{tls_sink}/", verify=False)
     client.close()
+
+
+def test_at_most_four_lookups_run_at_once():
+    import threading
+    import time
+
+    def slow(host: str, port: int) -> list[str]:
+        time.sleep(0.5)
+        return ["93.184.216.34"]
+
+    guard = backend(slow, timeout=0.8)
+    start = threading.Barrier(5)
+    outcomes: list[str] = []
+
+    def look_up(i: int) -> None:
+        start.wait()
+        try:
+            guard.vet(f"host{i}.example", 80)
+            outcomes.append("resolved")
+        except ProviderRequestError:
+            outcomes.append("timed out")
+
+    threads = [threading.Thread(target=look_up, args=(i,)) for i in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # A flood of slow names cannot take more than four threads: the fifth waits its turn past its limit.
+    assert sorted(outcomes) == ["resolved"] * 4 + ["timed out"]
