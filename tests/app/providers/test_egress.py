@@ -488,6 +488,10 @@ def test_transport_failures_become_workflow_or_provider_errors():
     with pytest.raises(WorkflowError) as failed:
         mocked(lambda request: httpx2.Response(200)).request("GET", "http://example.org:abc/")
     assert failed.value.message == "invalid URL 'http://example.org:abc/': Invalid port: 'abc'"
+    # A malformed port after a private address is reported as what it is, not as the address.
+    with pytest.raises(WorkflowError) as failed:
+        mocked(lambda request: httpx2.Response(200)).request("GET", "http://10.0.0.1:80:90/")
+    assert failed.value.message == "invalid URL 'http://10.0.0.1:80:90/': Invalid port: '80:90'"
 
 
 def test_the_unverified_client_is_made_once_and_closed_with_the_client():
