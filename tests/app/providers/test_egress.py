@@ -567,8 +567,9 @@ def test_a_connection_that_never_completes_ends_at_the_connect_timeout():
 
 
 @pytest.fixture(scope="module")
-def tls_sink(tmp_path_factory) -> Iterator[int]:
-    """An HTTPS server on 127.0.0.1 with a self-signed certificate no trust store knows; yields its port."""
+def tls_sink(tmp_path_factory) -> Iterator[tuple[int, str]]:
+    """An HTTPS server on 127.0.0.1 with a self-signed certificate no trust store knows; yields its port and the
+    certificate's file."""
     import datetime as dt
     import ipaddress
     import ssl
@@ -610,14 +611,15 @@ def tls_sink(tmp_path_factory) -> Iterator[int]:
     context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
     server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
+    yield server.server_address[1], str(folder / "cert.pem")
     server.shutdown()
     server.server_close()
 
 
 def test_certificates_are_verified_unless_a_node_turns_it_off(tls_sink):
+    port, _ = tls_sink
     client = EgressClient(EgressPolicy.parse("127.0.0.1"))
-    url = f"https://127.0.0.1:{tls_sink}/"
+    url = f"https://127.0.0.1:{port}/"
     with pytest.raises(ProviderRequestError, match="CERTIFICATE_VERIFY_FAILED"):
         client.request("GET", url)
     unchecked = client.request("GET", url, verify=False)
@@ -629,7 +631,7 @@ def test_certificates_are_verified_unless_a_node_turns_it_off(tls_sink):
     with pytest.raises(EgressRefused):
         EgressClient(EgressPolicy.parse("")).request("GET", url, verify=False)
     with pytest.raises(EgressRefused, match="not a public address"):
-        EgressClient(EgressPolicy.parse("")).request("GET", f"https://localhost:{tls_sink}/", verify=False)
+        EgressClient(EgressPolicy.parse("")).request("GET", f"https://localhost:{port}/", verify=False)
     client.close()
 
 
@@ -660,3 +662,11 @@ def test_at_most_four_lookups_run_at_once():
         thread.join()
     # A flood of slow names cannot take more than four threads: the fifth waits its turn past its limit.
     assert sorted(outcomes) == ["resolved"] * 4 + ["timed out"]
+
+
+def test_certificate_authorities_named_by_the_environment_are_not_trusted(tls_sink, monkeypatch):
+    port, certificate = tls_sink
+    monkeypatch.setenv("SSL_CERT_FILE", certificate)
+    client = EgressClient(EgressPolicy.parse("127.0.0.1"))
+    with pytest.raises(ProviderRequestError, match="CERTIFICATE_VERIFY_FAILED"):
+        client.request("GET", f"https://127.0.0.1:{port}/")
