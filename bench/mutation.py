@@ -83,8 +83,76 @@ EQUIVALENT: dict[str, str] = {
         "`urgent=None` instead of False: the batcher only tests it for truth",
 
     # app/services/admission.py
+    "app.services.admission.x_request_hash__mutmut_4":
+        "ensure_ascii=None is falsy, the same as False: the same JSON, the same hash",
+    "app.services.admission.xǁAdmissionǁcheck_capacity__mutmut_21":
+        "SQLAlchemy renders func.count(None) as count(*): the same number as count(id), which is never NULL",
 
     # app/providers/egress.py
+    "app.providers.egress.x__system_resolve__mutmut_5":
+        "getaddrinfo answers the same addresses without a port; only the address of each answer is kept",
+    "app.providers.egress.x_is_file_response__mutmut_1":
+        "the default disposition 'XXXX' holds no 'attachment' either, like ''",
+    "app.providers.egress.xǁEgressClientǁ__init____mutmut_10":
+        ("a transport is always passed, and httpx reads no proxy variables then (allow_env_proxies = "
+         "trust_env and transport is None); trust_env has no other effect on the client"),
+    "app.providers.egress.xǁEgressClientǁ__init____mutmut_13":
+        ("a transport is always passed, and httpx reads no proxy variables then (allow_env_proxies = "
+         "trust_env and transport is None); trust_env has no other effect on the client"),
+    "app.providers.egress.xǁEgressClientǁ__init____mutmut_17":
+        ("a transport is always passed, and httpx reads no proxy variables then (allow_env_proxies = "
+         "trust_env and transport is None); trust_env has no other effect on the client"),
+    "app.providers.egress.xǁEgressClientǁ_insecure__mutmut_15":
+        ("a transport is always passed, and httpx reads no proxy variables then (allow_env_proxies = "
+         "trust_env and transport is None); trust_env has no other effect on the client"),
+    "app.providers.egress.xǁEgressClientǁ_insecure__mutmut_4":
+        ("a transport is always passed, and httpx reads no proxy variables then (allow_env_proxies = "
+         "trust_env and transport is None); trust_env has no other effect on the client"),
+    "app.providers.egress.xǁEgressClientǁ_insecure__mutmut_7":
+        ("a transport is always passed, and httpx reads no proxy variables then (allow_env_proxies = "
+         "trust_env and transport is None); trust_env has no other effect on the client"),
+    "app.providers.egress.xǁEgressClientǁ_precheck__mutmut_18":
+        "rsplit('@') with no limit: [-1] is the same last part",
+    "app.providers.egress.xǁEgressClientǁ_precheck__mutmut_23":
+        "split('?') with no limit: [0] is the same first part",
+    "app.providers.egress.xǁEgressClientǁ_precheck__mutmut_28":
+        "split('/') with no limit: [0] is the same first part",
+    "app.providers.egress.xǁEgressClientǁ_precheck__mutmut_31":
+        "split('/', 2): [0] is the same first part",
+    "app.providers.egress.xǁEgressClientǁ_precheck__mutmut_34":
+        "split('?', 2): [0] is the same first part",
+    "app.providers.egress.xǁEgressClientǁ_precheck__mutmut_37":
+        "rsplit('@', 2): [-1] is the same last part",
+    "app.providers.egress.xǁEgressClientǁ_read__mutmut_6":
+        "monotonic() equal to the deadline to the last bit is not observable: the next chunk's check is the same",
+    "app.providers.egress.xǁEgressClientǁrequest__mutmut_55":
+        "httpx upper-cases a request's method itself: 'post' is sent as POST",
+    "app.providers.egress.xǁEgressClientǁrequest__mutmut_79":
+        "a missing Content-Disposition read as 'XXXX' holds no 'attachment' either",
+    "app.providers.egress.xǁEgressPolicyǁadmits__mutmut_4":
+        "the name is lower-cased first, so stripping 'X' as well as '.' strips nothing more",
+    "app.providers.egress.xǁEgressPolicyǁparse__mutmut_10":
+        "strict=None is falsy, the same as strict=False",
+    "app.providers.egress.xǁGuardedBackendǁ__init____mutmut_11":
+        "the lookup threads' names are not visible to any caller",
+    "app.providers.egress.xǁGuardedBackendǁ__init____mutmut_13":
+        "the lookup threads' names are not visible to any caller",
+    "app.providers.egress.xǁGuardedBackendǁ__init____mutmut_14":
+        "the lookup threads' names are not visible to any caller",
+    "app.providers.egress.xǁGuardedBackendǁ__init____mutmut_9":
+        "the lookup threads' names are not visible to any caller",
+    "app.providers.egress.xǁGuardedBackendǁconnect_tcp__mutmut_12":
+        "the pool never passes a local address (GuardedTransport sets none): it is None either way",
+    "app.providers.egress.xǁGuardedBackendǁconnect_tcp__mutmut_13":
+        "the pool never passes socket options (GuardedTransport sets none): they are None either way",
+    "app.providers.egress.xǁGuardedBackendǁconnect_tcp__mutmut_17":
+        "drops local_address, which the pool always passes as None (the default)",
+    "app.providers.egress.xǁGuardedBackendǁconnect_tcp__mutmut_18":
+        "drops socket_options, which the pool always passes as None (the default)",
+    "app.providers.egress.xǁGuardedBackendǁconnect_tcp__mutmut_8":
+        "vet never returns an empty list (it raises), so `last` is always reassigned before it is read",
+    "app.providers.egress.xǁGuardedTransportǁ__init____mutmut_3":
+        "trust_env=None is falsy, the same as False",
 
     # app/engine/templating.py
     "app.engine.templating.x__charged__mutmut_3": "the generated code prints through str() or escape(), so `value` "
@@ -109,8 +177,68 @@ EQUIVALENT: dict[str, str] = {
     "every part measures and joins the same strings",
 
     # app/providers/sandbox.py
+    "app.providers.sandbox.x__parse__mutmut_3":
+        "for empty output the split's last part is b'' too: the same as the else branch",
+    "app.providers.sandbox.xǁProcessSandboxǁ_collect__mutmut_61":
+        ("break instead of continue after serving the relay: the selector is level-triggered, the skipped "
+         "ready pipes come back in the next select"),
+    "app.providers.sandbox.xǁProcessSandboxǁ_collect__mutmut_68":
+        "on the output-cap path the output is over output_bytes, so the message is the output one whatever the status",
+    "app.providers.sandbox.xǁProcessSandboxǁ_collect__mutmut_69":
+        "on the output-cap path the output is over output_bytes, so the message is the output one whatever the status",
+    "app.providers.sandbox.xǁProcessSandboxǁ_collect__mutmut_82":
+        "the status is not used when the run timed out (the message is the wall-clock one)",
+    "app.providers.sandbox.xǁProcessSandboxǁexecute__mutmut_55":
+        ("the socket pair is a local of execute: CPython closes it when the call returns; only a "
+         "ResourceWarning differs"),
+    "app.providers.sandbox.xǁProcessSandboxǁexecute__mutmut_71":
+        ("the socket pair is a local of execute: CPython closes it when the call returns; only a "
+         "ResourceWarning differs"),
+    "app.providers.sandbox.x__kill_group__mutmut_10":
+        "CPython closes the pipes when the Popen is dropped at the end of _spawn: only a ResourceWarning differs",
+    "app.providers.sandbox.x__kill_group__mutmut_2":
+        ("killpg is refused (EPERM) only for another user's processes; the group runs as the worker's user "
+         "or, from a root worker, as nobody: both signalable"),
+    "app.providers.sandbox.x__kill_group__mutmut_4":
+        ("killpg is refused (EPERM) only for another user's processes; the group runs as the worker's user "
+         "or, from a root worker, as nobody: both signalable"),
+    "app.providers.sandbox.x__kill_group__mutmut_9":
+        "the three streams are always pipes (never None), so `stream or ...` is `not closed` as before",
+    "app.providers.sandbox.x__parse__mutmut_8":
+        "empty output read as b'XXXX' is not JSON either: None as before",
+    "app.providers.sandbox.xǁProcessSandboxǁ_collect__mutmut_1":
+        "the three streams are always pipes, so the assertion holds either way",
+    "app.providers.sandbox.xǁProcessSandboxǁ_collect__mutmut_2":
+        "the three streams are always pipes, so the assertion holds either way",
+    "app.providers.sandbox.xǁProcessSandboxǁ_collect__mutmut_26":
+        "the relay's selector data is never read: _serve is handed the local `pending` buffer",
+    "app.providers.sandbox.xǁProcessSandboxǁ_collect__mutmut_29":
+        "the relay's selector data is never read: _serve is handed the local `pending` buffer",
+    "app.providers.sandbox.xǁProcessSandboxǁ_collect__mutmut_34":
+        "a remaining time of exactly 0.0 is not observable: select(0) returns at once and the next turn times out",
+    "app.providers.sandbox.xǁProcessSandboxǁ_collect__mutmut_38":
+        "the status is not used when the run timed out (the message is the wall-clock one)",
+    "app.providers.sandbox.xǁProcessSandboxǁ_collect__mutmut_46":
+        "reading 65537 instead of 65536 bytes a turn changes only the chunking; the cap is checked after each",
+    "app.providers.sandbox.xǁProcessSandboxǁ_collect__mutmut_49":
+        ("break instead of continue after an EOF: the selector is level-triggered, the other ready pipe is "
+         "returned by the next select"),
+    "app.providers.sandbox.xǁProcessSandboxǁ_serve__mutmut_11":
+        "monotonic() equal to the deadline to the last bit is not observable",
+    "app.providers.sandbox.xǁProcessSandboxǁ_spawn__mutmut_18":
+        "close_fds=True is Popen's default: dropping it changes nothing",
+    "app.providers.sandbox.xǁProcessSandboxǁexecute__mutmut_51":
+        "ensure_ascii=None is falsy, the same as False",
 
     # app/api/auth.py
+    "app.api.auth.x_client_ip__mutmut_10":
+        "request headers are looked up case-insensitively: 'X-FORWARDED-FOR' is the same header",
+    "app.api.auth.x_client_ip__mutmut_22":
+        "the placeholder for a missing peer address is only a counter key: any constant blocks the same clients",
+    "app.api.auth.x_client_ip__mutmut_23":
+        "the placeholder for a missing peer address is only a counter key: any constant blocks the same clients",
+    "app.api.auth.x_client_ip__mutmut_9":
+        "request headers are looked up case-insensitively: 'x-forwarded-for' is the same header",
 
     # app/engine/conditions.py
 

@@ -57,8 +57,12 @@ def test_infinite_loop_hits_the_cpu_limit():
 
 
 def test_sleeping_forever_hits_the_wall_clock_limit():
+    import time
+
     quick = ProcessSandbox(SandboxLimits(wall_seconds=0.5, cpu_seconds=1))
-    assert "timed out after 0.5s" in fails(quick, "import time\ndef main():\n    time.sleep(60)\n")
+    started = time.monotonic()
+    assert "timed out after 0.5s" in fails(quick, "import time\ndef main():\n    time.sleep(20)\n")
+    assert time.monotonic() - started < 10  # at the limit, not when the child would have finished
 
 
 def test_memory_bomb_is_refused(sandbox):
@@ -170,3 +174,244 @@ def test_files_in_the_working_folder_are_capped_in_size():
     with pytest.raises(WorkflowError):
         small.run("python3", write, {"n": 200_000})
     assert_still_serving(small)
+
+
+# -- what the parent sets up and reads back, at its edges ------------------------------------------------------
+
+def test_the_child_runs_isolated_in_its_own_session_folder_and_limits(tmp_path):
+    import tempfile
+
+    box = ProcessSandbox(SandboxLimits(wall_seconds=5.0, cpu_seconds=2, memory_mb=96, file_bytes=123_456),
+                         work_root=str(tmp_path))
+    code = ("import os, sys, resource\n"
+            "def main():\n"
+            "    limit = resource.getrlimit\n"
+            "    return {'flags': [sys.flags.isolated, sys.flags.no_site, sys.flags.dont_write_bytecode],\n"
+            "            'leader': os.getsid(0) == os.getpid(), 'cwd': os.getcwd(),\n"
+            "            'as': limit(resource.RLIMIT_AS)[0], 'cpu': limit(resource.RLIMIT_CPU)[0],\n"
+            "            'fsize': limit(resource.RLIMIT_FSIZE)[0]}\n")
+    out = box.execute("python3", code, {})
+    assert out.result["flags"] == [1, 1, 1]  # -I -S -B: no environment, no site-packages, no .pyc written
+    assert out.result["leader"]  # its own session: the whole group can be killed
+    assert out.result["cwd"].startswith(f"{tmp_path}/trellis-sbx-{os.getpid()}-")  # its owner, for the reaper
+    assert (out.result["as"], out.result["cpu"], out.result["fsize"]) == (96 * 1024 * 1024, 2, 123_456)
+    assert 0 < out.elapsed < 5.0
+    assert list(tmp_path.iterdir()) == []  # the folder went with the run
+    # Without a work root the folder is made in the system's temporary folder.
+    cwd = sandbox_cwd(ProcessSandbox(LIMITS))
+    assert os.path.dirname(cwd) == tempfile.gettempdir() and not os.path.exists(cwd)
+
+
+def sandbox_cwd(box: ProcessSandbox) -> str:
+    return str(box.run("python3", "import os\ndef main():\n    return {'cwd': os.getcwd()}\n", {})["cwd"])
+
+
+def test_seccomp_is_applied_whenever_its_library_is_installed(sandbox):
+    from app.providers.sandbox import _seccomp_path
+
+    folder = _seccomp_path()
+    if folder is None:
+        pytest.skip("pyseccomp is not installed")
+    assert any(Path(folder).glob("pyseccomp*"))  # the folder the child imports it from
+    assert "seccomp" in sandbox.execute("python3", "def main():\n    return {}\n", {}).layers
+
+
+def test_descriptors_of_the_worker_never_reach_the_child(sandbox):
+    leaked = os.dup2(os.open(os.devnull, os.O_RDONLY), 200, inheritable=True)
+    try:
+        code = ("import os\ndef main(fd):\n    try:\n        os.fstat(fd)\n        return {'open': True}\n"
+                "    except OSError:\n        return {'open': False}\n")
+        assert sandbox.run("python3", code, {"fd": leaked}) == {"open": False}
+    finally:
+        os.close(leaked)
+
+
+def test_inputs_that_cannot_be_sent_are_refused_before_any_child_starts(tmp_path):
+    box = ProcessSandbox(LIMITS, work_root=str(tmp_path))
+    with pytest.raises(WorkflowError, match="code inputs are not JSON"):
+        box.run("python3", "def main(s):\n    return {}\n", {"s": "\ud800"})  # a lone surrogate
+    with pytest.raises(WorkflowError, match="code inputs are not JSON"):
+        box.run("python3", "def main(s):\n    return {}\n", {"s": object()})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_that_ends_within_its_last_second_is_not_a_timeout():
+    quick = ProcessSandbox(SandboxLimits(wall_seconds=1.0, cpu_seconds=1, memory_mb=128))
+    assert quick.run("python3", "def main():\n    return {'ok': 1}\n", {}) == {"ok": 1}
+
+
+# A hostile snippet can find the descriptor the child answers on (a pipe) and write to it directly.
+RAW = ("import os, stat\n"
+       "def reply_fd():\n"
+       "    for fd in range(3, 64):\n"
+       "        try:\n"
+       "            if stat.S_ISFIFO(os.fstat(fd).st_mode):\n"
+       "                return fd\n"
+       "        except OSError:\n"
+       "            pass\n")
+SMALL = SandboxLimits(wall_seconds=2.0, cpu_seconds=1, memory_mb=128, output_bytes=1000)
+
+
+@pytest.fixture(scope="module")
+def small() -> ProcessSandbox:
+    return ProcessSandbox(SMALL)
+
+
+@pytest.mark.parametrize(("written", "message"), [
+    (b'{"ok": false}\n', "code execution failed: unknown error"),
+    (b"[1]\n", "code exited (status 0) without a result"),
+    (b"x" * 1000, "code exited (status 0) without a result"),  # exactly the cap: not over it
+    (b"x" * 1001, "code output is larger than 1000 bytes"),
+])
+def test_whatever_the_child_writes_back_fails_clearly(small, written, message):
+    code = RAW + "def main(data):\n    os.write(reply_fd(), data.encode('latin-1'))\n    os._exit(0)\n"
+    assert fails(small, code, {"data": written.decode("latin-1")}) == message
+
+
+def test_output_past_the_cap_ends_the_run_at_once(small):
+    import time
+
+    # The reply's slack (4096 bytes) and one more, then the child would sleep far past the wall clock.
+    code = RAW + "def main(n):\n    os.write(reply_fd(), b'x' * n)\n    import time\n    time.sleep(10)\n"
+    started = time.monotonic()
+    assert fails(small, code, {"n": 1000 + 4097}) == "code output is larger than 1000 bytes"
+    assert time.monotonic() - started < 2.0
+
+
+def test_only_the_last_line_written_back_is_the_reply(small):
+    code = RAW + "def main():\n    os.write(reply_fd(), b'noise\\n')\n    return {'a': 1}\n"
+    assert small.run("python3", code, {}) == {"a": 1}
+    forged = RAW + "def main():\n    os.write(reply_fd(), b'{\"ok\": true, \"result\": {\"b\": 2}}')\n    os._exit(0)\n"
+    assert small.execute("python3", forged, {}).layers == ()
+
+
+def test_a_child_that_dies_names_its_signal_status_or_last_error_line(small):
+    assert fails(small, "import os\ndef main():\n    os.write(2, b'first\\nsecond\\nboom\\n')\n    os._exit(3)\n") \
+        == "code execution failed: boom"
+    assert fails(small, "import os\ndef main():\n    os.write(2, b'bad \\xff byte\\n')\n    os._exit(1)\n") == \
+        "code execution failed: bad \ufffd byte"
+    # The kernel ends a child past its CPU time with SIGXCPU, or SIGKILL at the hard limit.
+    for name in ("SIGXCPU", "SIGKILL"):
+        code = f"import signal\ndef main():\n    signal.raise_signal(signal.{name})\n"
+        assert fails(small, code) == "code execution exceeded the CPU time limit (1s)"
+    # A MemoryError the child could not report itself.
+    code = "import os\ndef main():\n    os.write(2, b'Traceback\\nMemoryError\\n')\n    os._exit(1)\n"
+    assert fails(small, code) == "code execution exceeded the memory limit (128 MB)"
+    assert fails(small, "import os\ndef main():\n    os._exit(3)\n") == "code exited (status 3) without a result"
+    assert fails(small, "import os\ndef main():\n    os.abort()\n") == "code execution crashed (signal SIGABRT)"
+
+
+def test_a_child_that_closes_its_pipes_and_lingers_still_times_out():
+    brief = ProcessSandbox(SandboxLimits(wall_seconds=0.8, cpu_seconds=1, memory_mb=128))
+    code = RAW + "def main():\n    os.close(reply_fd())\n    os.close(2)\n    import time\n    time.sleep(10)\n"
+    assert fails(brief, code) == "code execution timed out after 0.8s (wall clock)"
+
+
+def test_world_readable_needs_read_and_search_for_others_up_the_tree():
+    import tempfile
+
+    from app.providers.sandbox import _world_readable
+
+    with tempfile.TemporaryDirectory() as top:
+        lib = Path(top, "lib")
+        lib.mkdir()
+        for top_mode, lib_mode, readable in ((0o755, 0o755, True), (0o711, 0o705, True), (0o755, 0o750, False),
+                                             (0o755, 0o751, False), (0o755, 0o754, False), (0o754, 0o755, False),
+                                             (0o700, 0o755, False)):
+            os.chmod(top, top_mode)
+            os.chmod(lib, lib_mode)
+            assert _world_readable(str(lib)) is readable, (oct(top_mode), oct(lib_mode))
+        os.chmod(top, 0o700)
+
+
+@pytest.mark.parametrize(("euid", "readable", "run_as"), [(0, True, 65534), (0, False, None), (1000, True, None)])
+def test_the_child_drops_to_nobody_only_when_root_and_nobody_can_read_the_interpreter(monkeypatch, euid, readable,
+                                                                                       run_as):
+    import app.providers.sandbox as module
+
+    checked: list[str] = []
+    monkeypatch.setattr(module.os, "geteuid", lambda: euid)
+    monkeypatch.setattr(module, "_world_readable", lambda path: checked.append(path) or readable)
+    assert ProcessSandbox(LIMITS)._run_as == run_as
+    if euid == 0:
+        assert checked == [os.path.realpath(__import__("sysconfig").get_paths()["stdlib"])]
+
+
+# -- the relay as the child sees it: request lines in, reply lines out --------------------------------------------
+
+RELAY = ("import os, stat, select, time\n"
+         "def relay_fd():\n"
+         "    for fd in range(3, 64):\n"
+         "        try:\n"
+         "            if stat.S_ISSOCK(os.fstat(fd).st_mode):\n"
+         "                return fd\n"
+         "        except OSError:\n"
+         "            pass\n"
+         "def main(parts, pause):\n"
+         "    fd = relay_fd()\n"
+         "    for part in parts:\n"
+         "        os.write(fd, part.encode())\n"
+         "        time.sleep(pause)\n"
+         "    got = b''\n"
+         "    while select.select([fd], [], [], 0.3)[0]:\n"
+         "        chunk = os.read(fd, 65536)\n"
+         "        if not chunk:\n"
+         "            break\n"
+         "        got += chunk\n"
+         "    return {'replies': got.decode()}\n")
+
+
+@pytest.fixture(scope="module")
+def relayed():
+    """A sandbox whose HTTP goes to an in-process transport answering with the path; records the requests."""
+    import httpx2
+
+    from app.providers.egress import EgressClient, EgressPolicy
+
+    seen: list = []
+
+    def answer(request):
+        seen.append(request)
+        return httpx2.Response(200, content=request.url.path.encode())
+
+    http = EgressClient(EgressPolicy.parse(""), transport=httpx2.MockTransport(answer))
+    box = ProcessSandbox(SandboxLimits(wall_seconds=6.0, cpu_seconds=2, memory_mb=128, file_bytes=1000), http=http)
+    return box, seen
+
+
+def relay_replies(box: ProcessSandbox, parts: list[str], pause: float = 0.0) -> list[dict]:
+    import json
+
+    out = box.run("python3", RELAY, {"parts": parts, "pause": pause})["replies"]
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def request_line(path: str) -> str:
+    import json
+
+    return json.dumps({"method": "GET", "url": f"http://example.org{path}", "timeout": 60}) + "\n"
+
+
+def test_every_request_line_is_answered_in_order_however_it_arrives(relayed):
+    import base64
+
+    box, seen = relayed
+    both = relay_replies(box, [request_line("/a") + request_line("/b")])
+    assert [base64.b64decode(r["body"]) for r in both] == [b"/a", b"/b"]
+    line = request_line("/split")
+    split = relay_replies(box, [line[:10], line[10:]], pause=0.1)
+    assert [base64.b64decode(r["body"]) for r in split] == [b"/split"]
+    # The three phases of a request share what is left of the run's wall clock.
+    assert seen[-1].extensions["timeout"]["read"] <= 6.0 / 3
+
+
+def test_a_request_line_longer_than_any_request_is_dropped(relayed):
+    box, _ = relayed
+    # Up to twice the file cap plus 64 KiB (a base64 body and its headers) is still read as one line ...
+    longest = 1000 * 2 + 65536
+    kept = relay_replies(box, [" " * (longest - 1), "\n"], pause=0.2)
+    assert kept == [{"kind": "invalid", "error": "malformed request from the sandbox: Expecting value: line 1 "
+                                                 f"column {longest} (char {longest - 1})"}]
+    # ... one byte more and what was gathered is dropped unanswered; the next request is answered.
+    dropped = relay_replies(box, [" " * longest, "\n", request_line("/after")], pause=0.3)
+    assert [r.get("url") for r in dropped] == ["http://example.org/after"]

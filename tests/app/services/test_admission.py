@@ -187,3 +187,195 @@ def test_a_key_exactly_as_old_as_its_ttl_still_replays(make_settings, monkeypatc
     monkeypatch.setattr(module, "utcnow", lambda: module.as_utc(created) + timedelta(seconds=61))
     assert client.post("/v1/workflows/run", headers=headers, json=BODY).get_json()["workflow_run_id"] != first
     container.close()
+
+
+# -- the Admission service itself, on the embedded database: caps and keys at their exact boundaries -------------
+
+@pytest.fixture
+def two_apps(container, client):
+    """Two imported apps (ids); runs are written straight into their rows by `add_run`."""
+    return import_app(client, HELLO), import_app(client, HELLO)
+
+
+def add_run(container, app_id: str, status: str = "queued", key: str | None = None, body_hash: str | None = None,
+            created_at=None) -> str:
+    import uuid
+
+    from app.models import App, WorkflowRun
+
+    with container.sessions() as session:
+        app = session.get(App, app_id)
+        run = WorkflowRun(id=str(uuid.uuid4()), task_id=str(uuid.uuid4()), workspace_id=app.workspace_id,
+                          app_id=app_id, workflow_version_id=app.published_version_id, end_user_id=None,
+                          status=status, idempotency_key=key, request_hash=body_hash)
+        if created_at is not None:
+            run.created_at = created_at
+        session.add(run)
+        session.commit()
+        return run.id
+
+
+def set_app_cap(container, app_id: str, cap: int) -> None:
+    from app.models import App
+
+    with container.sessions() as session:
+        session.get(App, app_id).max_active_runs = cap
+        session.commit()
+
+
+def capacity(container, admission, app_id: str, app_cap: int | None = None) -> str | None:
+    """None when one more run is admitted, else the refusal's message (after checking it is a 429)."""
+    from app.errors import TooManyRequests
+
+    with container.sessions() as session:
+        try:
+            admission.check_capacity(session, app_id, app_cap)
+        except TooManyRequests as refused:
+            assert (refused.status, refused.code, refused.retryable) == (429, "too_many_requests", True)
+            return refused.message
+    return None
+
+
+def test_the_cap_admits_up_to_its_limit_and_refuses_at_it(container, two_apps):
+    from app.services.admission import Admission
+
+    first, second = two_apps
+    admission = Admission(default_max_active_runs=2)
+    assert capacity(container, admission, first) is None
+    add_run(container, first)
+    assert capacity(container, admission, first) is None  # one active, limit two
+    add_run(container, first, status="running")
+    assert capacity(container, admission, first) == ("This app already has 2 active runs (limit 2); retry when "
+                                                      "one finishes.")
+    # The other app's slots are its own.
+    assert capacity(container, admission, second) is None
+
+
+def test_only_queued_and_running_runs_take_a_slot(container, two_apps):
+    from app.services.admission import Admission
+
+    first, _ = two_apps
+    admission = Admission(default_max_active_runs=1)
+    for status in ("succeeded", "failed", "stopped", "partial-succeeded"):
+        add_run(container, first, status=status)
+    assert capacity(container, admission, first) is None
+    add_run(container, first, status="running")
+    assert "1 active runs (limit 1)" in (capacity(container, admission, first) or "")
+
+
+def test_the_apps_own_cap_wins_over_the_default_and_is_read_from_its_row(container, two_apps):
+    from app.services.admission import Admission
+
+    first, second = two_apps
+    set_app_cap(container, first, 1)
+    admission = Admission(default_max_active_runs=3)
+    add_run(container, first)
+    add_run(container, second)
+    # Read from the app's own row (not another app's): the first is full at one, the second has the default.
+    assert "(limit 1)" in (capacity(container, admission, first) or "")
+    assert capacity(container, admission, second) is None
+    add_run(container, second)
+    add_run(container, second)
+    assert "3 active runs (limit 3)" in (capacity(container, admission, second) or "")
+    # A cap the caller passes wins over the row.
+    assert capacity(container, admission, first, app_cap=2) is None
+    assert capacity(container, admission, first, app_cap=0) is None  # 0 passed: the default (3), not the row's 1
+
+
+def test_no_cap_anywhere_admits_every_run(container, two_apps):
+    from app.services.admission import Admission
+
+    first, _ = two_apps
+    for _ in range(3):
+        add_run(container, first)
+    assert capacity(container, Admission(), first) is None  # the default: unlimited
+    assert capacity(container, Admission(default_max_active_runs=0), first, app_cap=0) is None
+    assert capacity(container, Admission(default_max_active_runs=-1), first) is None
+    set_app_cap(container, first, 4)
+    assert capacity(container, Admission(), first) is None
+    add_run(container, first)
+    assert "4 active runs (limit 4)" in (capacity(container, Admission(), first) or "")
+
+
+def replay(container, admission, app_id: str, key: str, body_hash: str | None):
+    with container.sessions() as session:
+        run = admission.replay(session, app_id, key, body_hash)
+        session.commit()
+        return None if run is None else run.id
+
+
+def test_replay_finds_the_keys_run_of_this_app_only(container, two_apps):
+    from app.errors import Conflict
+    from app.services.admission import Admission, request_hash
+
+    first, second = two_apps
+    admission = Admission()
+    body = request_hash({"inputs": {}, "user": "u"})
+    run = add_run(container, first, key="k", body_hash=body)
+    assert replay(container, admission, first, "k", body) == run
+    assert replay(container, admission, first, "other-key", body) is None
+    assert replay(container, admission, second, "k", body) is None  # the same key in another app is not ours
+    with pytest.raises(Conflict) as info:
+        replay(container, admission, first, "k", request_hash({"inputs": {}, "user": "v"}))
+    assert (info.value.status, info.value.extra) == (409, {"params": "Idempotency-Key"})
+
+
+def test_a_missing_hash_on_either_side_replays_without_conflict(container, two_apps):
+    from app.services.admission import Admission
+
+    first, _ = two_apps
+    admission = Admission()
+    unhashed = add_run(container, first, key="old")
+    assert replay(container, admission, first, "old", "b" * 64) == unhashed
+    hashed = add_run(container, first, key="new", body_hash="a" * 64)
+    assert replay(container, admission, first, "new", None) == hashed
+
+
+def test_a_key_lives_exactly_its_ttl_and_then_only_its_run_lets_go(container, two_apps, monkeypatch):
+    from datetime import timedelta
+
+    import app.services.admission as module
+    from app.models import WorkflowRun
+    from app.models.base import utcnow
+
+    first, second = two_apps
+    born = utcnow() - timedelta(days=3)
+    mine = add_run(container, first, key="k", created_at=born)
+    theirs = add_run(container, second, key="k", created_at=born)
+    admission = module.Admission(idempotency_ttl_seconds=90)
+    monkeypatch.setattr(module, "utcnow", lambda: born + timedelta(seconds=90))
+    assert replay(container, admission, first, "k", None) == mine
+    monkeypatch.setattr(module, "utcnow", lambda: born + timedelta(seconds=90, microseconds=1))
+    assert replay(container, admission, first, "k", None) is None
+    with container.sessions() as session:
+        assert session.get(WorkflowRun, mine).idempotency_key is None  # released for the next request
+        assert session.get(WorkflowRun, theirs).idempotency_key == "k"  # another app's key is untouched
+    add_run(container, first, key="k")  # the key can be taken again
+
+
+def test_the_default_ttl_is_one_day(container, two_apps, monkeypatch):
+    from datetime import timedelta
+
+    import app.services.admission as module
+    from app.models.base import utcnow
+
+    first, _ = two_apps
+    born = utcnow() - timedelta(days=3)
+    run = add_run(container, first, key="k", created_at=born)
+    monkeypatch.setattr(module, "utcnow", lambda: born + timedelta(days=1))
+    assert replay(container, module.Admission(), first, "k", None) == run
+    monkeypatch.setattr(module, "utcnow", lambda: born + timedelta(days=1, microseconds=1))
+    assert replay(container, module.Admission(), first, "k", None) is None
+
+
+def test_the_request_hash_is_sha256_of_the_sorted_json_and_accepts_any_value():
+    import datetime as dt
+    import hashlib
+
+    from app.services.admission import request_hash
+
+    # The hashes are stored with the runs: the same body must hash the same after an upgrade.
+    digest = request_hash({"b": 1, "a": "é"})
+    assert digest == hashlib.sha256('{"a": "é", "b": 1}'.encode()).hexdigest() and len(digest) == 64
+    when = dt.datetime(2026, 1, 2, 3, 4, 5)
+    assert request_hash({"at": when}) == request_hash({"at": str(when)})  # not JSON: hashed as its text
