@@ -18,10 +18,11 @@ from app import create_app
 from app.db import make_engine, make_session_factory, upgrade_schema
 from app.services.accounts import Accounts
 from app.services.apps import Apps
+from app.services.leases import Leases
 from app.settings import Settings
 from app.wiring import Container, build
 from bench.llm_server import StubLLMServer, echo
-from tests.run_table import RunTable, RunTemplate
+from tests.run_table import FrozenClock, RunTable, RunTemplate
 from tests.services import ServiceEndpoints, start_postgres, start_redis
 from worker.runtime import WorkerRuntime, build_runtime
 
@@ -104,6 +105,18 @@ def run_table(run_template: RunTemplate, tmp_path: Path) -> Iterator[RunTable]:
     table = RunTable(run_template, tmp_path)
     yield table
     table.close()
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    """A clock that moves only when a test moves it (tests/run_table.py)."""
+    return FrozenClock()
+
+
+@pytest.fixture
+def frozen_leases(run_table: RunTable, clock: FrozenClock) -> Leases:
+    """Leases on this test's runs database, reading `clock`: expiry and age limits reached exactly."""
+    return Leases(run_table.sessions, lease_seconds=30, clock=clock)
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
-import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import create_engine
 
@@ -18,18 +17,8 @@ from app.db import make_session_factory
 from app.metrics import metrics
 from app.models.base import as_utc
 from app.services.leases import Lease, Leases
-from tests.run_table import FrozenClock, RunTable
+from tests.run_table import RunTable
 from worker.leases import LeaseKeeper, Reaper
-
-
-@pytest.fixture
-def clock() -> FrozenClock:
-    return FrozenClock()
-
-
-@pytest.fixture
-def leases(run_table: RunTable, clock: FrozenClock) -> Leases:
-    return Leases(run_table.sessions, lease_seconds=30, clock=clock)
 
 
 def _sample(name: str, **labels: str) -> float:
@@ -46,8 +35,8 @@ def _eventually(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
     return condition()
 
 
-def _claimed(run_table: RunTable, leases: Leases) -> Lease:
-    lease = leases.acquire(run_table.add(), "me")
+def _claimed(run_table: RunTable, frozen_leases: Leases) -> Lease:
+    lease = frozen_leases.acquire(run_table.add(), "me")
     assert lease is not None
     return lease
 
@@ -55,9 +44,9 @@ def _claimed(run_table: RunTable, leases: Leases) -> Lease:
 # The heartbeat
 
 
-def test_a_beat_extends_every_held_lease_from_the_time_of_the_beat(run_table, leases, clock):
-    first, second = _claimed(run_table, leases), _claimed(run_table, leases)
-    keeper = LeaseKeeper(leases, interval=10)
+def test_a_beat_extends_every_held_lease_from_the_time_of_the_beat(run_table, frozen_leases, clock):
+    first, second = _claimed(run_table, frozen_leases), _claimed(run_table, frozen_leases)
+    keeper = LeaseKeeper(frozen_leases, interval=10)
     keeper.track(first)
     keeper.track(second)
     clock.advance(20)
@@ -72,9 +61,9 @@ def test_a_beat_extends_every_held_lease_from_the_time_of_the_beat(run_table, le
                                                                              key=lambda lease: lease.run_id)
 
 
-def test_a_beat_gives_up_each_lost_lease_and_counts_it(run_table, leases, clock, caplog):
-    taken, requeued, finished, kept = (_claimed(run_table, leases) for _ in range(4))
-    keeper = LeaseKeeper(leases, interval=10)
+def test_a_beat_gives_up_each_lost_lease_and_counts_it(run_table, frozen_leases, clock, caplog):
+    taken, requeued, finished, kept = (_claimed(run_table, frozen_leases) for _ in range(4))
+    keeper = LeaseKeeper(frozen_leases, interval=10)
     for lease in (taken, requeued, finished, kept):
         keeper.track(lease)
     run_table.set(taken.run_id, epoch=taken.epoch + 1, lease_owner="thief")
@@ -97,9 +86,9 @@ def test_a_beat_gives_up_each_lost_lease_and_counts_it(run_table, leases, clock,
     assert as_utc(run_table.row(kept.run_id).lease_expires_at) == clock.now + timedelta(seconds=30)
 
 
-def test_tracking_is_per_run_and_untracking_an_unknown_lease_is_harmless(run_table, leases):
-    lease = _claimed(run_table, leases)
-    keeper = LeaseKeeper(leases, interval=10)
+def test_tracking_is_per_run_and_untracking_an_unknown_lease_is_harmless(run_table, frozen_leases):
+    lease = _claimed(run_table, frozen_leases)
+    keeper = LeaseKeeper(frozen_leases, interval=10)
     assert keeper.held() == []
     keeper.untrack(lease)  # never tracked
     keeper.track(lease)
@@ -112,9 +101,9 @@ def test_tracking_is_per_run_and_untracking_an_unknown_lease_is_harmless(run_tab
     assert keeper.held() == []
 
 
-def test_the_heartbeat_thread_beats_every_interval_until_stopped(run_table, leases, clock):
-    lease = _claimed(run_table, leases)
-    keeper = LeaseKeeper(leases, interval=0.01)
+def test_the_heartbeat_thread_beats_every_interval_until_stopped(run_table, frozen_leases, clock):
+    lease = _claimed(run_table, frozen_leases)
+    keeper = LeaseKeeper(frozen_leases, interval=0.01)
     keeper.track(lease)
     clock.advance(20)
     beats = _sample("trellis_worker_heartbeats_total")
@@ -158,15 +147,15 @@ class Calls:
         self.documents += 1
 
 
-def _reaper(leases: Leases, calls: Calls, **options: object) -> Reaper:
+def _reaper(frozen_leases: Leases, calls: Calls, **options: object) -> Reaper:
     values: dict[str, object] = {"interval": 10, "max_attempts": 3, "max_seconds": 600, "requeue_after": 60}
     values.update(options)
-    return Reaper(leases, calls.enqueued.append, calls.failed.append, documents=calls.sweep_documents,
+    return Reaper(frozen_leases, calls.enqueued.append, calls.failed.append, documents=calls.sweep_documents,
                   **values)  # type: ignore[arg-type]
 
 
-def test_a_sweep_requeues_fails_and_reports_what_it_swept(run_table, leases, clock, caplog):
-    expired, poison, old, live = (_claimed(run_table, leases) for _ in range(4))
+def test_a_sweep_requeues_fails_and_reports_what_it_swept(run_table, frozen_leases, clock, caplog):
+    expired, poison, old, live = (_claimed(run_table, frozen_leases) for _ in range(4))
     for lease in (expired, poison, old):
         run_table.set(lease.run_id, lease_expires_at=clock.now - timedelta(seconds=1))
     run_table.set(poison.run_id, attempts=3)
@@ -174,7 +163,7 @@ def test_a_sweep_requeues_fails_and_reports_what_it_swept(run_table, leases, clo
     calls = Calls()
     requeued, failed = (_sample("trellis_runs_reaped_total", outcome=o) for o in ("requeued", "failed"))
     with caplog.at_level(logging.WARNING, logger="worker.leases"):
-        assert _reaper(leases, calls).sweep() == [expired.run_id]
+        assert _reaper(frozen_leases, calls).sweep() == [expired.run_id]
     assert calls.enqueued == [expired.run_id]
     assert sorted(calls.failed) == sorted([poison.run_id, old.run_id])
     assert _sample("trellis_runs_reaped_total", outcome="requeued") == requeued + 1
@@ -185,26 +174,26 @@ def test_a_sweep_requeues_fails_and_reports_what_it_swept(run_table, leases, clo
     assert run_table.row(live.run_id).status == "running"
 
 
-def test_a_sweep_that_finds_nothing_logs_nothing(run_table, leases, caplog):
-    _claimed(run_table, leases)
+def test_a_sweep_that_finds_nothing_logs_nothing(run_table, frozen_leases, caplog):
+    _claimed(run_table, frozen_leases)
     calls = Calls()
     with caplog.at_level(logging.WARNING, logger="worker.leases"):
-        assert _reaper(leases, calls).sweep() == []
+        assert _reaper(frozen_leases, calls).sweep() == []
     assert calls.enqueued == calls.failed == [] and calls.documents == 1
     assert not [r for r in caplog.records if r.name == "worker.leases"]
 
 
-def test_a_sweep_that_only_requeues_or_only_fails_is_logged_too(run_table, leases, clock, caplog):
+def test_a_sweep_that_only_requeues_or_only_fails_is_logged_too(run_table, frozen_leases, clock, caplog):
     lost = run_table.add(enqueued_at=clock.now - timedelta(seconds=61))
     with caplog.at_level(logging.WARNING, logger="worker.leases"):
-        assert _reaper(leases, Calls()).sweep() == [lost]
+        assert _reaper(frozen_leases, Calls()).sweep() == [lost]
         run_table.set(lost, attempts=3, enqueued_at=clock.now - timedelta(seconds=61))
-        assert _reaper(leases, Calls()).sweep() == []
+        assert _reaper(frozen_leases, Calls()).sweep() == []
     logged = [(r.getMessage(), r.requeued, r.failed) for r in caplog.records if r.name == "worker.leases"]
     assert logged == [("reaper swept runs", 1, 0), ("reaper swept runs", 0, 1)]
 
 
-def test_an_empty_queue_means_a_queued_run_lost_its_message_after_a_short_grace(run_table, leases, clock):
+def test_an_empty_queue_means_a_queued_run_lost_its_message_after_a_short_grace(run_table, frozen_leases, clock):
     waiting = run_table.add(enqueued_at=clock.now - timedelta(seconds=30))
 
     def down() -> int:
@@ -213,36 +202,36 @@ def test_an_empty_queue_means_a_queued_run_lost_its_message_after_a_short_grace(
     # The queue holds messages, or cannot be asked: the long threshold stands.
     for pending in (lambda: 1, down, None):
         calls = Calls()
-        assert _reaper(leases, calls, pending=pending, requeue_after_when_empty=5).sweep() == []
-    assert _reaper(leases, Calls(), pending=lambda: 0, requeue_after_when_empty=5).sweep() == [waiting]
+        assert _reaper(frozen_leases, calls, pending=pending, requeue_after_when_empty=5).sweep() == []
+    assert _reaper(frozen_leases, Calls(), pending=lambda: 0, requeue_after_when_empty=5).sweep() == [waiting]
 
 
-def test_the_short_grace_of_an_empty_queue_is_five_seconds_by_default(run_table, leases, clock):
+def test_the_short_grace_of_an_empty_queue_is_five_seconds_by_default(run_table, frozen_leases, clock):
     at_the_limit = run_table.add(enqueued_at=clock.now - timedelta(seconds=5))
     past_it = run_table.add(enqueued_at=clock.now - timedelta(seconds=6))
-    assert _reaper(leases, Calls(), pending=lambda: 0).sweep() == [past_it]
+    assert _reaper(frozen_leases, Calls(), pending=lambda: 0).sweep() == [past_it]
     assert run_table.row(at_the_limit).status == "queued"
 
 
-def test_a_paused_runs_queue_keeps_its_queued_runs_but_still_reaps_dead_workers(run_table, leases, clock):
+def test_a_paused_runs_queue_keeps_its_queued_runs_but_still_reaps_dead_workers(run_table, frozen_leases, clock):
     waiting = run_table.add(enqueued_at=clock.now - timedelta(days=365))
-    expired = _claimed(run_table, leases)
+    expired = _claimed(run_table, frozen_leases)
     run_table.set(expired.run_id, lease_expires_at=clock.now - timedelta(seconds=1))
     calls = Calls()
-    reaper = _reaper(leases, calls, pending=lambda: 0, paused=lambda queue: queue == "runs")
+    reaper = _reaper(frozen_leases, calls, pending=lambda: 0, paused=lambda queue: queue == "runs")
     assert reaper.sweep() == [expired.run_id]
     assert run_table.row(waiting).status == "queued" and calls.failed == []
     assert calls.documents == 1  # only the runs queue is paused
 
 
-def test_a_paused_indexing_queue_leaves_documents_alone(run_table, leases, clock):
+def test_a_paused_indexing_queue_leaves_documents_alone(run_table, frozen_leases, clock):
     waiting = run_table.add(enqueued_at=clock.now - timedelta(seconds=61))
     calls = Calls()
-    assert _reaper(leases, calls, paused=lambda queue: queue == "indexing").sweep() == [waiting]
+    assert _reaper(frozen_leases, calls, paused=lambda queue: queue == "indexing").sweep() == [waiting]
     assert calls.documents == 0
 
 
-def test_the_reaper_thread_sweeps_every_interval_survives_failures_and_stops(run_table, leases, caplog):
+def test_the_reaper_thread_sweeps_every_interval_survives_failures_and_stops(run_table, frozen_leases, caplog):
     calls = Calls()
 
     def flaky_documents() -> None:
@@ -250,7 +239,7 @@ def test_the_reaper_thread_sweeps_every_interval_survives_failures_and_stops(run
         if calls.documents == 1:
             raise RuntimeError("object store down")
 
-    reaper = Reaper(leases, calls.enqueued.append, calls.failed.append, interval=0.01, max_attempts=3,
+    reaper = Reaper(frozen_leases, calls.enqueued.append, calls.failed.append, interval=0.01, max_attempts=3,
                     max_seconds=600, requeue_after=60, documents=flaky_documents)
     others = set(threading.enumerate())
     with caplog.at_level(logging.ERROR, logger="worker.leases"):

@@ -533,18 +533,25 @@ def test_events_a_client_may_wait_for_go_out_at_once_and_quick_nodes_wait(bench)
                                                             "agent_log"]
 
 
-def test_a_chatflow_turn_answers_into_its_message_and_keeps_its_conversation(bench):
+def _chat_turn(bench: Bench, n: int) -> str:
+    """A chat run with its end user, conversation `c-n` and message `m-n`; an earlier turn left the
+    conversation's counter `turns` at 2. Returns the run id."""
     app_id, _ = bench.table.apps["chat"]
     with transaction(bench.table.sessions) as session:
-        session.add(EndUser(id="eu-1", workspace_id=bench.table.workspace_id, app_id=app_id, session_id="ada"))
-    run_id = bench.table.add("chat", end_user_id="eu-1")
+        session.add(EndUser(id=f"eu-{n}", workspace_id=bench.table.workspace_id, app_id=app_id, session_id=f"u{n}"))
+    run_id = bench.table.add("chat", end_user_id=f"eu-{n}")
     with transaction(bench.table.sessions) as session:
-        session.add(Conversation(id="c-1", workspace_id=bench.table.workspace_id, app_id=app_id,
-                                 end_user_id="eu-1"))
+        session.add(Conversation(id=f"c-{n}", workspace_id=bench.table.workspace_id, app_id=app_id,
+                                 end_user_id=f"eu-{n}"))
         session.flush()
-        session.add(Message(id="m-1", conversation_id="c-1", app_id=app_id, run_id=run_id, query="hi"))
-        # An earlier turn left the conversation's counter at 2: this turn starts from it, not from the default.
-        session.add(ConversationVariable(conversation_id="c-1", name="turns", value_type="number", value=2))
+        session.add(Message(id=f"m-{n}", conversation_id=f"c-{n}", app_id=app_id, run_id=run_id, query="hi"))
+        session.add(ConversationVariable(conversation_id=f"c-{n}", name="turns", value_type="number", value=2))
+    return run_id
+
+
+def test_a_chatflow_turn_answers_into_its_message_and_keeps_its_conversation(bench):
+    run_id = _chat_turn(bench, 1)
+    # The turn starts from the counter the earlier turn left, not from the default.
     assert bench.executor.execute(bench.claim(run_id)) == RunStatus.succeeded
     assert bench.table.row(run_id).outputs == {"answer": "You said hi"}
     with bench.table.sessions() as session:
@@ -554,16 +561,7 @@ def test_a_chatflow_turn_answers_into_its_message_and_keeps_its_conversation(ben
 
 
 def test_a_chatflow_attempt_that_loses_its_lease_at_the_end_leaves_the_turn_alone(bench, monkeypatch):
-    app_id, _ = bench.table.apps["chat"]
-    with transaction(bench.table.sessions) as session:
-        session.add(EndUser(id="eu-2", workspace_id=bench.table.workspace_id, app_id=app_id, session_id="bo"))
-    run_id = bench.table.add("chat", end_user_id="eu-2")
-    with transaction(bench.table.sessions) as session:
-        session.add(Conversation(id="c-2", workspace_id=bench.table.workspace_id, app_id=app_id,
-                                 end_user_id="eu-2"))
-        session.flush()
-        session.add(Message(id="m-2", conversation_id="c-2", app_id=app_id, run_id=run_id, query="hi"))
-        session.add(ConversationVariable(conversation_id="c-2", name="turns", value_type="number", value=2))
+    run_id = _chat_turn(bench, 2)
     lease = bench.claim(run_id)
     hooks, settle = bench.executor._chat, bench.executor._chat.finish
 
