@@ -243,7 +243,7 @@ def test_a_run_that_ends_within_its_last_second_is_not_a_timeout():
 # A hostile snippet can find the descriptor the child answers on (a pipe) and write to it directly.
 RAW = ("import os, stat\n"
        "def reply_fd():\n"
-       "    for fd in range(3, 64):\n"
+       "    for fd in range(3, os.sysconf('SC_OPEN_MAX')):\n"
        "        try:\n"
        "            if stat.S_ISFIFO(os.fstat(fd).st_mode):\n"
        "                return fd\n"
@@ -341,7 +341,7 @@ def test_the_child_drops_to_nobody_only_when_root_and_nobody_can_read_the_interp
 
 RELAY = ("import os, stat, select, time\n"
          "def relay_fd():\n"
-         "    for fd in range(3, 64):\n"
+         "    for fd in range(3, os.sysconf('SC_OPEN_MAX')):\n"
          "        try:\n"
          "            if stat.S_ISSOCK(os.fstat(fd).st_mode):\n"
          "                return fd\n"

@@ -123,7 +123,7 @@ def test_a_child_flooding_the_relay_cannot_stall_its_parent(sink):
             "def main(url):\n"
             "    line = ('{\"method\": \"GET\", \"url\": \"' + url + '/big?n=300000\"}\\n').encode()\n"
             "    for _ in range(100):\n"
-            "        for fd in range(3, 64):\n"
+            "        for fd in range(3, os.sysconf('SC_OPEN_MAX')):\n"
             "            try:\n"
             "                os.write(fd, line)\n"
             "            except OSError:\n"
