@@ -36,8 +36,6 @@ _NONE_SYNC = ("SQLAlchemy reads synchronize_session only for 'auto', 'evaluate' 
 # Grouped by module, under its comment.
 EQUIVALENT: dict[str, str] = {
     # app/services/leases.py
-    "app.services.leases.xǁLeasesǁacquire__mutmut_21":
-        _NONE_SYNC,
 
     # worker/leases.py
     "worker.leases.xǁLeaseKeeperǁ__init____mutmut_6":
@@ -62,22 +60,23 @@ EQUIVALENT: dict[str, str] = {
         "thread names of the branch pool are cosmetic",
     "app.services.execution.xǁRunExecutorǁ__init____mutmut_19":
         "thread names of the branch pool are cosmetic",
-    "app.services.execution.xǁRunExecutorǁ_finish__mutmut_9":
-        _NONE_SYNC,
     "app.services.execution.xǁRunExecutorǁabandon__mutmut_27":
         _NONE_SYNC,
     "app.services.execution.xǁRunExecutorǁabandon__mutmut_16":
         "codec names are case-insensitive: UTF-8 is utf-8",
     "app.services.execution.xǁRunExecutorǁabandon__mutmut_20":
         "codec names are case-insensitive: UTF-8 is utf-8",
+    "app.services.execution.xǁRunExecutorǁexecute__mutmut_165":
+        ("the early return for a stopped run that lost its lease only saves a round trip: the fenced finish, which "
+         "also writes a chat turn, is refused for a lost lease whatever the status"),
     "app.services.execution.xǁRunExecutorǁ_stop_checker__mutmut_16":
         ("`>` instead of `>=` on time.monotonic() differs only when two readings are exactly 0.25 s apart, "
          "which no run can arrange or notice"),
-    "app.services.execution.xǁRunExecutorǁexecute__mutmut_122":
+    "app.services.execution.xǁRunExecutorǁexecute__mutmut_123":
         "without the shared pool GraphRunner makes its own per run: same results, only more thread churn",
-    "app.services.execution.xǁRunExecutorǁexecute__mutmut_126":
+    "app.services.execution.xǁRunExecutorǁexecute__mutmut_127":
         "without the shared pool GraphRunner makes its own per run: same results, only more thread churn",
-    "app.services.execution.xǁRunExecutorǁexecute__mutmut_143":
+    "app.services.execution.xǁRunExecutorǁexecute__mutmut_144":
         "GraphRunner.run reads `env or {}`: None and {} are the same empty override",
     "app.services.execution.xǁRunExecutorǁexecute__mutmut_41":
         "`urgent=None` instead of False: the batcher only tests it for truth",
