@@ -1,25 +1,20 @@
-"""The executor's resume path on real storage: checkpoints written by one attempt are read back by the next,
-including the branch an if-else took."""
+"""The executor on real storage: what a first and a resumed attempt write and restore, fencing by the lease
+epoch, metering, tracing, chat turns and files (checkpoints, abandoning, the stop check and events are in
+test_execution_checkpoints.py)."""
 
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
-from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import transaction
-from app.engine.events import AgentLog, NodeFinished, NodeStarted, TextChunk
 from app.engine.ports import NodeServices
 from app.engine.runner import Limits
-from app.engine.state import NodeRecord, NodeStatus, RunOutcome, RunStatus
+from app.engine.state import RunOutcome, RunStatus
 from app.errors import ServiceUnavailable, WorkflowError
 from app.models import EndUser, NodeExecution, WorkflowRun
 from app.models.audit import LlmCall
@@ -31,50 +26,16 @@ from app.providers.objects import FolderObjectStore
 from app.providers.tracing import ExportConfig, OtelTracer
 from app.services.accounts import AppPrincipal
 from app.services.apps import Apps
-from app.services.chat_runs import ChatRunHooks
 from app.services.event_batcher import EventBatcher
-from app.services.execution import STOP_CHECK_SECONDS, LeaseLost, RunBatch, RunExecutor
+from app.services.execution import LeaseLost, RunBatch, RunExecutor
 from app.services.files import Files
 from app.services.knowledge import KnowledgeRetrieverAdapter, UsageScope
 from app.services.leases import Lease, Leases
-from app.services.metering import UsageRecorder
-from app.services.pricing import Price, PriceTable
 from app.services.run_files import RunFileStore
 from app.services.run_trace import Tracing
 from app.wiring import build_llm
+from tests.app.services.execution_bench import BRANCHING, Bench, node_record
 from tests.conftest import FIXTURES, build_test_container
-from tests.run_table import RunTable
-
-BRANCHING = """
-app: {name: branching, mode: workflow}
-kind: app
-version: 0.1.5
-workflow:
-  graph:
-    edges:
-    - {source: start, target: if}
-    - {source: if, sourceHandle: 'true', target: big}
-    - {source: if, sourceHandle: 'false', target: small}
-    - {source: big, target: end}
-    - {source: small, target: end}
-    nodes:
-    - {id: start, data: {type: start, variables: [{variable: x, type: number, required: true}]}}
-    - id: if
-      data:
-        type: if-else
-        cases:
-        - case_id: 'true'
-          logical_operator: and
-          conditions: [{variable_selector: [start, x], comparison_operator: '≥', value: '5'}]
-    - {id: big, data: {type: template-transform, template: big, variables: []}}
-    - {id: small, data: {type: template-transform, template: small, variables: []}}
-    - id: end
-      data:
-        type: end
-        outputs:
-        - {variable: big, value_selector: [big, output]}
-        - {variable: small, value_selector: [small, output]}
-"""
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
@@ -108,106 +69,6 @@ def test_a_resumed_attempt_restores_the_if_else_branch_from_its_checkpoint(backe
 # Fast unit tests of the executor on a private SQLite copy (tests/run_table.py): what a first attempt writes,
 # what a resumed one restores, and that every write is fenced by the lease.
 
-LLM_ONLY = """
-app: {name: one-llm, mode: workflow}
-kind: app
-version: 0.1.5
-workflow:
-  environment_variables:
-  - {name: token, value_type: secret, value: sk-live-0123456789abcdef}
-  graph:
-    edges:
-    - {source: start, target: llm}
-    - {source: llm, target: end}
-    nodes:
-    - {id: start, data: {type: start, variables: [{variable: q, type: text-input, required: true}]}}
-    - id: llm
-      data:
-        type: llm
-        model: {provider: openai, name: gpt-4o-mini, mode: chat, completion_params: {}}
-        prompt_template: [{role: user, text: '{{#start.q#}}'}]
-    - {id: end, data: {type: end, outputs: [{variable: answer, value_selector: [llm, text]}]}}
-"""
-
-SYSTEM = """
-app: {name: system, mode: workflow}
-kind: app
-version: 0.1.5
-workflow:
-  graph:
-    edges:
-    - {source: start, target: end}
-    nodes:
-    - {id: start, data: {type: start, variables: []}}
-    - id: end
-      data:
-        type: end
-        outputs:
-        - {variable: user, value_selector: [sys, user_id]}
-        - {variable: app, value_selector: [sys, app_id]}
-        - {variable: workflow, value_selector: [sys, workflow_id]}
-        - {variable: run, value_selector: [sys, workflow_run_id]}
-        - {variable: files, value_selector: [sys, files]}
-"""
-
-CHAT = """
-app: {name: parrot, mode: advanced-chat}
-kind: app
-version: 0.1.5
-workflow:
-  conversation_variables:
-  - {name: turns, value_type: number, value: 0}
-  graph:
-    edges:
-    - {source: start, target: count}
-    - {source: count, target: answer}
-    nodes:
-    - {id: start, data: {type: start, variables: []}}
-    - id: count
-      data:
-        type: assigner
-        version: '2'
-        items:
-        - {variable_selector: [conversation, turns], operation: +=, input_type: constant, value: 1}
-    - {id: answer, data: {type: answer, answer: 'You said {{#sys.query#}}'}}
-"""
-
-
-@dataclass
-class Bench:
-    table: RunTable
-    executor: RunExecutor
-    leases: Leases
-    events: SqlEventLog
-
-    def claim(self, run_id: str) -> Lease:
-        lease = self.leases.acquire(run_id, "w")
-        assert lease is not None
-        return lease
-
-    def event_names(self, run_id: str) -> list[str]:
-        return [payload["event"] for _, payload in self.events.read(run_id, None, 0)]
-
-    def nodes(self, run_id: str) -> list[NodeExecution]:
-        with self.table.sessions() as session:
-            return list(session.scalars(select(NodeExecution).where(NodeExecution.run_id == run_id)
-                                        .order_by(NodeExecution.index)))
-
-
-PRICES = PriceTable(currency="EUR", prices={"*": Price(Decimal(1000), Decimal(3000))})
-
-
-@pytest.fixture
-def bench(run_table: RunTable, make_settings) -> Bench:
-    apps = Apps(run_table.sessions)
-    for name, dsl in (("branching", BRANCHING), ("llm", LLM_ONLY), ("system", SYSTEM), ("chat", CHAT)):
-        view = apps.import_dsl(run_table.workspace_id, dsl)
-        assert view.published_version_id is not None
-        run_table.apps[name] = (view.id, view.published_version_id)
-    events = SqlEventLog(run_table.sessions)
-    executor = RunExecutor(run_table.sessions, apps, events, build_llm(make_settings()), Limits(),
-                           recorder=UsageRecorder(run_table.sessions, PRICES), chat=ChatRunHooks(run_table.sessions))
-    return Bench(run_table, executor, Leases(run_table.sessions, lease_seconds=30), events)
 
 
 def test_a_first_attempt_writes_the_outcome_nodes_and_events_of_its_epoch(bench):
@@ -367,7 +228,7 @@ def test_finishing_writes_the_held_rows_with_their_price_and_survives_a_silent_e
     executor = RunExecutor(bench.table.sessions, Apps(bench.table.sessions), DownEventLog(bench.table.sessions),
                            UnconfiguredLLM(), Limits())
     batch = RunBatch(EventBatcher(bench.events, run_id))
-    row, _ = executor._node_row(lease, _record("end", "end"))
+    row, _ = executor._node_row(lease, node_record("end", "end"))
     batch.nodes.append((row, 25))
     outcome = RunOutcome(status=RunStatus.failed, outputs={"a": 1}, error="boom", total_tokens=3, total_steps=2,
                          exceptions_count=1)
@@ -406,131 +267,6 @@ def test_an_attempt_whose_lease_was_taken_over_writes_nothing(bench, caplog):
     # The LLM's checkpoint found the lease lost; the quick graph only learnt it at the end.
     [record] = [r for r in caplog.records if r.name == "app.services.execution"]
     assert (record.getMessage(), record.run_id, record.epoch) == ("lease lost, abandoning attempt", runs[0], 1)
-
-
-def _record(node_id: str, node_type: str, status: NodeStatus = NodeStatus.succeeded, tokens: int = 0) -> NodeRecord:
-    return NodeRecord(execution_id=f"x-{node_id}", node_id=node_id, node_type=node_type, title=node_id.title(),
-                      index=3, predecessor_node_id="start", status=status, inputs={"a": 1},
-                      process_data={"p": 2}, outputs={"o": 3}, edge_handle="true", error="e", elapsed_time=1.5,
-                      total_tokens=tokens, metadata={"m": 4})
-
-
-def test_quick_checkpoints_wait_for_the_next_slow_one_and_round_trip_exactly(bench):
-    from app.services.execution import _record as restored
-
-    run_id, neighbour = bench.table.add("branching"), bench.table.add("branching")
-    lease, _ = bench.claim(run_id), bench.claim(neighbour)  # the same epoch, another run
-    batch = RunBatch(EventBatcher(bench.events, run_id))
-    quick = _record("if", "if-else", tokens=2)
-    bench.executor._checkpoint(lease, batch, quick)
-    assert bench.nodes(run_id) == []  # held: a quick node is cheaper to run again than to write
-    slow = _record("llm", "llm", tokens=5)
-    bench.executor._checkpoint(lease, batch, slow)
-    rows = {row.node_id: row for row in bench.nodes(run_id)}
-    assert all(row.finished_at is not None for row in rows.values())
-    assert {node: restored(row) for node, row in rows.items()} == {"if": quick, "llm": slow}
-    assert all(row.epoch == lease.epoch for row in rows.values())
-    assert bench.table.row(run_id).total_tokens == 7
-    failed = _record("end", "end", status=NodeStatus.failed)
-    bench.executor._checkpoint(lease, batch, failed)  # quick, but failed: written at once
-    assert len(bench.nodes(run_id)) == 3 and batch.nodes == []
-    assert bench.table.row(run_id).total_tokens == 7 and bench.table.row(neighbour).total_tokens == 0
-
-
-def test_a_checkpoint_row_without_handle_or_metadata_restores_defaults(bench):
-    from app.services.execution import _record as restored
-
-    run_id = bench.table.add("branching")
-    with transaction(bench.table.sessions) as session:
-        session.add(NodeExecution(id="x-1", run_id=run_id, node_id="start", node_type="start", title="Start",
-                                  index=1, status="succeeded", edge_handle=None, execution_metadata=None, epoch=1))
-    [row] = bench.nodes(run_id)
-    record = restored(row)
-    assert (record.edge_handle, record.metadata, record.status) == ("source", {}, NodeStatus.succeeded)
-
-
-def test_a_checkpoint_of_a_run_that_is_no_longer_running_is_refused(bench):
-    run_id = bench.table.add("branching")
-    lease = bench.claim(run_id)
-    bench.table.set(run_id, status="stopped")
-    with pytest.raises(LeaseLost):
-        bench.executor._checkpoint(lease, RunBatch(EventBatcher(bench.events, run_id)), _record("llm", "llm", tokens=5))
-    assert bench.nodes(run_id) == [] and bench.table.row(run_id).total_tokens == 0
-
-
-def test_abandon_fails_the_run_with_a_storable_reason_and_tells_its_followers(bench):
-    run_id, neighbour = bench.table.add("branching"), bench.table.add("branching")
-    lease, _ = bench.claim(run_id), bench.claim(neighbour)  # the same epoch, another run
-    assert bench.executor.abandon(lease, ValueError("bad\x00\ud800" + "y" * 600))
-    assert bench.table.row(neighbour).status == "running"
-    row = bench.table.row(run_id)
-    assert row.error == "The run could not be executed: ValueError: bad?" + "y" * 495
-    assert (row.status, row.lease_owner, row.lease_expires_at) == ("failed", None, None)
-    assert row.finished_at is not None
-    [(_, event)] = bench.events.read(run_id, None, 0)
-    assert event["event"] == "workflow_finished" and event["data"]["status"] == "failed"
-
-
-def test_abandon_leaves_a_run_that_is_no_longer_ours(bench):
-    taken, done = bench.table.add("branching"), bench.table.add("branching")
-    stale, finished = bench.claim(taken), bench.claim(done)
-    bench.table.set(taken, epoch=stale.epoch + 1)
-    bench.table.set(done, status="succeeded")
-    for lease, status in ((stale, "running"), (finished, "succeeded")):
-        assert not bench.executor.abandon(lease, RuntimeError("boom"))
-        assert (bench.table.row(lease.run_id).status, bench.table.row(lease.run_id).error) == (status, None)
-        assert bench.events.read(lease.run_id, None, 0) == []
-
-
-def test_the_stop_check_reads_the_row_at_most_every_quarter_second_and_stays_stopped(bench):
-    run_id = bench.table.add("branching")
-    lease = bench.claim(run_id)
-    should_stop = bench.executor._stop_checker(lease)
-    bench.table.set(run_id, stop_requested=True)
-    assert not should_stop()  # not read yet: the claim itself checked a moment ago
-    time.sleep(STOP_CHECK_SECONDS)
-    assert should_stop()
-    bench.table.set(run_id, stop_requested=False)
-    assert should_stop()  # once stopped, stopped
-
-
-def test_the_stop_check_rereads_only_after_its_interval(bench):
-    run_id = bench.table.add("branching")
-    lease = bench.claim(run_id)
-    should_stop = bench.executor._stop_checker(lease)
-    time.sleep(STOP_CHECK_SECONDS)
-    assert not should_stop()  # read: still wanted
-    bench.table.set(run_id, epoch=lease.epoch + 1)  # taken over
-    assert not should_stop()
-    time.sleep(STOP_CHECK_SECONDS)
-    assert should_stop()
-
-
-def test_the_stop_check_stops_a_run_that_is_gone(bench):
-    run_id = bench.table.add("branching")
-    lease = bench.claim(run_id)
-    should_stop = bench.executor._stop_checker(lease)
-    with transaction(bench.table.sessions) as session:
-        session.execute(delete(WorkflowRun).where(WorkflowRun.id == run_id))
-    time.sleep(STOP_CHECK_SECONDS)
-    assert should_stop()
-
-
-def test_events_a_client_may_wait_for_go_out_at_once_and_quick_nodes_wait(bench):
-    run_id = bench.table.add("branching")
-    run = bench.table.row(run_id)
-    batch = RunBatch(EventBatcher(bench.events, run_id, window=60))
-
-    def emitted(event: object) -> list[str]:
-        bench.executor._emit(run, batch, event)
-        return [payload["event"] for _, payload in bench.events.read(run_id, None, 0)]
-
-    assert emitted(NodeStarted(_record("if", "if-else"))) == []  # quick: held
-    assert emitted(NodeStarted(_record("llm", "llm"))) == ["node_started", "node_started"]
-    assert emitted(TextChunk("Hel", ("llm", "text")))[-1] == "text_chunk"  # the first token at once
-    assert emitted(AgentLog(node_id="agent", id="step-1", label="think", status="start"))[-1] == "agent_log"
-    assert emitted(NodeFinished(_record("end", "end"))) == ["node_started", "node_started", "text_chunk",
-                                                            "agent_log"]
 
 
 def _chat_turn(bench: Bench, n: int) -> str:
@@ -606,26 +342,6 @@ def test_a_run_reads_files_of_its_own_workspace_and_bills_retrieval_to_itself(be
     with pytest.raises(WorkflowError):  # the worker's own store belongs to no workspace
         worker.files.describe({"upload_file_id": stored.id})
     assert services.retriever._scope == UsageScope(run.app_id, run.id)
-
-
-class RecordingEventLog(SqlEventLog):
-    """The embedded event log, noting which events each write carried (one round trip each)."""
-
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
-        super().__init__(sessions)
-        self.writes: list[list[str]] = []
-
-    def append_many(self, run_id: str, payloads: list[dict[str, Any]]) -> None:
-        self.writes.append([payload["event"] for payload in payloads])
-        super().append_many(run_id, payloads)
-
-
-def test_the_start_of_a_run_waits_to_go_out_with_the_next_event(bench):
-    events = RecordingEventLog(bench.table.sessions)
-    executor = RunExecutor(bench.table.sessions, Apps(bench.table.sessions), events, UnconfiguredLLM(), Limits())
-    assert executor.execute(bench.claim(bench.table.add("branching", inputs={"x": 3}))) == RunStatus.succeeded
-    first = events.writes[0]
-    assert first[0] == "workflow_started" and len(first) > 1  # no round trip of its own
 
 
 def test_a_run_reads_its_uploaded_file_through_the_worker_services_scoped_to_it(bench, tmp_path):
