@@ -6,23 +6,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from app.errors import WorkflowError
 from app.providers.egress import EgressClient, EgressPolicy
 from app.providers.sandbox import ProcessSandbox, SandboxLimits
-from tests.http_sink import HttpSink, start_sink
 
 LIMITS = SandboxLimits(wall_seconds=10.0, cpu_seconds=5, memory_mb=256)
-
-
-@pytest.fixture(scope="module")
-def sink() -> Iterator[HttpSink]:
-    server = start_sink()
-    yield server
-    server.close()
 
 
 @pytest.fixture(scope="module")
