@@ -32,6 +32,7 @@ class Stack:
     workers: list[subprocess.Popen[bytes]]
     health_ports: list[int]
     worker_module: str = "worker.main"
+    root: Path = ROOT  # the source tree the processes run (another checkout for before/after comparisons)
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
         """Rows of `sql` against the stack's own database (Postgres or the embedded SQLite file)."""
@@ -50,7 +51,7 @@ class Stack:
     def start_worker(self) -> subprocess.Popen[bytes]:
         port = free_port()
         log = open(Path(self.env["TRELLIS_HOME"]) / "worker.log", "ab")  # noqa: SIM115 (lives with the process)
-        proc = subprocess.Popen([sys.executable, "-m", self.worker_module], cwd=ROOT,
+        proc = subprocess.Popen([sys.executable, "-m", self.worker_module], cwd=self.root,
                                 env={**self.env, "WORKER_HEALTH_PORT": str(port)},
                                 stdout=subprocess.DEVNULL, stderr=log)
         self.workers.append(proc)
@@ -124,23 +125,24 @@ def _stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
 
 @contextmanager
 def running_stack(home: Path, extra_env: dict[str, str] | None = None, workers: int = 1,
-                  api_args: tuple[str, ...] = (), worker_module: str = "worker.main") -> Iterator[Stack]:
+                  api_args: tuple[str, ...] = (), worker_module: str = "worker.main",
+                  root: Path = ROOT) -> Iterator[Stack]:
     """Migrate, then start gunicorn and `workers` worker processes with the given settings. `api_args` are
     added to gunicorn's command line (which wins over gunicorn.conf.py, e.g. `-k gevent`); `worker_module` is
-    the module each worker process runs."""
+    the module each worker process runs; `root` the source tree they run (this one unless comparing)."""
     port = free_port()
     env = {**os.environ, "TRELLIS_HOME": str(home), "PORT": str(port), "HOST": "127.0.0.1",
            "WORKER_HEALTH_HOST": "127.0.0.1", "WEB_CONCURRENCY": "2", "LOG_LEVEL": "WARNING",
            **(extra_env or {})}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     home.mkdir(parents=True, exist_ok=True)
-    migrate = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db-upgrade"], cwd=ROOT, env=env,
+    migrate = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db-upgrade"], cwd=root, env=env,
                              capture_output=True, text=True)
     assert migrate.returncode == 0, migrate.stderr[-3000:]
     log = open(home / "api.log", "ab")  # noqa: SIM115 (lives with the process)
     api = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", *api_args, "wsgi:app"],
-                           cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
-    stack = Stack(f"http://127.0.0.1:{port}", env, api, [], [], worker_module)
+                           cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=log)
+    stack = Stack(f"http://127.0.0.1:{port}", env, api, [], [], worker_module, root)
     try:
         wait_http(f"{stack.base_url}/health")
         for _ in range(workers):
