@@ -96,10 +96,8 @@ class _Compiled:
 
     def parameters(self, values: dict[str, Any]) -> Any:
         params = {**self.fixed, **values}
-        for key, process in self.processors:
-            value = params[key]
-            if value is not None:
-                params[key] = process(value)
+        for key, process in self.processors:  # None too: JSON stores it as 'null', as SQLAlchemy does
+            params[key] = process(params[key])
         return params if self.names is None else tuple(params[name] for name in self.names)
 
     def row(self, raw: Sequence[Any], description: Sequence[Any], dialect: Dialect) -> dict[str, Any]:

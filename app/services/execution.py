@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db import transaction
+from app.db import Direct, Prepared, direct, engine_of, session_direct, transaction, unattached
 from app.engine.events import AgentLog, EngineEvent, TextChunk
 from app.engine.nodes import is_quick
 from app.engine.ports import EnginePorts, LLMGateway, NodeServices
@@ -59,6 +59,7 @@ class RunExecutor:
                  chat: ChatRunHooks | None = None, services: NodeServices | None = None,
                  tracing: Tracing | None = None, branch_threads: int = 64) -> None:
         self._sessions = sessions
+        self._engine = engine_of(sessions)
         self._apps = apps
         self._events = events
         self._llm = llm
@@ -202,25 +203,26 @@ class RunExecutor:
             if is_quick(record.node_type) and record.status == NodeStatus.succeeded:
                 return
             rows, batch.nodes = batch.nodes, []
-        with transaction(self._sessions) as session:
-            result = session.execute(_CHECKPOINT, {
+        with direct(self._engine) as db:
+            changed = db.execute(_CHECKPOINT, {
                 "cp_run_id": lease.run_id, "cp_epoch": lease.epoch,
                 "cp_tokens": sum(row["total_tokens"] or 0 for row, _ in rows),
                 "cp_nanos": sum(nanos for _, nanos in rows)})
-            if result.rowcount == 0:
+            if changed == 0:
                 raise LeaseLost(lease.run_id)
-            _insert_nodes(session, rows)
+            _insert_nodes(db, rows)
 
     def _node_row(self, lease: Lease, record: NodeRecord) -> tuple[dict[str, Any], int]:
         """The node's row (the values of a `node_executions` insert) and its price in nanos."""
         nanos = price_node(record, self._recorder.pricing) if self._recorder else 0
+        now = utcnow()
         return {"id": record.execution_id, "run_id": lease.run_id, "node_id": record.node_id,
                 "node_type": record.node_type, "title": record.title, "index": record.index,
                 "predecessor_node_id": record.predecessor_node_id, "status": str(record.status),
                 "inputs": record.inputs, "process_data": record.process_data, "outputs": record.outputs,
                 "edge_handle": record.edge_handle, "error": record.error, "elapsed_time": record.elapsed_time,
                 "total_tokens": record.total_tokens, "execution_metadata": record.metadata, "epoch": lease.epoch,
-                "finished_at": utcnow()}, nanos
+                "created_at": now, "finished_at": now}, nanos
 
     def _finish(self, lease: Lease, batch: RunBatch, run: WorkflowRun, outcome: RunOutcome,
                 turn: Callable[[Session], None] | None = None) -> RunStatus | None:
@@ -230,20 +232,22 @@ class RunExecutor:
         created = as_utc(run.created_at) or now
         with batch.lock:
             rows, batch.nodes = batch.nodes, []
-        with transaction(self._sessions) as session:
-            row = session.connection().execute(_FINISH, {
-                "fin_run_id": lease.run_id, "fin_epoch": lease.epoch, "fin_status": str(outcome.status),
-                "fin_outputs": outcome.outputs, "fin_error": outcome.error, "fin_steps": outcome.total_steps,
-                "fin_tokens": outcome.total_tokens, "fin_nanos": sum(nanos for _, nanos in rows),
-                "fin_exceptions": outcome.exceptions_count, "fin_now": now,
-                "fin_elapsed": (now - created).total_seconds(),
-                "fin_currency": self._recorder.pricing.currency if self._recorder else "USD"}).first()
-            if row is None:
-                return None  # the lease was lost: another attempt owns the run
-            final = WorkflowRun(**row._mapping)  # an unattached copy of the final row, for the event and metrics
-            _insert_nodes(session, rows)
-            if turn is not None:
-                turn(session)
+        values = {"fin_run_id": lease.run_id, "fin_epoch": lease.epoch, "fin_status": str(outcome.status),
+                  "fin_outputs": outcome.outputs, "fin_error": outcome.error, "fin_steps": outcome.total_steps,
+                  "fin_tokens": outcome.total_tokens, "fin_nanos": sum(nanos for _, nanos in rows),
+                  "fin_exceptions": outcome.exceptions_count, "fin_now": now,
+                  "fin_elapsed": (now - created).total_seconds(),
+                  "fin_currency": self._recorder.pricing.currency if self._recorder else "USD"}
+        if turn is None:
+            with direct(self._engine) as db:
+                final = _finish_row(db, values, rows)
+        else:  # the turn's writes need a session: the same statements run in its transaction
+            with transaction(self._sessions) as session:
+                final = _finish_row(session_direct(session), values, rows)
+                if final is not None:
+                    turn(session)
+        if final is None:
+            return None  # the lease was lost: another attempt owns the run
         try:
             self._events.append(run.id, run_views.workflow_finished(final))
         except ServiceUnavailable:  # the row is final: followers read it when the log stays silent
@@ -252,36 +256,58 @@ class RunExecutor:
         return outcome.status
 
 
-def _insert_nodes(session: Session, rows: list[tuple[dict[str, Any], int]]) -> None:
-    # A Core executemany on the session's connection, in its transaction: the rows are new and never read back
-    # here, so the ORM unit of work (instances, identity map, flush ordering) would only cost CPU, about 0.25 ms
-    # per run (issue 18).
-    if len(rows) == 1:  # one statement; an executemany of one row costs a pipeline round for nothing
-        session.connection().execute(_NODE_INSERT, rows[0][0])
-    elif rows:
-        session.connection().execute(_NODE_INSERT, [row for row, _ in rows])
+def _finish_row(db: Direct, values: dict[str, Any], rows: list[tuple[dict[str, Any], int]]) -> WorkflowRun | None:
+    """The fenced final update and the held node rows; the final row (for the event and metrics), or None when
+    the lease was lost."""
+    row = db.returning(_FINISH, values)
+    if row is None:
+        return None
+    _insert_nodes(db, rows)
+    return unattached(WorkflowRun, row)
 
 
-_NODE_INSERT = insert(NodeExecution.__table__)
+def _insert_nodes(db: Direct, rows: list[tuple[dict[str, Any], int]]) -> None:
+    # One multi-row INSERT per NODE_INSERT_ROWS rows, compiled once per row count: cheaper than an executemany
+    # (a pipeline of one statement per row on Postgres), and the rows are new and never read back (issue 18).
+    for start in range(0, len(rows), NODE_INSERT_ROWS):
+        chunk = rows[start:start + NODE_INSERT_ROWS]
+        statement = _NODE_INSERTS.get(len(chunk))
+        if statement is None:
+            statement = _NODE_INSERTS[len(chunk)] = _node_insert(len(chunk))
+        db.execute(statement, {f"{key}_{index}": value for index, (row, _) in enumerate(chunk)
+                               for key, value in row.items()})
 
-# The fenced writes of every run, built once with bound parameters: building a statement and its cache key on
-# each call cost more CPU than executing it (issue 18); the finish runs as Core (see Leases.acquire). Bound
-# names differ from the columns' own (SQLAlchemy reserves those for the SET clause).
-_CHECKPOINT = (update(WorkflowRun)
-               .where(WorkflowRun.id == bindparam("cp_run_id"), WorkflowRun.epoch == bindparam("cp_epoch"),
-                      WorkflowRun.status == "running")
-               .values(total_tokens=WorkflowRun.total_tokens + bindparam("cp_tokens"),
-                       total_price_nanos=WorkflowRun.total_price_nanos + bindparam("cp_nanos")))
+
+def _node_insert(count: int) -> Prepared:
+    """INSERT INTO node_executions of `count` rows, every column given, its values bound as `<column>_<row>`."""
+    columns = NodeExecution.__table__.c
+    return Prepared(insert(NodeExecution.__table__).values([
+        {column.key: bindparam(f"{column.key}_{index}", type_=column.type) for column in columns}
+        for index in range(count)]))
+
+
+NODE_INSERT_ROWS = 100  # well under the bound-parameter limits of SQLite and Postgres (19 columns a row)
+_NODE_INSERTS: dict[int, Prepared] = {}
+
+# The fenced writes of every run, compiled once and run on the DBAPI connection (app/db.py): a Session's
+# transaction and statement handling around them cost more CPU than executing them (issue 18). Bound names
+# differ from the columns' own (SQLAlchemy reserves those for the SET clause).
 _RUNS = WorkflowRun.__table__
-_FINISH = (update(_RUNS)
-           .where(_RUNS.c.id == bindparam("fin_run_id"), _RUNS.c.epoch == bindparam("fin_epoch"))
-           .values(status=bindparam("fin_status"), outputs=bindparam("fin_outputs"), error=bindparam("fin_error"),
-                   total_steps=bindparam("fin_steps"), total_tokens=bindparam("fin_tokens"),
-                   total_price_nanos=_RUNS.c.total_price_nanos + bindparam("fin_nanos"),
-                   exceptions_count=bindparam("fin_exceptions"), finished_at=bindparam("fin_now"),
-                   elapsed_time=bindparam("fin_elapsed"), lease_owner=None, lease_expires_at=None,
-                   price_currency=bindparam("fin_currency"))
-           .returning(*_RUNS.c))
+_CHECKPOINT = Prepared(update(_RUNS)
+                       .where(_RUNS.c.id == bindparam("cp_run_id"), _RUNS.c.epoch == bindparam("cp_epoch"),
+                              _RUNS.c.status == "running")
+                       .values(total_tokens=_RUNS.c.total_tokens + bindparam("cp_tokens"),
+                               total_price_nanos=_RUNS.c.total_price_nanos + bindparam("cp_nanos")))
+_FINISH = Prepared(update(_RUNS)
+                   .where(_RUNS.c.id == bindparam("fin_run_id"), _RUNS.c.epoch == bindparam("fin_epoch"))
+                   .values(status=bindparam("fin_status"), outputs=bindparam("fin_outputs"),
+                           error=bindparam("fin_error"), total_steps=bindparam("fin_steps"),
+                           total_tokens=bindparam("fin_tokens"),
+                           total_price_nanos=_RUNS.c.total_price_nanos + bindparam("fin_nanos"),
+                           exceptions_count=bindparam("fin_exceptions"), finished_at=bindparam("fin_now"),
+                           elapsed_time=bindparam("fin_elapsed"), lease_owner=None, lease_expires_at=None,
+                           price_currency=bindparam("fin_currency"))
+                   .returning(*_RUNS.c))
 
 
 def _record(row: NodeExecution) -> NodeRecord:
