@@ -215,14 +215,13 @@ class RunExecutor:
     def _node_row(self, lease: Lease, record: NodeRecord) -> tuple[dict[str, Any], int]:
         """The node's row (the values of a `node_executions` insert) and its price in nanos."""
         nanos = price_node(record, self._recorder.pricing) if self._recorder else 0
-        now = utcnow()
         return {"id": record.execution_id, "run_id": lease.run_id, "node_id": record.node_id,
                 "node_type": record.node_type, "title": record.title, "index": record.index,
                 "predecessor_node_id": record.predecessor_node_id, "status": str(record.status),
                 "inputs": record.inputs, "process_data": record.process_data, "outputs": record.outputs,
                 "edge_handle": record.edge_handle, "error": record.error, "elapsed_time": record.elapsed_time,
                 "total_tokens": record.total_tokens, "execution_metadata": record.metadata, "epoch": lease.epoch,
-                "created_at": now, "finished_at": now}, nanos
+                "finished_at": utcnow()}, nanos
 
     def _finish(self, lease: Lease, batch: RunBatch, run: WorkflowRun, outcome: RunOutcome,
                 turn: Callable[[Session], None] | None = None) -> RunStatus | None:
@@ -267,26 +266,36 @@ def _finish_row(db: Direct, values: dict[str, Any], rows: list[tuple[dict[str, A
 
 
 def _insert_nodes(db: Direct, rows: list[tuple[dict[str, Any], int]]) -> None:
-    # One multi-row INSERT per NODE_INSERT_ROWS rows, compiled once per row count: cheaper than an executemany
-    # (a pipeline of one statement per row on Postgres), and the rows are new and never read back (issue 18).
+    # Multi-row INSERTs of NODE_INSERT_ROWS rows at most, compiled once per row count: cheaper than an
+    # executemany (a pipeline of one statement per row on Postgres); the rows are new and never read back.
     for start in range(0, len(rows), NODE_INSERT_ROWS):
         chunk = rows[start:start + NODE_INSERT_ROWS]
         statement = _NODE_INSERTS.get(len(chunk))
         if statement is None:
             statement = _NODE_INSERTS[len(chunk)] = _node_insert(len(chunk))
-        db.execute(statement, {f"{key}_{index}": value for index, (row, _) in enumerate(chunk)
-                               for key, value in row.items()})
+        values = {key: chunk[0][0][key] for key in _NODE_SHARED}
+        values.update((f"{key}_{index}", row[key]) for index, (row, _) in enumerate(chunk) for key in _NODE_OWN)
+        db.execute(statement, values)
 
 
 def _node_insert(count: int) -> Prepared:
-    """INSERT INTO node_executions of `count` rows, every column given, its values bound as `<column>_<row>`."""
-    columns = NodeExecution.__table__.c
-    return Prepared(insert(NodeExecution.__table__).values([
-        {column.key: bindparam(f"{column.key}_{index}", type_=column.type) for column in columns}
+    """INSERT INTO node_executions of `count` rows of one attempt: `run_id` and `epoch` bound once, the other
+    values as `<column>_<row>`; a row's `created_at` is its `finished_at` (a node's row is made when it ends)."""
+    table = NodeExecution.__table__
+    return Prepared(insert(table).values([
+        {"run_id": bindparam("run_id", type_=table.c.run_id.type),
+         "epoch": bindparam("epoch", type_=table.c.epoch.type),
+         "created_at": bindparam(f"finished_at_{index}", type_=table.c.finished_at.type),
+         **{key: bindparam(f"{key}_{index}", type_=table.c[key].type) for key in _NODE_OWN}}
         for index in range(count)]))
 
 
-NODE_INSERT_ROWS = 100  # well under the bound-parameter limits of SQLite and Postgres (19 columns a row)
+_NODE_SHARED = ("run_id", "epoch")
+_NODE_OWN = tuple(column.key for column in NodeExecution.__table__.c
+                  if column.key not in _NODE_SHARED and column.key != "created_at")
+# psycopg parses the text of a statement with more than 50 parameters again on every call (it caches only
+# smaller ones), which cost more than a second statement: 3 rows take 2 + 3 x 16 (issue 18).
+NODE_INSERT_ROWS = 3
 _NODE_INSERTS: dict[int, Prepared] = {}
 
 # The fenced writes of every run, compiled once and run on the DBAPI connection (app/db.py): a Session's
