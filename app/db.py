@@ -1,4 +1,5 @@
-"""Database engine, sessions and schema upgrades (SQLAlchemy 2 + Alembic) for Postgres and SQLite.
+"""Database engine, sessions and schema upgrades (SQLAlchemy 2 + Alembic) for Postgres and SQLite, and the
+prebuilt statements of a run's hot path (`Prepared`, `direct`).
 
 Owns connection settings per dialect; does not know any model. `upgrade_schema` is idempotent.
 """
@@ -194,7 +195,10 @@ def direct(engine: Engine, *, single: bool = False) -> Iterator[Direct]:
         if isinstance(exc, DBAPIError) and exc.connection_invalidated:
             pooled.invalidate(exc)  # a dead connection is not handed out again
         elif not autocommit:
-            dbapi.rollback()
+            try:
+                dbapi.rollback()
+            except engine.dialect.loaded_dbapi.Error:
+                pooled.invalidate()  # the original error is the one to report
         raise
     finally:
         if autocommit and pooled.is_valid:
