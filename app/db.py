@@ -101,8 +101,9 @@ class _Compiled:
             params[key] = process(params[key])
         return params if self.names is None else tuple(params[name] for name in self.names)
 
-    def row(self, raw: Sequence[Any], description: Sequence[Any], dialect: Dialect) -> dict[str, Any]:
-        if self.loaders is None:
+    def row(self, raw: Sequence[Any], cursor: Any, dialect: Dialect) -> dict[str, Any]:
+        if self.loaders is None:  # psycopg builds `description` anew on each read: once is enough
+            description = cursor.description
             found = ((index, kind._cached_result_processor(dialect, description[index][1]))
                      for index, kind in enumerate(self.types))
             self.loaders = tuple((index, load) for index, load in found if load is not None)
@@ -163,7 +164,7 @@ class Direct:
             if not fetch:
                 return cursor.rowcount
             raw = cursor.fetchone()
-            return None if raw is None else compiled.row(raw, cursor.description, self._dialect)
+            return None if raw is None else compiled.row(raw, cursor, self._dialect)
         except self._dialect.loaded_dbapi.Error as exc:
             # The same exception tree as through a Session (IntegrityError, OperationalError...), so callers
             # and the worker's retry rules see no difference.
