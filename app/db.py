@@ -150,8 +150,8 @@ class Direct:
         """Run `statement`; returns the number of rows it changed."""
         return int(self._run(statement, values, fetch=False))
 
-    def returning(self, statement: Prepared, values: dict[str, Any]) -> dict[str, Any] | None:
-        """Run `statement` (with RETURNING); its first row by column name, or None when it matched none."""
+    def first(self, statement: Prepared, values: dict[str, Any]) -> dict[str, Any] | None:
+        """Run `statement` (a SELECT, or a write with RETURNING); its first row by column name, or None."""
         row: dict[str, Any] | None = self._run(statement, values, fetch=True)
         return row
 

@@ -173,10 +173,9 @@ class RunExecutor:
                 now = time.monotonic()
                 if not state["stop"] and now - state["at"] >= STOP_CHECK_SECONDS:
                     state["at"] = now
-                    with self._sessions() as session:
-                        row = session.execute(select(WorkflowRun.stop_requested, WorkflowRun.epoch)
-                                              .where(WorkflowRun.id == lease.run_id)).first()
-                    state["stop"] = row is None or bool(row.stop_requested) or row.epoch != lease.epoch
+                    with direct(self._engine, single=True) as db:
+                        row = db.first(_STOP_CHECK, {"stop_run_id": lease.run_id})
+                    state["stop"] = row is None or bool(row["stop_requested"]) or row["epoch"] != lease.epoch
                 return bool(state["stop"])
 
         return should_stop
@@ -258,7 +257,7 @@ class RunExecutor:
 def _finish_row(db: Direct, values: dict[str, Any], rows: list[tuple[dict[str, Any], int]]) -> WorkflowRun | None:
     """The fenced final update and the held node rows; the final row (for the event and metrics), or None when
     the lease was lost."""
-    row = db.returning(_FINISH, values)
+    row = db.first(_FINISH, values)
     if row is None:
         return None
     _insert_nodes(db, rows)
@@ -307,6 +306,7 @@ _CHECKPOINT = Prepared(update(_RUNS)
                               _RUNS.c.status == "running")
                        .values(total_tokens=_RUNS.c.total_tokens + bindparam("cp_tokens"),
                                total_price_nanos=_RUNS.c.total_price_nanos + bindparam("cp_nanos")))
+_STOP_CHECK = Prepared(select(_RUNS.c.stop_requested, _RUNS.c.epoch).where(_RUNS.c.id == bindparam("stop_run_id")))
 _FINISH = Prepared(update(_RUNS)
                    .where(_RUNS.c.id == bindparam("fin_run_id"), _RUNS.c.epoch == bindparam("fin_epoch"))
                    .values(status=bindparam("fin_status"), outputs=bindparam("fin_outputs"),

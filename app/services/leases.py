@@ -47,7 +47,7 @@ class Leases:
         """Take the run if it is queued or its lease expired. None when another worker holds it or it is final."""
         now = self._clock()
         with direct(self._engine, single=True) as db:
-            row = db.returning(_CLAIM, {"claim_run_id": run_id, "claim_owner": owner, "claim_now": now,
+            row = db.first(_CLAIM, {"claim_run_id": run_id, "claim_owner": owner, "claim_now": now,
                                         "claim_expires": now + self._ttl})
         if row is None:
             return None

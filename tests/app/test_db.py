@@ -57,8 +57,8 @@ def test_values_round_trip_and_returning_reads_them_as_the_orm_does(sessions):
     with direct(engine, single=True) as db:
         assert db.execute(_INSERT, row) == 1
     with direct(engine, single=True) as db:
-        back = db.returning(_BUMP, {"call_id": row["id"]})
-        assert db.returning(_BUMP, {"call_id": "missing"}) is None
+        back = db.first(_BUMP, {"call_id": row["id"]})
+        assert db.first(_BUMP, {"call_id": "missing"}) is None
     assert back is not None and back["prompt_tokens"] == 2 and back["outcome"] == "error"
     assert back["price_nanos"] == 10**12 and back["ttft"] is None and back["latency"] == 0.25
     assert as_utc(back["created_at"]) == row["created_at"]
