@@ -120,12 +120,13 @@ class Prepared:
     def __init__(self, statement: Executable, columns: Sequence[str] | None = None) -> None:
         self._statement = statement
         self._columns = list(columns) if columns is not None else None
-        self._compiled: dict[str, _Compiled] = {}
+        self._compiled: dict[tuple[str, str], _Compiled] = {}
 
     def compiled(self, dialect: Dialect) -> _Compiled:
-        done = self._compiled.get(dialect.name)
+        key = (dialect.name, dialect.driver)  # bind casts and processors are the driver's
+        done = self._compiled.get(key)
         if done is None:
-            done = self._compiled[dialect.name] = self._compile(dialect)
+            done = self._compiled[key] = self._compile(dialect)
         return done
 
     def _compile(self, dialect: Dialect) -> _Compiled:
