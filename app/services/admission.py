@@ -44,6 +44,10 @@ class Admission:
                            params="Idempotency-Key")
         return run
 
+    def capped(self, app_cap: int | None) -> bool:
+        """Whether `check_capacity` with this `app_cap` has anything to check (it need not be called if not)."""
+        return app_cap is None or (app_cap or self._default_cap) > 0
+
     def check_capacity(self, session: Session, app_id: str, app_cap: int | None = None) -> None:
         """Raise TooManyRequests (429) when the app already has its cap of queued + running runs. `app_cap` is
         the app's own cap when the caller has just read the app row (None: read it here)."""

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db import transaction
+from app.db import Direct, Prepared, direct, engine_of, session_direct, transaction, unattached
 from app.engine.events import AgentLog, EngineEvent, TextChunk
 from app.engine.nodes import is_quick
 from app.engine.ports import EnginePorts, LLMGateway, NodeServices
@@ -31,7 +31,7 @@ from app.services.chat_runs import ChatRunHooks
 from app.services.event_batcher import EventBatcher
 from app.services.knowledge import scoped_services
 from app.services.leases import Lease
-from app.services.metering import MeteredLLM, UsageRecorder, price_node
+from app.services.metering import HeldUsage, MeteredLLM, UsageRecorder, insert_usage, price_node
 from app.services.run_files import RunFileStore
 from app.services.run_trace import Tracing
 from app.services.tools.graph_run import calls_billed_to
@@ -43,10 +43,12 @@ STOP_CHECK_SECONDS = 0.25
 
 @dataclass
 class RunBatch:
-    """What one attempt holds back to write together: its events, and the rows of quick nodes (see `quick`)."""
+    """What one attempt holds back to write together: its events, the rows of quick nodes (see `quick`), and the
+    usage rows of its model calls (metered runs)."""
     events: EventBatcher
     nodes: list[tuple[dict[str, Any], int]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    usage: HeldUsage | None = None
 
 
 class LeaseLost(Exception):
@@ -59,6 +61,7 @@ class RunExecutor:
                  chat: ChatRunHooks | None = None, services: NodeServices | None = None,
                  tracing: Tracing | None = None, branch_threads: int = 64) -> None:
         self._sessions = sessions
+        self._engine = engine_of(sessions)
         self._apps = apps
         self._events = events
         self._llm = llm
@@ -88,15 +91,16 @@ class RunExecutor:
                 restored = [_record(row) for row in session.scalars(select(NodeExecution).where(
                     NodeExecution.run_id == run.id, NodeExecution.status == "succeeded"))]
         workflow = self._apps.version(run.workflow_version_id)
-        batch = RunBatch(EventBatcher(self._events, run.id))
+        batch = RunBatch(EventBatcher(self._events, run.id),
+                         usage=HeldUsage(self._recorder) if self._recorder is not None else None)
         first_start = lease.started_now
         if run.started_at is None:  # a lease made without the claim (tests)
             self._fenced(lease, started_at=utcnow())
             first_start = True
         if first_start:
             batch.events.add(run_views.workflow_started(run), urgent=False)
-        llm = self._llm if self._recorder is None else MeteredLLM(
-            self._llm, self._recorder, workspace_id=run.workspace_id, app_id=run.app_id, run_id=run.id)
+        llm = self._llm if batch.usage is None else MeteredLLM(
+            self._llm, batch.usage, workspace_id=run.workspace_id, app_id=run.app_id, run_id=run.id)
         trace = self._tracing.attempt(run, workflow.graph.environment, workflow.graph.secret_names, lease.attempt,
                                       resumed=not first_start, restored=len(restored))
         ports = EnginePorts(llm=trace.llm(llm), emit=trace.sink(lambda event: self._emit(run, batch, event)),
@@ -117,6 +121,8 @@ class RunExecutor:
             return None
         finally:
             batch.events.flush()
+            if batch.usage is not None and self._recorder is not None:
+                self._recorder.write(batch.usage.take())  # calls no checkpoint took (stopped, lost, crashed)
         if outcome.status == RunStatus.stopped and self._lease_lost(lease):
             return None
         turn = self._chat.finish(chat, run, outcome) if chat is not None and self._chat is not None else None
@@ -172,10 +178,9 @@ class RunExecutor:
                 now = time.monotonic()
                 if not state["stop"] and now - state["at"] >= STOP_CHECK_SECONDS:
                     state["at"] = now
-                    with self._sessions() as session:
-                        row = session.execute(select(WorkflowRun.stop_requested, WorkflowRun.epoch)
-                                              .where(WorkflowRun.id == lease.run_id)).first()
-                    state["stop"] = row is None or bool(row.stop_requested) or row.epoch != lease.epoch
+                    with direct(self._engine, single=True) as db:
+                        row = db.first(_STOP_CHECK, {"stop_run_id": lease.run_id})
+                    state["stop"] = row is None or bool(row["stop_requested"]) or row["epoch"] != lease.epoch
                 return bool(state["stop"])
 
         return should_stop
@@ -193,23 +198,31 @@ class RunExecutor:
                 raise LeaseLost(lease.run_id)
 
     def _checkpoint(self, lease: Lease, batch: RunBatch, record: NodeRecord) -> None:
-        """Persist a finished node in the same transaction that proves we still hold the lease. A quick node's
-        row waits for the next checkpoint (or the run's end): if the worker dies first, the resumed attempt
-        simply runs that node again, which costs microseconds and changes nothing outside the run."""
+        """Persist a finished node, with the usage rows of the run's model calls made since the last checkpoint,
+        in the same transaction that proves we still hold the lease. A quick node's row waits for the next
+        checkpoint (or the run's end): if the worker dies first, the resumed attempt simply runs that node
+        again, which costs microseconds and changes nothing outside the run."""
         run_metrics.node_finished(record)
         with batch.lock:
             batch.nodes.append(self._node_row(lease, record))
             if is_quick(record.node_type) and record.status == NodeStatus.succeeded:
                 return
             rows, batch.nodes = batch.nodes, []
-        with transaction(self._sessions) as session:
-            result = session.execute(_CHECKPOINT, {
-                "cp_run_id": lease.run_id, "cp_epoch": lease.epoch,
-                "cp_tokens": sum(row["total_tokens"] or 0 for row, _ in rows),
-                "cp_nanos": sum(nanos for _, nanos in rows)})
-            if result.rowcount == 0:
-                raise LeaseLost(lease.run_id)
-            _insert_nodes(session, rows)
+        usage = batch.usage.take() if batch.usage is not None else []
+        try:
+            with direct(self._engine) as db:
+                changed = db.execute(_CHECKPOINT, {
+                    "cp_run_id": lease.run_id, "cp_epoch": lease.epoch,
+                    "cp_tokens": sum(row["total_tokens"] or 0 for row, _ in rows),
+                    "cp_nanos": sum(nanos for _, nanos in rows)})
+                if changed == 0:
+                    raise LeaseLost(lease.run_id)
+                _insert_nodes(db, rows)
+                insert_usage(db, usage)  # the node's model calls, in its transaction (issue 18)
+        except BaseException:
+            if usage and self._recorder is not None:
+                self._recorder.write(usage)  # the calls were made and paid, whatever became of the checkpoint
+            raise
 
     def _node_row(self, lease: Lease, record: NodeRecord) -> tuple[dict[str, Any], int]:
         """The node's row (the values of a `node_executions` insert) and its price in nanos."""
@@ -230,20 +243,22 @@ class RunExecutor:
         created = as_utc(run.created_at) or now
         with batch.lock:
             rows, batch.nodes = batch.nodes, []
-        with transaction(self._sessions) as session:
-            row = session.connection().execute(_FINISH, {
-                "fin_run_id": lease.run_id, "fin_epoch": lease.epoch, "fin_status": str(outcome.status),
-                "fin_outputs": outcome.outputs, "fin_error": outcome.error, "fin_steps": outcome.total_steps,
-                "fin_tokens": outcome.total_tokens, "fin_nanos": sum(nanos for _, nanos in rows),
-                "fin_exceptions": outcome.exceptions_count, "fin_now": now,
-                "fin_elapsed": (now - created).total_seconds(),
-                "fin_currency": self._recorder.pricing.currency if self._recorder else "USD"}).first()
-            if row is None:
-                return None  # the lease was lost: another attempt owns the run
-            final = WorkflowRun(**row._mapping)  # an unattached copy of the final row, for the event and metrics
-            _insert_nodes(session, rows)
-            if turn is not None:
-                turn(session)
+        values = {"fin_run_id": lease.run_id, "fin_epoch": lease.epoch, "fin_status": str(outcome.status),
+                  "fin_outputs": outcome.outputs, "fin_error": outcome.error, "fin_steps": outcome.total_steps,
+                  "fin_tokens": outcome.total_tokens, "fin_nanos": sum(nanos for _, nanos in rows),
+                  "fin_exceptions": outcome.exceptions_count, "fin_now": now,
+                  "fin_elapsed": (now - created).total_seconds(),
+                  "fin_currency": self._recorder.pricing.currency if self._recorder else "USD"}
+        if turn is None:
+            with direct(self._engine) as db:
+                final = _finish_row(db, values, rows)
+        else:  # the turn's writes need a session: the same statements run in its transaction
+            with transaction(self._sessions) as session:
+                final = _finish_row(session_direct(session), values, rows)
+                if final is not None:
+                    turn(session)
+        if final is None:
+            return None  # the lease was lost: another attempt owns the run
         try:
             self._events.append(run.id, run_views.workflow_finished(final))
         except ServiceUnavailable:  # the row is final: followers read it when the log stays silent
@@ -252,36 +267,69 @@ class RunExecutor:
         return outcome.status
 
 
-def _insert_nodes(session: Session, rows: list[tuple[dict[str, Any], int]]) -> None:
-    # A Core executemany on the session's connection, in its transaction: the rows are new and never read back
-    # here, so the ORM unit of work (instances, identity map, flush ordering) would only cost CPU, about 0.25 ms
-    # per run (issue 18).
-    if len(rows) == 1:  # one statement; an executemany of one row costs a pipeline round for nothing
-        session.connection().execute(_NODE_INSERT, rows[0][0])
-    elif rows:
-        session.connection().execute(_NODE_INSERT, [row for row, _ in rows])
+def _finish_row(db: Direct, values: dict[str, Any], rows: list[tuple[dict[str, Any], int]]) -> WorkflowRun | None:
+    """The fenced final update and the held node rows; the final row (for the event and metrics), or None when
+    the lease was lost."""
+    row = db.first(_FINISH, values)
+    if row is None:
+        return None
+    _insert_nodes(db, rows)
+    return unattached(WorkflowRun, row)
 
 
-_NODE_INSERT = insert(NodeExecution.__table__)
+def _insert_nodes(db: Direct, rows: list[tuple[dict[str, Any], int]]) -> None:
+    # Multi-row INSERTs of NODE_INSERT_ROWS rows at most, compiled once per row count: cheaper than an
+    # executemany (a pipeline of one statement per row on Postgres); the rows are new and never read back.
+    for start in range(0, len(rows), NODE_INSERT_ROWS):
+        chunk = rows[start:start + NODE_INSERT_ROWS]
+        statement = _NODE_INSERTS.get(len(chunk))
+        if statement is None:
+            statement = _NODE_INSERTS[len(chunk)] = _node_insert(len(chunk))
+        values = {key: chunk[0][0][key] for key in _NODE_SHARED}
+        values.update((f"{key}_{index}", row[key]) for index, (row, _) in enumerate(chunk) for key in _NODE_OWN)
+        db.execute(statement, values)
 
-# The fenced writes of every run, built once with bound parameters: building a statement and its cache key on
-# each call cost more CPU than executing it (issue 18); the finish runs as Core (see Leases.acquire). Bound
-# names differ from the columns' own (SQLAlchemy reserves those for the SET clause).
-_CHECKPOINT = (update(WorkflowRun)
-               .where(WorkflowRun.id == bindparam("cp_run_id"), WorkflowRun.epoch == bindparam("cp_epoch"),
-                      WorkflowRun.status == "running")
-               .values(total_tokens=WorkflowRun.total_tokens + bindparam("cp_tokens"),
-                       total_price_nanos=WorkflowRun.total_price_nanos + bindparam("cp_nanos")))
+
+def _node_insert(count: int) -> Prepared:
+    """INSERT INTO node_executions of `count` rows of one attempt: `run_id` and `epoch` bound once, the other
+    values as `<column>_<row>`; a row's `created_at` is its `finished_at` (a node's row is made when it ends)."""
+    table = NodeExecution.__table__
+    return Prepared(insert(table).values([
+        {"run_id": bindparam("run_id", type_=table.c.run_id.type),
+         "epoch": bindparam("epoch", type_=table.c.epoch.type),
+         "created_at": bindparam(f"finished_at_{index}", type_=table.c.finished_at.type),
+         **{key: bindparam(f"{key}_{index}", type_=table.c[key].type) for key in _NODE_OWN}}
+        for index in range(count)]))
+
+
+_NODE_SHARED = ("run_id", "epoch")
+_NODE_OWN = tuple(column.key for column in NodeExecution.__table__.c
+                  if column.key not in _NODE_SHARED and column.key != "created_at")
+# psycopg parses the text of a statement with more than 50 parameters again on every call (it caches only
+# smaller ones), which cost more than a second statement: 3 rows take 2 + 3 x 16 (issue 18).
+NODE_INSERT_ROWS = 3
+_NODE_INSERTS: dict[int, Prepared] = {}
+
+# The fenced writes of every run, compiled once and run on the DBAPI connection (app/db.py): a Session's
+# transaction and statement handling around them cost more CPU than executing them (issue 18). Bound names
+# differ from the columns' own (SQLAlchemy reserves those for the SET clause).
 _RUNS = WorkflowRun.__table__
-_FINISH = (update(_RUNS)
-           .where(_RUNS.c.id == bindparam("fin_run_id"), _RUNS.c.epoch == bindparam("fin_epoch"))
-           .values(status=bindparam("fin_status"), outputs=bindparam("fin_outputs"), error=bindparam("fin_error"),
-                   total_steps=bindparam("fin_steps"), total_tokens=bindparam("fin_tokens"),
-                   total_price_nanos=_RUNS.c.total_price_nanos + bindparam("fin_nanos"),
-                   exceptions_count=bindparam("fin_exceptions"), finished_at=bindparam("fin_now"),
-                   elapsed_time=bindparam("fin_elapsed"), lease_owner=None, lease_expires_at=None,
-                   price_currency=bindparam("fin_currency"))
-           .returning(*_RUNS.c))
+_CHECKPOINT = Prepared(update(_RUNS)
+                       .where(_RUNS.c.id == bindparam("cp_run_id"), _RUNS.c.epoch == bindparam("cp_epoch"),
+                              _RUNS.c.status == "running")
+                       .values(total_tokens=_RUNS.c.total_tokens + bindparam("cp_tokens"),
+                               total_price_nanos=_RUNS.c.total_price_nanos + bindparam("cp_nanos")))
+_STOP_CHECK = Prepared(select(_RUNS.c.stop_requested, _RUNS.c.epoch).where(_RUNS.c.id == bindparam("stop_run_id")))
+_FINISH = Prepared(update(_RUNS)
+                   .where(_RUNS.c.id == bindparam("fin_run_id"), _RUNS.c.epoch == bindparam("fin_epoch"))
+                   .values(status=bindparam("fin_status"), outputs=bindparam("fin_outputs"),
+                           error=bindparam("fin_error"), total_steps=bindparam("fin_steps"),
+                           total_tokens=bindparam("fin_tokens"),
+                           total_price_nanos=_RUNS.c.total_price_nanos + bindparam("fin_nanos"),
+                           exceptions_count=bindparam("fin_exceptions"), finished_at=bindparam("fin_now"),
+                           elapsed_time=bindparam("fin_elapsed"), lease_owner=None, lease_expires_at=None,
+                           price_currency=bindparam("fin_currency"))
+                   .returning(*_RUNS.c))
 
 
 def _record(row: NodeExecution) -> NodeRecord:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db import transaction
+from app.db import Prepared, direct, engine_of, transaction, unattached
 from app.models import WorkflowRun
 from app.models.base import as_utc, utcnow
 
@@ -39,18 +39,19 @@ class Leases:
     def __init__(self, sessions: sessionmaker[Session], lease_seconds: float,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self._sessions = sessions
+        self._engine = engine_of(sessions)
         self._ttl = timedelta(seconds=lease_seconds)
         self._clock = clock  # tests freeze it to reach expiry and age limits exactly
 
     def acquire(self, run_id: str, owner: str) -> Lease | None:
         """Take the run if it is queued or its lease expired. None when another worker holds it or it is final."""
         now = self._clock()
-        with transaction(self._sessions) as session:
-            row = session.connection().execute(_CLAIM, {"claim_run_id": run_id, "claim_owner": owner,
-                                                        "claim_now": now, "claim_expires": now + self._ttl}).first()
+        with direct(self._engine, single=True) as db:
+            row = db.first(_CLAIM, {"claim_run_id": run_id, "claim_owner": owner, "claim_now": now,
+                                        "claim_expires": now + self._ttl})
         if row is None:
             return None
-        run = WorkflowRun(**row._mapping)  # an unattached copy of the row: the executor only reads it
+        run = unattached(WorkflowRun, row)  # the executor only reads it
         return Lease(run_id, owner, run.epoch, run.attempts, run=run, started_now=as_utc(run.started_at) == now)
 
     def renew(self, leases: list[Lease]) -> list[Lease]:
@@ -107,16 +108,16 @@ class Leases:
         return ReapReport(requeued, failed)
 
 
-# The claim, built once and run as Core: it runs before every run, and building the statement and its cache
-# key each time, then the ORM's handling of an UPDATE ... RETURNING, cost more CPU than executing it (issue 18).
-# The bound names differ from the columns' own (SQLAlchemy reserves those for the SET clause).
+# The claim, compiled once and run on the DBAPI connection in autocommit (see app/db.py): it runs before every
+# run, and a Session's transaction around it cost more CPU than executing it (issue 18). The bound names differ
+# from the columns' own (SQLAlchemy reserves those for the SET clause).
 _RUNS = WorkflowRun.__table__
 _NOW = bindparam("claim_now")
-_CLAIM = (update(_RUNS)
-          .where(_RUNS.c.id == bindparam("claim_run_id"),
-                 or_(_RUNS.c.status == "queued", and_(_RUNS.c.status == "running", _RUNS.c.lease_expires_at < _NOW)),
-                 _RUNS.c.stop_requested.is_(False))
-          .values(status="running", lease_owner=bindparam("claim_owner"), lease_expires_at=bindparam("claim_expires"),
-                  epoch=_RUNS.c.epoch + 1, attempts=_RUNS.c.attempts + 1,
-                  started_at=func.coalesce(_RUNS.c.started_at, _NOW))
-          .returning(*_RUNS.c))
+_EXPIRED = and_(_RUNS.c.status == "running", _RUNS.c.lease_expires_at < _NOW)
+_CLAIM = Prepared(update(_RUNS)
+                  .where(_RUNS.c.id == bindparam("claim_run_id"), or_(_RUNS.c.status == "queued", _EXPIRED),
+                         _RUNS.c.stop_requested.is_(False))
+                  .values(status="running", lease_owner=bindparam("claim_owner"),
+                          lease_expires_at=bindparam("claim_expires"), epoch=_RUNS.c.epoch + 1,
+                          attempts=_RUNS.c.attempts + 1, started_at=func.coalesce(_RUNS.c.started_at, _NOW))
+                  .returning(*_RUNS.c))

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, cast, func, insert, or_, select, update
+from sqlalchemy import JSON, Column, ColumnDefault, String, cast, func, insert, null, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db import transaction
+from app.db import Direct, Prepared, direct, engine_of, session_direct, transaction
 from app.errors import InvalidParam, NotFound, NotWorkflowApp, ServiceUnavailable
 from app.models import EndUser, WorkflowRun
 from app.models.base import utcnow
@@ -57,6 +57,7 @@ class Runs:
     def __init__(self, sessions: sessionmaker[Session], apps: Apps, events: EventLog, queue: TaskQueue,
                  admission: Admission | None = None) -> None:
         self._sessions = sessions
+        self._engine = engine_of(sessions)
         self._apps = apps
         self._events = events
         self._queue = queue
@@ -91,15 +92,14 @@ class Runs:
         `idempotency_key` already used returns the earlier run's ticket (`replayed`) and writes nothing; past the
         app's concurrency cap it raises TooManyRequests (429)."""
         try:
-            with transaction(self._sessions) as session:
-                if run.idempotency_key:
-                    earlier = self._admission.replay(session, run.app_id, run.idempotency_key, run.request_hash)
-                    if earlier is not None:
-                        return Ticket(earlier.id, earlier.task_id, replayed=True)
-                self._admission.check_capacity(session, run.app_id, app_cap)
-                _insert_run(session, run)
-                if write is not None:
-                    write(session)
+            if not run.idempotency_key and write is None and not self._admission.capped(app_cap):
+                # Most submissions: one INSERT, in autocommit, without a session (issue 18).
+                with direct(self._engine, single=True) as db:
+                    _insert_run(db, run)
+            else:
+                replayed = self._admit(run, write, app_cap)
+                if replayed is not None:
+                    return replayed
         except IntegrityError:
             if not run.idempotency_key:
                 raise
@@ -119,6 +119,20 @@ class Runs:
                                         idempotency_key=None))
             raise
         return Ticket(run.id, run.task_id)
+
+    def _admit(self, run: WorkflowRun, write: Callable[[Session], None] | None, app_cap: int | None) -> Ticket | None:
+        """One transaction: the idempotency replay (its ticket, writing nothing), the capacity check, the run and
+        `write`. None when the run was written."""
+        with transaction(self._sessions) as session:
+            if run.idempotency_key:
+                earlier = self._admission.replay(session, run.app_id, run.idempotency_key, run.request_hash)
+                if earlier is not None:
+                    return Ticket(earlier.id, earlier.task_id, replayed=True)
+            self._admission.check_capacity(session, run.app_id, app_cap)
+            _insert_run(session_direct(session), run)
+            if write is not None:
+                write(session)
+        return None
 
     def end_user(self, who: AppPrincipal, session_id: str) -> str:
         """The id of the app's end user named `session_id` (Dify's `user`), created on first use. Known ids are
@@ -286,17 +300,27 @@ class Runs:
         return run_views.run_data(self.load(run_id))
 
 
-def _insert_run(session: Session, run: WorkflowRun) -> None:
-    # A Core insert of the values the caller set (the columns' defaults fill the rest), in the session's
-    # transaction: the run is new and only its ids are used afterwards, so the ORM unit of work would only cost
-    # CPU on every submission (issue 18). The object stays transient.
-    session.connection().execute(_RUN_INSERT, {column.key: value for column in _RUN_COLUMNS
-                                               if (value := run.__dict__.get(column.key, _UNSET)) is not _UNSET})
+def _insert_run(db: Direct, run: WorkflowRun) -> None:
+    # A prebuilt insert of every column: the values the caller set, the columns' defaults for the rest (given
+    # here, not by SQLAlchemy's per-insert default handling), run on the DBAPI connection. The run is new and
+    # only its ids are used afterwards; the ORM or Core execution around one INSERT would cost more CPU than
+    # the INSERT itself on every submission (issue 18). The object stays transient.
+    values = {key: default() if callable(default) else default for key, default in _RUN_DEFAULTS.items()}
+    values.update((key, value) for key, value in run.__dict__.items() if key in _RUN_DEFAULTS)
+    db.execute(_RUN_INSERT, values)
 
 
-_RUN_INSERT = insert(WorkflowRun.__table__)
-_RUN_COLUMNS = tuple(WorkflowRun.__table__.columns)
-_UNSET = object()
+def _column_default(column: Column[Any]) -> Any:
+    """What an INSERT that omits `column` stores: its Python default (a callable is called per insert), else
+    NULL. A JSON column's NULL must be SQL's, not the JSON 'null' that None becomes (log search reads it)."""
+    default = column.default
+    if isinstance(default, ColumnDefault):
+        return (lambda: default.arg(None)) if default.is_callable else default.arg
+    return null() if isinstance(column.type, JSON) else None
+
+
+_RUN_DEFAULTS = {column.key: _column_default(column) for column in WorkflowRun.__table__.columns}
+_RUN_INSERT = Prepared(insert(WorkflowRun.__table__), columns=list(_RUN_DEFAULTS))
 
 
 def parse_page(args: dict[str, Any], default_limit: int = 20, max_limit: int = 100) -> tuple[int, int]:
