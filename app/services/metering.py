@@ -5,8 +5,7 @@ embedding requests (`kind="embedding"`, through `embedding_hook`); and the prici
 
 The wrapper is built per run, so it knows the app and run without any context lookup, and it sees calls of
 every node type that uses the LLM port (llm, question classifier, parameter extractor...). Writing a row
-never fails the call: a database error is logged and the run goes on. In the worker, a run's rows wait for its
-next checkpoint and go in with it (`HeldUsage`).
+never fails the call: a database error is logged and the run goes on.
 """
 
 from __future__ import annotations
