@@ -198,10 +198,9 @@ class RunExecutor:
                 raise LeaseLost(lease.run_id)
 
     def _checkpoint(self, lease: Lease, batch: RunBatch, record: NodeRecord) -> None:
-        """Persist a finished node, with the usage rows of the run's model calls made since the last checkpoint,
-        in the same transaction that proves we still hold the lease. A quick node's row waits for the next
-        checkpoint (or the run's end): if the worker dies first, the resumed attempt simply runs that node
-        again, which costs microseconds and changes nothing outside the run."""
+        """Persist a finished node in the same transaction that proves we still hold the lease. A quick node's
+        row waits for the next checkpoint (or the run's end): if the worker dies first, the resumed attempt
+        simply runs that node again, which costs microseconds and changes nothing outside the run."""
         run_metrics.node_finished(record)
         with batch.lock:
             batch.nodes.append(self._node_row(lease, record))

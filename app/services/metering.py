@@ -87,8 +87,7 @@ class HeldUsage(UsageRecorder):
     """The recorder of one run's model calls: metrics count at once, but the `llm_calls` rows are held for the
     run's next checkpoint, which inserts them in its own transaction (one transaction less per call, issue 18).
     The holder must hand every row over: `take` them into a transaction, and `write` what a failed or lost
-    transaction did not store (the calls were made and paid either way). A worker that dies between a call
-    and that checkpoint loses the row, as it loses the node's own row."""
+    transaction did not store (the calls were made and paid either way)."""
 
     def __init__(self, recorder: UsageRecorder) -> None:  # shares the recorder's engine and prices
         self._engine = recorder._engine
