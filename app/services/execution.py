@@ -31,7 +31,7 @@ from app.services.chat_runs import ChatRunHooks
 from app.services.event_batcher import EventBatcher
 from app.services.knowledge import scoped_services
 from app.services.leases import Lease
-from app.services.metering import HeldUsage, MeteredLLM, UsageRecorder, insert_usage, price_node
+from app.services.metering import MeteredLLM, UsageRecorder, price_node
 from app.services.run_files import RunFileStore
 from app.services.run_trace import Tracing
 from app.services.tools.graph_run import calls_billed_to
@@ -43,12 +43,10 @@ STOP_CHECK_SECONDS = 0.25
 
 @dataclass
 class RunBatch:
-    """What one attempt holds back to write together: its events, the rows of quick nodes (see `quick`), and the
-    usage rows of its model calls (metered runs)."""
+    """What one attempt holds back to write together: its events, and the rows of quick nodes (see `quick`)."""
     events: EventBatcher
     nodes: list[tuple[dict[str, Any], int]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    usage: HeldUsage | None = None
 
 
 class LeaseLost(Exception):
@@ -91,16 +89,15 @@ class RunExecutor:
                 restored = [_record(row) for row in session.scalars(select(NodeExecution).where(
                     NodeExecution.run_id == run.id, NodeExecution.status == "succeeded"))]
         workflow = self._apps.version(run.workflow_version_id)
-        batch = RunBatch(EventBatcher(self._events, run.id),
-                         usage=HeldUsage(self._recorder) if self._recorder is not None else None)
+        batch = RunBatch(EventBatcher(self._events, run.id))
         first_start = lease.started_now
         if run.started_at is None:  # a lease made without the claim (tests)
             self._fenced(lease, started_at=utcnow())
             first_start = True
         if first_start:
             batch.events.add(run_views.workflow_started(run), urgent=False)
-        llm = self._llm if batch.usage is None else MeteredLLM(
-            self._llm, batch.usage, workspace_id=run.workspace_id, app_id=run.app_id, run_id=run.id)
+        llm = self._llm if self._recorder is None else MeteredLLM(
+            self._llm, self._recorder, workspace_id=run.workspace_id, app_id=run.app_id, run_id=run.id)
         trace = self._tracing.attempt(run, workflow.graph.environment, workflow.graph.secret_names, lease.attempt,
                                       resumed=not first_start, restored=len(restored))
         ports = EnginePorts(llm=trace.llm(llm), emit=trace.sink(lambda event: self._emit(run, batch, event)),
@@ -121,8 +118,6 @@ class RunExecutor:
             return None
         finally:
             batch.events.flush()
-            if batch.usage is not None and self._recorder is not None:
-                self._recorder.write(batch.usage.take())  # calls no checkpoint took (stopped, lost, crashed)
         if outcome.status == RunStatus.stopped and self._lease_lost(lease):
             return None
         turn = self._chat.finish(chat, run, outcome) if chat is not None and self._chat is not None else None
@@ -207,21 +202,14 @@ class RunExecutor:
             if is_quick(record.node_type) and record.status == NodeStatus.succeeded:
                 return
             rows, batch.nodes = batch.nodes, []
-        usage = batch.usage.take() if batch.usage is not None else []
-        try:
-            with direct(self._engine) as db:
-                changed = db.execute(_CHECKPOINT, {
-                    "cp_run_id": lease.run_id, "cp_epoch": lease.epoch,
-                    "cp_tokens": sum(row["total_tokens"] or 0 for row, _ in rows),
-                    "cp_nanos": sum(nanos for _, nanos in rows)})
-                if changed == 0:
-                    raise LeaseLost(lease.run_id)
-                _insert_nodes(db, rows)
-                insert_usage(db, usage)  # the node's model calls, in its transaction (issue 18)
-        except BaseException:
-            if usage and self._recorder is not None:
-                self._recorder.write(usage)  # the calls were made and paid, whatever became of the checkpoint
-            raise
+        with direct(self._engine) as db:
+            changed = db.execute(_CHECKPOINT, {
+                "cp_run_id": lease.run_id, "cp_epoch": lease.epoch,
+                "cp_tokens": sum(row["total_tokens"] or 0 for row, _ in rows),
+                "cp_nanos": sum(nanos for _, nanos in rows)})
+            if changed == 0:
+                raise LeaseLost(lease.run_id)
+            _insert_nodes(db, rows)
 
     def _node_row(self, lease: Lease, record: NodeRecord) -> tuple[dict[str, Any], int]:
         """The node's row (the values of a `node_executions` insert) and its price in nanos."""

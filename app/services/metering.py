@@ -11,7 +11,6 @@ never fails the call: a database error is logged and the run goes on.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db import Direct, Prepared, direct, engine_of
+from app.db import Prepared, direct, engine_of
 from app.engine.ports import LLMGateway, LLMRequest, LLMResult
 from app.engine.state import NodeRecord
 from app.errors import RunStopped
@@ -60,55 +59,18 @@ class UsageRecorder:
             m.llm_tokens.labels(app, model, "completion").inc(completion_tokens)
             m.llm_cost.labels(app, model, self.pricing.currency).inc(nanos / 1e9)
         row = {"id": new_id(), "workspace_id": workspace_id, "app_id": app_id, "run_id": run_id, "kind": kind,
-               "provider": provider[:64], "model": model[:128], "prompt_tokens": prompt_tokens,
+               "provider": provider, "model": model[:128], "prompt_tokens": prompt_tokens,
                "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens,
                "price_nanos": nanos, "currency": self.pricing.currency, "latency": latency, "ttft": ttft,
                "outcome": outcome, "created_at": utcnow()}
-        self._keep(row)
-        return nanos
-
-    def _keep(self, row: dict[str, Any]) -> None:
-        self.write([row])
-
-    def write(self, rows: list[dict[str, Any]]) -> None:
-        """Insert `rows` (as `record` makes them) in one transaction. Never raises: a failure is logged."""
-        if not rows:
-            return
         try:
-            # Prebuilt INSERTs on the DBAPI connection, one alone in autocommit: a session's transaction around
-            # them cost more CPU than the inserts (issue 18).
-            with direct(self._engine, single=len(rows) == 1) as db:
-                insert_usage(db, rows)
+            # One prebuilt INSERT in autocommit on the DBAPI connection: a session's transaction around it
+            # cost more CPU than the insert (issue 18).
+            with direct(self._engine, single=True) as db:
+                db.execute(_LLM_CALL_INSERT, row)
         except Exception:
             log.warning("could not record an LLM call's usage", exc_info=True)
-
-
-class HeldUsage(UsageRecorder):
-    """The recorder of one run's model calls: metrics count at once, but the `llm_calls` rows are held for the
-    run's next checkpoint, which inserts them in its own transaction (one transaction less per call, issue 18).
-    The holder must hand every row over: `take` them into a transaction, and `write` what a failed or lost
-    transaction did not store (the calls were made and paid either way)."""
-
-    def __init__(self, recorder: UsageRecorder) -> None:  # shares the recorder's engine and prices
-        self._engine = recorder._engine
-        self.pricing = recorder.pricing
-        self._held: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-
-    def _keep(self, row: dict[str, Any]) -> None:
-        with self._lock:
-            self._held.append(row)
-
-    def take(self) -> list[dict[str, Any]]:
-        with self._lock:
-            rows, self._held = self._held, []
-        return rows
-
-
-def insert_usage(db: Direct, rows: list[dict[str, Any]]) -> None:
-    """Insert `llm_calls` rows (as `UsageRecorder.record` makes them) in `db`'s transaction."""
-    for row in rows:
-        db.execute(_LLM_CALL_INSERT, row)
+        return nanos
 
 
 _LLM_CALL_INSERT = Prepared(insert(LlmCall.__table__), columns=[column.key for column in LlmCall.__table__.c])

@@ -7,20 +7,19 @@ import time
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import transaction
 from app.engine.events import AgentLog, NodeFinished, NodeStarted, TextChunk
 from app.engine.runner import Limits
 from app.engine.state import NodeStatus, RunStatus
-from app.models import LlmCall, NodeExecution, WorkflowRun
+from app.models import NodeExecution, WorkflowRun
 from app.providers.events.sql_table import SqlEventLog
 from app.providers.llm import UnconfiguredLLM
 from app.services.apps import Apps
 from app.services.event_batcher import EventBatcher
 from app.services.execution import STOP_CHECK_SECONDS, LeaseLost, RunBatch, RunExecutor
-from app.services.metering import HeldUsage
 from tests.app.services.execution_bench import node_record
 
 
@@ -66,43 +65,6 @@ def test_a_checkpoint_of_a_run_that_is_no_longer_running_is_refused(bench):
         bench.executor._checkpoint(lease, RunBatch(EventBatcher(bench.events, run_id)),
                                    node_record("llm", "llm", tokens=5))
     assert bench.nodes(run_id) == [] and bench.table.row(run_id).total_tokens == 0
-
-
-def _held_call(bench, batch: RunBatch, run_id: str, outcome: str = "success") -> None:
-    """One model call of the run, metered as the executor meters it: its row held in `batch`."""
-    batch.usage = batch.usage or HeldUsage(bench.executor._recorder)
-    batch.usage.record(workspace_id=bench.table.workspace_id, app_id=None, run_id=run_id, provider="openai",
-                       model="m", prompt_tokens=3, completion_tokens=4, latency=0.1, ttft=None, outcome=outcome)
-
-
-def _calls(bench, run_id: str) -> list[str]:
-    with bench.table.sessions() as session:
-        return list(session.scalars(select(LlmCall.outcome).where(LlmCall.run_id == run_id)))
-
-
-def test_a_checkpoint_writes_the_held_usage_of_its_model_calls_in_its_transaction(bench):
-    run_id = bench.table.add("llm")
-    lease = bench.claim(run_id)
-    batch = RunBatch(EventBatcher(bench.events, run_id))
-    _held_call(bench, batch, run_id)
-    _held_call(bench, batch, run_id, outcome="error")  # a failed call is billed too
-    assert _calls(bench, run_id) == []  # held for the node's checkpoint
-    bench.executor._checkpoint(lease, batch, node_record("start", "start"))  # quick: nothing written yet
-    assert _calls(bench, run_id) == []
-    bench.executor._checkpoint(lease, batch, node_record("llm", "llm", tokens=7))
-    assert sorted(_calls(bench, run_id)) == ["error", "success"] and len(bench.nodes(run_id)) == 2
-    assert batch.usage is not None and batch.usage.take() == []
-
-
-def test_the_held_usage_of_a_checkpoint_refused_for_a_lost_lease_is_still_written(bench):
-    run_id = bench.table.add("llm")
-    lease = bench.claim(run_id)
-    batch = RunBatch(EventBatcher(bench.events, run_id))
-    _held_call(bench, batch, run_id)
-    bench.table.set(run_id, epoch=lease.epoch + 1)  # taken over
-    with pytest.raises(LeaseLost):
-        bench.executor._checkpoint(lease, batch, node_record("llm", "llm", tokens=7))
-    assert bench.nodes(run_id) == [] and _calls(bench, run_id) == ["success"]  # the call was paid
 
 
 def test_abandon_fails_the_run_with_a_storable_reason_and_tells_its_followers(bench):
