@@ -25,18 +25,32 @@ from typing import Any
 from app.errors import ServiceUnavailable
 from app.providers.events import EventLog
 
+ChunkPayload = Callable[[str, tuple[str, ...]], dict[str, Any]]
+
 MAX_HELD = 10_000
 log = logging.getLogger(__name__)
 
 
+def plain_chunk(text: str, selector: tuple[str, ...]) -> dict[str, Any]:
+    """A bare `text_chunk` payload (the executor's carries the run's envelope)."""
+    return {"event": "text_chunk", "data": {"text": text, "from_variable_selector": list(selector)}}
+
+
 class EventBatcher:
     def __init__(self, events: EventLog, run_id: str, window: float = 0.05,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, chunk_payload: ChunkPayload = plain_chunk) -> None:
+        """`chunk_payload(text, selector)` builds the payload of a (merged) text chunk when it is written."""
         self._events = events
         self._run_id = run_id
         self._window = window
         self._clock = clock
+        self._chunk_payload = chunk_payload
         self._held: list[dict[str, Any]] = []
+        # The text chunk being merged after the held events: its selector and texts. Its payload is built once,
+        # when it goes out or another event follows it; per token this is a list append, not two dict copies
+        # and a copy of the text so far (issue 18).
+        self._text_selector: tuple[str, ...] | None = None
+        self._texts: list[str] = []
         self._last_flush = clock()
         self._streaming = False  # the last event written was a text chunk
         self._outage = False  # the last write failed (logged once per outage)
@@ -47,20 +61,19 @@ class EventBatcher:
         """Hold `payload`, or write it now with everything held when `urgent` (or when held events have waited
         `window` already: a long chain of quick nodes, e.g. inside an iteration, still streams)."""
         with self._lock:
+            self._seal()
             self._held.append(payload)
             if urgent or self._clock() - self._last_flush >= self._window:
                 self._flush()
 
-    def add_chunk(self, payload: dict[str, Any]) -> None:
-        """A `text_chunk` payload: merged into a held chunk of the same selector, written per the rules above."""
+    def add_text(self, text: str, selector: tuple[str, ...]) -> None:
+        """A streamed text delta of the variable `selector`: merged into the held chunk of the same selector,
+        written per the rules above."""
         with self._lock:
-            last = self._held[-1] if self._held else None
-            if (last is not None and last.get("event") == "text_chunk"
-                    and last["data"]["from_variable_selector"] == payload["data"]["from_variable_selector"]):
-                merged = dict(last["data"], text=last["data"]["text"] + payload["data"]["text"])
-                self._held[-1] = dict(last, data=merged)
-            else:
-                self._held.append(payload)
+            if selector != self._text_selector:
+                self._seal()
+                self._text_selector = selector
+            self._texts.append(text)
             if not self._streaming or self._clock() - self._last_flush >= self._window:
                 self._flush()
 
@@ -68,7 +81,16 @@ class EventBatcher:
         with self._lock:
             self._flush()
 
+    def _seal(self) -> None:
+        """The merged text chunk becomes a held payload (nothing merges into it any more)."""
+        if self._text_selector is not None:
+            texts = self._texts
+            self._held.append(self._chunk_payload(texts[0] if len(texts) == 1 else "".join(texts),
+                                                  self._text_selector))
+            self._text_selector, self._texts = None, []
+
     def _flush(self) -> None:
+        self._seal()
         if self._held:
             held, self._held = self._held, []
             try:

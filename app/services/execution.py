@@ -89,7 +89,8 @@ class RunExecutor:
                 restored = [_record(row) for row in session.scalars(select(NodeExecution).where(
                     NodeExecution.run_id == run.id, NodeExecution.status == "succeeded"))]
         workflow = self._apps.version(run.workflow_version_id)
-        batch = RunBatch(EventBatcher(self._events, run.id))
+        batch = RunBatch(EventBatcher(self._events, run.id,
+                                      chunk_payload=lambda text, selector: run_views.text_chunk(run, text, selector)))
         first_start = lease.started_now
         if run.started_at is None:  # a lease made without the claim (tests)
             self._fenced(lease, started_at=utcnow())
@@ -154,10 +155,12 @@ class RunExecutor:
         return True
 
     def _emit(self, run: WorkflowRun, batch: RunBatch, event: EngineEvent) -> None:
+        if type(event) is TextChunk:
+            # Per streamed delta: the batcher builds the payload once per merged chunk (issue 18).
+            batch.events.add_text(event.text, event.from_variable_selector)
+            return
         payload = run_views.engine_event(run, event)
-        if isinstance(event, TextChunk):
-            batch.events.add_chunk(payload)
-        elif isinstance(event, AgentLog):
+        if isinstance(event, AgentLog):
             batch.events.add(payload, urgent=True)  # agent steps sit between slow model and tool calls
         else:
             batch.events.add(payload, urgent=not is_quick(event.record.node_type))

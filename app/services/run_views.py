@@ -59,10 +59,13 @@ def workflow_finished(run: WorkflowRun) -> dict[str, Any]:
     return envelope("workflow_finished", run, run_data(run))
 
 
+def text_chunk(run: WorkflowRun, text: str, selector: tuple[str, ...]) -> dict[str, Any]:
+    return envelope("text_chunk", run, {"text": text, "from_variable_selector": list(selector)})
+
+
 def engine_event(run: WorkflowRun, event: EngineEvent) -> dict[str, Any]:
     if isinstance(event, TextChunk):
-        return envelope("text_chunk", run, {"text": event.text,
-                                            "from_variable_selector": list(event.from_variable_selector)})
+        return text_chunk(run, event.text, event.from_variable_selector)
     if isinstance(event, AgentLog):
         return envelope("agent_log", run, {
             "node_execution_id": event.node_execution_id, "node_id": event.node_id, "id": event.id,

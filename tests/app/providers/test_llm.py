@@ -4,6 +4,7 @@ and a clear ProviderRequestError for status errors, errors reported mid-stream a
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -25,6 +26,16 @@ STREAMS = {
                         'data: {"error":{"message":"overloaded, try later"}}'],
     "malformed": ['data: {"choices":[{"delta":{"content":"x"}}]}', "data: {not json"],
     "no-usage": ['data: {"choices":[{"delta":{"content":"four score"}}]}', "data: [DONE]"],
+    # A pause (a float: seconds) between tokens puts them in reads of their own.
+    "paced": ['data: {"choices":[{"delta":{"content":"one"}}]}', 0.05,
+              'data: {"choices":[{"delta":{"content":" two"}}]}', 0.05, "data: [DONE]"],
+    # Several tokens in one write (a burst) arrive in one read.
+    "burst": ['data: {"choices":[{"delta":{"content":"a"}}]}\n\ndata: {"choices":[{"delta":{"content":"b"}}]}\n\n'
+              'data: {"choices":[{"delta":{"content":"c"}}]}', 0.05, "data: [DONE]"],
+    # Events cut mid-line and mid-character between reads, CR LF line ends, a CR alone.
+    "split": ['data: {"choices":[{"delta":{"content":"caf\u00e9 \u00e0 "}}]}\r\n\r\ndata: {"choices":[{"del', 0.05,
+              'ta":{"content":"la cr\u00e8me"}}]}\r\rdata: [DONE]'],
+    "late-error": ['data: {"choices":[{"delta":{"content":"kept"}}]}\n\ndata: {"error":"boom"}'],
 }
 
 
@@ -46,7 +57,17 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
         for line in STREAMS[model]:
-            self.wfile.write(line.encode() + b"\n\n")
+            if isinstance(line, float):
+                time.sleep(line)
+                continue
+            data = line.encode() + (b"" if model == "split" else b"\n\n")
+            if model == "split" and b"cr\xc3\xa8me" in data:  # the next read starts inside a character
+                cut = data.index(b"\xc3\xa8") + 1
+                self.wfile.write(data[:cut])
+                self.wfile.flush()
+                time.sleep(0.05)
+                data = data[cut:]
+            self.wfile.write(data)
             self.wfile.flush()
 
     def log_message(self, *args: object) -> None:
@@ -70,7 +91,7 @@ def ask(model: str) -> LLMRequest:
 def test_deltas_usage_and_finish_reason_come_from_the_stream(gateway):  # type: ignore[no-untyped-def]
     deltas: list[str] = []
     result = gateway.complete(ask("ok"), deltas.append)
-    assert deltas == ["Hel", "lo"]  # nothing after [DONE]
+    assert "".join(deltas) == "Hello"  # nothing after [DONE]
     assert result.text == "Hello"
     assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (7, 2)
     assert result.finish_reason == "length"
@@ -91,3 +112,26 @@ def test_failures_are_provider_errors_with_the_reason(gateway, model, message): 
     with pytest.raises(ProviderRequestError) as info:
         gateway.complete(ask(model), lambda _delta: None)
     assert message in str(info.value)
+
+
+def test_deltas_stream_read_by_read_and_a_burst_is_one_delta(gateway):  # type: ignore[no-untyped-def]
+    paced: list[str] = []
+    assert gateway.complete(ask("paced"), paced.append).text == "one two"
+    assert paced == ["one", " two"]  # each as soon as it is read
+    burst: list[str] = []
+    assert gateway.complete(ask("burst"), burst.append).text == "abc"
+    assert burst == ["abc"]  # issue 18: one pass down the event path for what one read brought
+
+
+def test_events_cut_between_reads_and_cr_line_ends_are_read_whole(gateway):  # type: ignore[no-untyped-def]
+    deltas: list[str] = []
+    result = gateway.complete(ask("split"), deltas.append)
+    assert result.text == "café à la crème" and "".join(deltas) == result.text
+    assert deltas[0] == "café à "  # forwarded before the rest of the stream arrived
+
+
+def test_text_read_before_a_midstream_error_is_forwarded(gateway):  # type: ignore[no-untyped-def]
+    deltas: list[str] = []
+    with pytest.raises(ProviderRequestError, match="error in the stream: boom"):
+        gateway.complete(ask("late-error"), deltas.append)
+    assert deltas == ["kept"]

@@ -15,10 +15,6 @@ class Clock:
         return self.now
 
 
-def chunk(text: str, selector: tuple[str, ...] = ("llm", "text")) -> dict:  # type: ignore[type-arg]
-    return {"event": "text_chunk", "data": {"text": text, "from_variable_selector": list(selector)}}
-
-
 def written(container, run_id: str) -> list[dict]:  # type: ignore[no-untyped-def,type-arg]
     return [payload for _, payload in container.events.read(run_id, None, 0.01)]
 
@@ -38,17 +34,17 @@ def test_first_chunk_goes_at_once_later_ones_merge_within_the_window(container):
     run_id, clock = str(uuid.uuid4()), Clock()
     batcher = EventBatcher(container.events, run_id, window=0.05, clock=clock)
     batcher.add({"event": "node_started", "data": {"node_id": "llm"}}, urgent=True)
-    batcher.add_chunk(chunk("Hel"))
+    batcher.add_text("Hel", ("llm", "text"))
     assert [e["data"].get("text") for e in written(container, run_id)] == [None, "Hel"]  # time to first token
     clock.now += 0.01
-    batcher.add_chunk(chunk("lo"))
-    batcher.add_chunk(chunk(", "))
+    batcher.add_text("lo", ("llm", "text"))
+    batcher.add_text(", ", ("llm", "text"))
     assert len(written(container, run_id)) == 2  # held: inside the window
     clock.now += 0.05
-    batcher.add_chunk(chunk("wor"))  # the window passed: the merged chunk goes out
+    batcher.add_text("wor", ("llm", "text"))  # the window passed: the merged chunk goes out
     assert [e["data"].get("text") for e in written(container, run_id)] == [None, "Hel", "lo, wor"]
-    batcher.add_chunk(chunk("ld"))
-    batcher.add_chunk(chunk("!", selector=("other", "text")))  # another stream is never merged into this one
+    batcher.add_text("ld", ("llm", "text"))
+    batcher.add_text("!", ("other", "text"))  # another stream is never merged into this one
     batcher.add({"event": "node_finished", "data": {"node_id": "llm"}}, urgent=True)
     events = written(container, run_id)
     assert [e["data"].get("text") for e in events] == [None, "Hel", "lo, wor", "ld", "!", None]
@@ -73,3 +69,21 @@ def test_flush_writes_what_is_held(container):  # type: ignore[no-untyped-def]
     batcher.flush()
     batcher.flush()
     assert [e["event"] for e in written(container, run_id)] == ["node_finished"]
+
+
+def test_chunks_carry_the_callers_payload_and_merge_only_while_nothing_else_comes(container):  # type: ignore[no-untyped-def]
+    run_id, clock = str(uuid.uuid4()), Clock()
+    batcher = EventBatcher(container.events, run_id, window=0.05, clock=clock,
+                           chunk_payload=lambda text, selector: {"event": "text_chunk", "task_id": "t",
+                                                                 "data": {"text": text, "selector": selector}})
+    batcher.add({"event": "node_started", "data": {"node_id": "llm"}}, urgent=True)
+    batcher.add_text("a", ("llm", "text"))
+    batcher.add_text("b", ("llm", "text"))
+    batcher.add({"event": "agent_log", "data": {}}, urgent=False)  # held after the chunk: "c" must not merge
+    batcher.add_text("c", ("llm", "text"))
+    batcher.add_text("d", ("llm", "text"))
+    batcher.flush()
+    events = written(container, run_id)
+    assert [(e["event"], e["data"].get("text")) for e in events] == [
+        ("node_started", None), ("text_chunk", "a"), ("text_chunk", "b"), ("agent_log", None), ("text_chunk", "cd")]
+    assert events[1] == {"event": "text_chunk", "task_id": "t", "data": {"text": "a", "selector": ["llm", "text"]}}
