@@ -16,7 +16,11 @@ class NodeStarted:
 
 @dataclass(frozen=True)
 class NodeFinished:
+    """`next_at_once`: no other branch of this runner is in flight, so what follows (the successors starting, or
+    the runner's end) comes at once, without waiting on anything slow: a sink may hold this event for it."""
+
     record: NodeRecord
+    next_at_once: bool = False
 
 
 @dataclass(frozen=True)

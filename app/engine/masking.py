@@ -70,7 +70,7 @@ class Masker:
         if isinstance(event, NodeStarted):
             return NodeStarted(self._record(event.record))
         if isinstance(event, NodeFinished):
-            return NodeFinished(self._record(event.record))
+            return NodeFinished(self._record(event.record), event.next_at_once)
         if isinstance(event, AgentLog):
             return dataclasses.replace(event, data=self.mask(event.data), error=self.mask(event.error))
         return event

@@ -193,7 +193,7 @@ class GraphRunner:
                 node = self.graph.nodes[node_id]
                 if not in_flight and not self._ready:
                     # The common linear case runs inline: no thread hop per node.
-                    failure_ = self._finish(self._execute(node, predecessor))
+                    failure_ = self._finish(self._execute(node, predecessor), alone=self.depth == 0)
                 else:
                     # Pool threads do not inherit contextvars: each branch runs in its own copy of this
                     # thread's context (a context can be entered by one thread at a time), so its log lines
@@ -204,7 +204,8 @@ class GraphRunner:
                 done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in done:
                     in_flight.pop(future)
-                    failure_ = self._finish(future.result()) or failure_
+                    alone = self.depth == 0 and not in_flight and not self._ready
+                    failure_ = self._finish(future.result(), alone) or failure_
         if failure_:
             raise failure_
 
@@ -232,10 +233,12 @@ class GraphRunner:
         masker = self.shared.masker
         self.ports.emit(TextChunk(masker.mask(text) if masker else text, selector))
 
-    def _finish(self, record: NodeRecord) -> _Abort | None:
-        """Runs on the scheduler thread: checkpoint, publish, then release successors."""
+    def _finish(self, record: NodeRecord, alone: bool) -> _Abort | None:
+        """Runs on the scheduler thread: checkpoint, publish, then release successors. `alone`: nothing else of
+        the run is in flight or ready (see NodeFinished.next_at_once); never in a body, whose iteration may run
+        other items in parallel."""
         self.ports.checkpoint(record)
-        self._emit(NodeFinished(record))
+        self._emit(NodeFinished(record, next_at_once=alone))
         if record.status == NodeStatus.stopped:
             self.records[record.node_id] = record
             return _Abort(RunStatus.stopped, RunStopped.default_message)

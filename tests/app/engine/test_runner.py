@@ -310,3 +310,30 @@ def test_a_run_on_a_large_shared_pool_keeps_its_own_parallelism():
         outcome = GraphRunner(g, ports, Limits(parallelism=3), branches=shared).run({})
     assert outcome.status == RunStatus.succeeded and len(outcome.outputs) == 6
     assert peak[0] == 3
+
+
+def test_a_node_end_says_when_the_run_goes_straight_on():
+    # issue 18: a sink may hold a slow node's end for the events that follow at once, but not while another
+    # branch (or another item of a parallel iteration) may keep it waiting.
+    llm = ScriptedLLM(lambda request: request.messages[-1].content)
+    nodes = [start("q"), llm_node("a", "A"), llm_node("b", "B"), end(a=["a", "text"], b=["b", "text"])]
+    edges = [edge("start", "a"), edge("start", "b"), edge("a", "end"), edge("b", "end")]
+    result = run(graph(nodes, edges), {"q": "q"}, llm=DelayByPrompt({"A": 0.0, "B": 0.2}))
+    at_once = {e.record.node_id: e.next_at_once for e in result.events if isinstance(e, NodeFinished)}
+    assert at_once == {"start": True, "a": False, "b": True, "end": True}
+    linear = run(graph([start("q"), llm_node("a", "A"), end(a=["a", "text"])], chain("start", "a", "end")),
+                 {"q": "q"}, llm=llm)
+    assert all(e.next_at_once for e in linear.events if isinstance(e, NodeFinished))
+
+
+class DelayByPrompt:
+    """Answers with the prompt after the delay its prompt maps to."""
+
+    def __init__(self, delays: dict[str, float]) -> None:
+        self.delays = delays
+
+    def complete(self, request: LLMRequest, on_delta) -> LLMResult:  # type: ignore[no-untyped-def]
+        text = request.messages[-1].content
+        time.sleep(self.delays[text])
+        on_delta(text)
+        return LLMResult(text=text, usage=LLMUsage(1, 1))

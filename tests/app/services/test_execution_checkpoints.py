@@ -20,6 +20,7 @@ from app.providers.llm import UnconfiguredLLM
 from app.services.apps import Apps
 from app.services.event_batcher import EventBatcher
 from app.services.execution import STOP_CHECK_SECONDS, LeaseLost, RunBatch, RunExecutor
+from app.wiring import build_llm
 from tests.app.services.execution_bench import node_record
 
 
@@ -160,3 +161,14 @@ def test_the_start_of_a_run_waits_to_go_out_with_the_next_event(bench):
     assert executor.execute(bench.claim(bench.table.add("branching", inputs={"x": 3}))) == RunStatus.succeeded
     first = events.writes[0]
     assert first[0] == "workflow_started" and len(first) > 1  # no round trip of its own
+
+
+def test_a_slow_node_end_shares_the_write_of_what_follows_it_at_once(bench, make_settings):
+    events = RecordingEventLog(bench.table.sessions)
+    executor = RunExecutor(bench.table.sessions, Apps(bench.table.sessions), events, build_llm(make_settings()),
+                           Limits())
+    assert executor.execute(bench.claim(bench.table.add("llm", inputs={"q": "hi"}))) == RunStatus.succeeded
+    # issue 18: the model's end waits a moment for the end node's events instead of a round trip of its own.
+    assert events.writes[0][-1] == "node_started" and events.writes[1] == ["text_chunk"]
+    assert events.writes[-1][-3:] == ["node_finished", "node_started", "node_finished"]
+    assert sum(write.count("node_finished") for write in events.writes) == 3 and len(events.writes) == 3

@@ -89,3 +89,10 @@ def test_body_validation_at_import():
     with pytest.raises(InvalidParam, match="boundary"):
         nodes, edges, out = template_body()
         iteration_graph(nodes, [*edges, edge("start", "tt")], out)
+
+
+def test_body_node_ends_never_claim_the_run_goes_straight_on():
+    # Items of a parallel iteration run side by side: a body node's end must not be held for what follows.
+    result = run(iteration_graph(*template_body(), is_parallel=True), {"items": ["a", "b"]})
+    body = [e for e in result.events if isinstance(e, NodeFinished) and e.record.node_id == "tt"]
+    assert len(body) == 2 and not any(e.next_at_once for e in body)
