@@ -60,7 +60,7 @@ class OpenAICompatibleLLM:
             # (issue 18). The stream is read raw: building the SDK's typed chunk objects took ~40 % of a worker's
             # CPU on LLM-bound runs (py-spy, issue 9), for the few fields read here.
             response = self._client.post("/chat/completions", cast_to=httpx2.Response, stream=True,
-                                         content=json_codec.dumps(body).encode(), options=_POST_OPTIONS)
+                                         content=json_codec.dumps(body).encode(), options=_post_options())
             try:
                 stream.read(response.iter_bytes())
             finally:
@@ -189,8 +189,10 @@ def _event(data: bytes) -> dict[str, Any]:
     return chunk
 
 
-# What `chat.completions.create` adds to a request: the bearer token (and the SDK's other headers come anyway).
-_POST_OPTIONS: dict[str, Any] = {"security": {"bearer_auth": True}}
+def _post_options() -> dict[str, Any]:
+    """What `chat.completions.create` adds to a request: the bearer token (the SDK's other headers come anyway).
+    A new dict per call: the SDK keeps it in the request's options."""
+    return {"security": {"bearer_auth": True}}
 
 
 def _safe_message(exc: Any) -> str:

@@ -39,12 +39,24 @@ STREAMS = {
 }
 
 
+SEEN: list[tuple[dict[str, str], dict[str, object]]] = []  # each request's headers and body
+
+
 class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
         import json
 
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        SEEN.append(({k.lower(): v for k, v in self.headers.items()}, body))
         model = body["model"]
+        if model == "flaky" and len([b for _, b in SEEN if b["model"] == "flaky"]) == 1:
+            self.send_response(503)  # the first call fails; the SDK's retry gets the stream
+            self.send_header("retry-after-ms", "10")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if model == "flaky":
+            model = "ok"
         if model == "missing":
             payload = b'{"error":{"message":"model not found","type":"invalid_request_error"}}'
             self.send_response(404)
@@ -135,3 +147,18 @@ def test_text_read_before_a_midstream_error_is_forwarded(gateway):  # type: igno
     with pytest.raises(ProviderRequestError, match="error in the stream: boom"):
         gateway.complete(ask("late-error"), deltas.append)
     assert deltas == ["kept"]
+
+
+def test_requests_go_through_the_sdk_with_its_token_retries_and_body(gateway):  # type: ignore[no-untyped-def]
+    client = openai.OpenAI(base_url=str(gateway._client.base_url), api_key="sk-retry", timeout=10, max_retries=1)
+    request = LLMRequest(provider="openai", model="flaky", messages=(ChatMessage("user", "hi"),),
+                         params={"temperature": 0.5}, response_format={"type": "json_object"})
+    SEEN.clear()
+    assert OpenAICompatibleLLM(client).complete(request, lambda _delta: None).text == "Hello"
+    assert len(SEEN) == 2  # a 503, then the SDK's retry
+    headers, body = SEEN[-1]
+    assert headers["authorization"] == "Bearer sk-retry" and headers["content-type"] == "application/json"
+    assert headers["x-stainless-retry-count"] == "1"
+    assert body == {"model": "flaky", "messages": [{"role": "user", "content": "hi"}], "stream": True,
+                    "stream_options": {"include_usage": True}, "temperature": 0.5,
+                    "response_format": {"type": "json_object"}}
