@@ -176,8 +176,8 @@ def _event(data: bytes) -> dict[str, Any]:
     try:
         chunk = orjson.loads(data)
     except ValueError:
-        try:  # what orjson refuses and the standard library takes
-            chunk = json_codec.loads(data)
+        try:  # what orjson refuses and the standard library takes; bytes that are not UTF-8 read as U+FFFD, as
+            chunk = json_codec.loads(data.decode("utf-8", "replace"))  # the SDK's text decoding did
         except ValueError as exc:
             raise StreamError("malformed event in the stream") from exc
     if type(chunk) is not dict:

@@ -6,7 +6,8 @@ with the next one that matters:
 
 - events of `quick` nodes (start, template, if-else...: done in microseconds) wait for the next event, for
   `window` seconds at most;
-- anything else (a slow node starting or finishing, the run's end) is written at once, with what was held;
+- anything else (a slow node starting or finishing, the run's end) is written at once, with what was held
+  (the executor lets a slow node's end wait for what follows when the run goes straight on: issue 18);
 - text chunks are merged; the first of a stream goes out at once (time to first token), later ones at most
   every `window` seconds, and whatever is left goes out with the node's `node_finished`.
 

@@ -35,6 +35,7 @@ STREAMS = {
     # Events cut mid-line and mid-character between reads, CR LF line ends, a CR alone.
     "split": ['data: {"choices":[{"delta":{"content":"caf\u00e9 \u00e0 "}}]}\r\n\r\ndata: {"choices":[{"del', 0.05,
               'ta":{"content":"la cr\u00e8me"}}]}\r\rdata: [DONE]'],
+    "not-utf8": [b'data: {"choices":[{"delta":{"content":"caf\xe9"}}]}', "data: [DONE]"],
     "late-error": ['data: {"choices":[{"delta":{"content":"kept"}}]}\n\ndata: {"error":"boom"}'],
 }
 
@@ -72,7 +73,7 @@ class Handler(BaseHTTPRequestHandler):
             if isinstance(line, float):
                 time.sleep(line)
                 continue
-            data = line.encode() + (b"" if model == "split" else b"\n\n")
+            data = (line if isinstance(line, bytes) else line.encode()) + (b"" if model == "split" else b"\n\n")
             if model == "split" and b"cr\xc3\xa8me" in data:  # the next read starts inside a character
                 cut = data.index(b"\xc3\xa8") + 1
                 self.wfile.write(data[:cut])
@@ -162,3 +163,7 @@ def test_requests_go_through_the_sdk_with_its_token_retries_and_body(gateway):  
     assert body == {"model": "flaky", "messages": [{"role": "user", "content": "hi"}], "stream": True,
                     "stream_options": {"include_usage": True}, "temperature": 0.5,
                     "response_format": {"type": "json_object"}}
+
+
+def test_bytes_that_are_not_utf8_read_as_replacement_characters(gateway):  # type: ignore[no-untyped-def]
+    assert gateway.complete(ask("not-utf8"), lambda _delta: None).text == "caf\ufffd"
