@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from app.errors import ServiceUnavailable
+from app.providers import json_codec
 from app.providers.events import EventLog
 
 ChunkPayload = Callable[[str, tuple[str, ...]], dict[str, Any]]
@@ -81,6 +82,20 @@ class EventBatcher:
     def flush(self) -> None:
         with self._lock:
             self._flush()
+
+    def check(self) -> None:
+        """Raise what writing the held events would raise for their content rather than for the log being down:
+        text the log cannot store (a lone surrogate: UnicodeEncodeError). A caller about to commit learns here
+        that the write following the commit cannot fail on content."""
+        with self._lock:
+            self._seal()
+            for payload in self._held:
+                json_codec.dumps(payload).encode()
+
+    @property
+    def holding(self) -> bool:
+        """Whether events wait to be written: held by the rules above, or kept after a failed write."""
+        return bool(self._held) or self._text_selector is not None
 
     def _seal(self) -> None:
         """The merged text chunk becomes a held payload (nothing merges into it any more)."""

@@ -21,7 +21,6 @@ from app.engine.nodes import is_quick
 from app.engine.ports import EnginePorts, LLMGateway, NodeServices
 from app.engine.runner import GraphRunner, Limits
 from app.engine.state import NodeRecord, NodeStatus, RunOutcome, RunStatus
-from app.errors import ServiceUnavailable
 from app.models import NodeExecution, WorkflowRun
 from app.models.base import as_utc, utcnow
 from app.providers.events import EventLog
@@ -109,20 +108,25 @@ class RunExecutor:
         system = {"user_id": run.end_user_id, "app_id": run.app_id, "workflow_id": run.workflow_version_id,
                   "workflow_run_id": run.id, "files": []}
         try:
-            with run_metrics.tracking(run), trace.bound(), calls_billed_to(ports.llm):
-                runner = GraphRunner(workflow.graph, ports, self._limits, self._branches)
-                chat = self._chat.attach(run, workflow, runner, ports, system) if self._chat else None
-                outcome = runner.run(run.inputs, system, {}, restored,
-                                     conversation=chat.conversation_values() if chat else None)
-        except LeaseLost:
-            log.warning("lease lost, abandoning attempt", extra={"run_id": run.id, "epoch": lease.epoch})
-            return None
+            try:
+                with run_metrics.tracking(run), trace.bound(), calls_billed_to(ports.llm):
+                    runner = GraphRunner(workflow.graph, ports, self._limits, self._branches)
+                    chat = self._chat.attach(run, workflow, runner, ports, system) if self._chat else None
+                    outcome = runner.run(run.inputs, system, {}, restored,
+                                         conversation=chat.conversation_values() if chat else None)
+            except LeaseLost:
+                log.warning("lease lost, abandoning attempt", extra={"run_id": run.id, "epoch": lease.epoch})
+                return None
+            # The events the run still holds (its last nodes') go out with `workflow_finished` after the final
+            # commit, in one write instead of two (issue 18). An event the log could never store must still fail
+            # the run before that commit (issue 14): its content is checked here.
+            batch.events.check()
+            if outcome.status == RunStatus.stopped and self._lease_lost(lease):
+                return None
+            turn = self._chat.finish(chat, run, outcome) if chat is not None and self._chat is not None else None
+            status = self._finish(lease, batch, run, outcome, turn)
         finally:
-            batch.events.flush()
-        if outcome.status == RunStatus.stopped and self._lease_lost(lease):
-            return None
-        turn = self._chat.finish(chat, run, outcome) if chat is not None and self._chat is not None else None
-        status = self._finish(lease, batch, run, outcome, turn)
+            batch.events.flush()  # what is still held when the run did not finish (or the log was down)
         if status is not None:
             trace.finish(run, outcome)
         return status
@@ -253,9 +257,8 @@ class RunExecutor:
                     turn(session)
         if final is None:
             return None  # the lease was lost: another attempt owns the run
-        try:
-            self._events.append(run.id, run_views.workflow_finished(final))
-        except ServiceUnavailable:  # the row is final: followers read it when the log stays silent
+        batch.events.add(run_views.workflow_finished(final), urgent=True)
+        if batch.events.holding:  # the log is down; the row is final: followers read it when the log stays silent
             log.warning("event log unavailable at the run's end", extra={"run_id": run.id})
         run_metrics.run_finished(final)
         return outcome.status

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from app.services.event_batcher import EventBatcher
 
 
@@ -87,3 +89,14 @@ def test_chunks_carry_the_callers_payload_and_merge_only_while_nothing_else_come
     assert [(e["event"], e["data"].get("text")) for e in events] == [
         ("node_started", None), ("text_chunk", "a"), ("text_chunk", "b"), ("agent_log", None), ("text_chunk", "cd")]
     assert events[1] == {"event": "text_chunk", "task_id": "t", "data": {"text": "a", "selector": ["llm", "text"]}}
+
+
+def test_check_raises_for_held_content_the_log_cannot_store_and_writes_nothing(container):  # type: ignore[no-untyped-def]
+    run_id = str(uuid.uuid4())
+    batcher = EventBatcher(container.events, run_id, window=60)
+    batcher.add({"event": "node_finished", "data": {"node_id": "end"}}, urgent=False)
+    batcher.check()  # storable: no error
+    batcher.add({"event": "node_finished", "data": {"node_id": "x", "outputs": {"t": "\ud800"}}}, urgent=False)
+    with pytest.raises(UnicodeEncodeError):  # what the write would raise, found before it
+        batcher.check()
+    assert written(container, run_id) == [] and batcher.holding

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -225,9 +226,9 @@ def test_finishing_writes_the_held_rows_with_their_price_and_survives_a_silent_e
     run_id, neighbour = bench.table.add("branching", total_price_nanos=100), bench.table.add("branching")
     lease, _ = bench.claim(run_id), bench.claim(neighbour)
     run = lease.run
-    executor = RunExecutor(bench.table.sessions, Apps(bench.table.sessions), DownEventLog(bench.table.sessions),
-                           UnconfiguredLLM(), Limits())
-    batch = RunBatch(EventBatcher(bench.events, run_id))
+    down = DownEventLog(bench.table.sessions)
+    executor = RunExecutor(bench.table.sessions, Apps(bench.table.sessions), down, UnconfiguredLLM(), Limits())
+    batch = RunBatch(EventBatcher(down, run_id))
     row, _ = executor._node_row(lease, node_record("end", "end"))
     batch.nodes.append((row, 25))
     outcome = RunOutcome(status=RunStatus.failed, outputs={"a": 1}, error="boom", total_tokens=3, total_steps=2,
@@ -249,6 +250,35 @@ class DownEventLog(SqlEventLog):
 
     def append(self, run_id: str, payload: dict[str, object]) -> str:
         raise ServiceUnavailable("event log unreachable")
+
+    def append_many(self, run_id: str, payloads: list[dict[str, object]]) -> None:
+        raise ServiceUnavailable("event log unreachable")
+
+
+class CountingEventLog(SqlEventLog):
+    """The embedded event log, remembering the events of each write."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.writes: list[list[str]] = []
+
+    def append(self, run_id: str, payload: dict[str, Any]) -> str:
+        self.writes.append([str(payload["event"])])
+        return super().append(run_id, payload)
+
+    def append_many(self, run_id: str, payloads: list[dict[str, Any]]) -> None:
+        self.writes.append([str(p["event"]) for p in payloads])
+        super().append_many(run_id, payloads)
+
+
+def test_a_run_of_quick_nodes_writes_its_events_with_workflow_finished_in_one_write(bench):
+    run_id = bench.table.add("branching", inputs={"x": 3})
+    events = CountingEventLog(bench.table.sessions)
+    executor = RunExecutor(bench.table.sessions, Apps(bench.table.sessions), events, UnconfiguredLLM(), Limits())
+    assert executor.execute(bench.claim(run_id)) == RunStatus.succeeded
+    # issue 18: the held events of the last quick nodes go out with workflow_finished, not in a write before it.
+    assert len(events.writes) == 1 and events.writes[0][0] == "workflow_started"
+    assert events.writes[0][-3:] == ["node_started", "node_finished", "workflow_finished"]
 
 
 def test_an_attempt_whose_lease_was_taken_over_writes_nothing(bench, caplog):
