@@ -263,11 +263,8 @@ class Runs:
         """`workflow_finished` from the run row when the row is final and the log has not said so (the event is
         appended just after the row commits, so with the log up, look once more before answering from the row).
         None while the run goes on, or when the database cannot tell either."""
-        try:
-            run = self.load(run_id)
-        except (NotFound, SQLAlchemyError):
-            return None
-        if run.status not in FINAL_STATUSES:
+        run = self._final_row(run_id)
+        if run is None:
             return None
         if not outage:
             try:
@@ -278,12 +275,51 @@ class Runs:
                 pass
         return run_views.workflow_finished(run)
 
+    def _final_row(self, run_id: str) -> WorkflowRun | None:
+        """The run row when it is final; None while the run goes on, or when the database cannot tell."""
+        try:
+            run = self.load(run_id)
+        except (NotFound, SQLAlchemyError):
+            return None
+        return run if run.status in FINAL_STATUSES else None
+
     def wait_finished(self, run_id: str, timeout: float) -> dict[str, Any]:
-        """Block until the run finishes (or `timeout`); returns Dify's blocking `data` object."""
-        for payload in self.follow(run_id, timeout):
-            if payload and payload.get("event") == "workflow_finished":
-                return dict(payload["data"])
+        """Block until the run finishes (or `timeout`); returns Dify's blocking `data` object.
+
+        Waits on the log's `wait_final`, so the thread wakes once at the run's end rather than at every batch
+        of events (issue 18), with `follow`'s guarantees: an unreachable log is retried every
+        OUTAGE_RETRY_SECONDS with the run row read meanwhile, the row is read after every FINAL_CHECK_SECONDS
+        of silence, and an accepted run is never answered with an error."""
+        deadline = time.monotonic() + timeout
+        outage = False
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                final = self._events.wait_final(run_id, min(FINAL_CHECK_SECONDS, remaining))
+                outage = False
+            except ServiceUnavailable:
+                if not outage:
+                    log.warning("event log unavailable while waiting for a run; retrying", extra={"run_id": run_id})
+                final, outage = None, True
+                time.sleep(max(0.0, min(OUTAGE_RETRY_SECONDS, remaining)))
+            if final is None:  # silence for FINAL_CHECK_SECONDS (or the log is down): ask the row
+                final = self._final_from_row(run_id, outage)
+            if final is not None:
+                return dict(final["data"])
         return run_views.run_data(self.load(run_id))
+
+    def _final_from_row(self, run_id: str, outage: bool) -> dict[str, Any] | None:
+        """`_finished_in_db` for `wait_finished`: the grace look for the event goes to `wait_final`."""
+        run = self._final_row(run_id)
+        if run is None:
+            return None
+        if not outage:
+            try:
+                final = self._events.wait_final(run_id, FINAL_GRACE_SECONDS)
+            except ServiceUnavailable:
+                final = None
+            if final is not None:
+                return final
+        return run_views.workflow_finished(run)
 
 
 def _insert_run(session: Session, run: WorkflowRun) -> None:
