@@ -15,7 +15,7 @@ import logging
 import os
 import threading
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -108,8 +108,10 @@ class AuditLog:
         if not batch:
             return 0
         try:
+            # A Core executemany of shallow copies: `asdict` deep-copies every field and the ORM bulk insert
+            # adds its own pass per row, for rows nothing reads back (issue 18). Column defaults (the id) apply.
             with transaction(self._sessions) as session:
-                session.execute(insert(AuditRecord), [asdict(e) for e in batch])
+                session.connection().execute(_INSERT, [dict(e.__dict__) for e in batch])
         except Exception:
             with self._lock:
                 room = self._max_buffer - len(self._buffer)
@@ -185,6 +187,9 @@ class AuditLog:
         with transaction(self._sessions) as session:
             result = session.execute(delete(AuditRecord).where(AuditRecord.created_at < cutoff))
         return int(result.rowcount or 0)
+
+
+_INSERT = insert(AuditRecord.__table__)
 
 
 def truncate(value: Any, limit: int) -> Any:
