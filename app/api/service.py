@@ -10,6 +10,7 @@ from flask import Blueprint, Response, jsonify, request, stream_with_context
 from app import __version__
 from app.api import container
 from app.api.auth import app_principal
+from app.api.responses import json_response
 from app.api.schemas import StopRequest, WorkflowRunRequest, check_input_sizes, parse_json, parse_time
 from app.errors import InvalidParam
 from app.providers import json_codec
@@ -41,7 +42,7 @@ def run_workflow() -> Response:
     timeout = container().settings.blocking_timeout_seconds
     if body.response_mode == "blocking":
         data = runs.wait_finished(ticket.run_id, timeout)
-        return jsonify({"task_id": ticket.task_id, "workflow_run_id": ticket.run_id, "data": data})
+        return json_response({"task_id": ticket.task_id, "workflow_run_id": ticket.run_id, "data": data})
     return sse(runs.follow(ticket.run_id, timeout, heartbeat=container().settings.sse_ping_seconds))
 
 
