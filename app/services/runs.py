@@ -224,6 +224,16 @@ class Runs:
         (it resumes after the last event it yielded), and it reads the run row meanwhile; once the row is final
         it yields a `workflow_finished` built from the row. The row is read every FINAL_CHECK_SECONDS of
         silence even when the log is up, so a finish whose event was lost in an outage is not waited for."""
+        for batch in self.follow_batches(run_id, timeout, heartbeat):
+            if batch is None:
+                yield None
+            else:
+                yield from batch
+
+    def follow_batches(self, run_id: str, timeout: float,
+                       heartbeat: float | None = None) -> Iterator[list[dict[str, Any]] | None]:
+        """`follow`, one list per read of the log (never empty; the last ends with `workflow_finished`), so a
+        relay can write what arrived together in one go (issue 18: one socket write per batch, not per event)."""
         deadline = time.monotonic() + timeout
         after: str | None = None
         wait = heartbeat or FINAL_CHECK_SECONDS
@@ -249,15 +259,17 @@ class Runs:
                     last_check = now
                     final = self._finished_in_db(run_id, after, outage)
                     if final is not None:
-                        yield final
+                        yield [final]
                         return
                 continue
             last_yield = now
-            for event_id, payload in batch:
-                after = event_id
-                yield payload
+            after = batch[-1][0]
+            payloads = [payload for _event_id, payload in batch]
+            for index, payload in enumerate(payloads):
                 if payload.get("event") == "workflow_finished":
+                    yield payloads[:index + 1]
                     return
+            yield payloads
 
     def _finished_in_db(self, run_id: str, after: str | None, outage: bool) -> dict[str, Any] | None:
         """`workflow_finished` from the run row when the row is final and the log has not said so (the event is

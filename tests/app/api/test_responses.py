@@ -18,3 +18,17 @@ def test_json_response_matches_jsonify(flask_app):  # type: ignore[no-untyped-de
         assert ours.get_data() == theirs.get_data()
         assert ours.mimetype == theirs.mimetype == "application/json"
         assert ours.status_code == 200 and json_response(BODY, status=201).status_code == 201
+
+
+def test_sse_batches_writes_the_bytes_of_sse_one_write_per_batch(flask_app):  # type: ignore[no-untyped-def]
+    from app.api.service import sse, sse_batches
+
+    batches = [[{"event": "workflow_started", "n": 1}, {"event": "node_started", "t": "é"}], None,
+               [{"event": "workflow_finished", "data": {"status": "succeeded"}}]]
+    events = [payload for batch in batches for payload in (batch if batch is not None else [None])]
+    with flask_app.test_request_context():
+        ours = list(sse_batches(iter(batches)).response)
+        theirs = list(sse(iter(events)).response)
+    assert "".join(ours) == "".join(theirs)
+    assert len(ours) == 3 and len(theirs) == 4
+    assert ours[1] == "event: ping\n\n"

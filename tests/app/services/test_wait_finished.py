@@ -71,3 +71,13 @@ def test_a_finish_missing_from_the_log_is_answered_from_the_row(runs_container, 
     data = container.runs.wait_finished(ticket.run_id, timeout=20)
     assert data["status"] == "stopped"
     assert time.monotonic() - started < 2.0
+
+
+def test_follow_batches_are_follow_in_the_reads_of_the_log(runs_container):  # type: ignore[no-untyped-def]
+    container, who = runs_container
+    ticket = container.runs.submit(who, {"x": "a"}, "u1", "streaming")
+    batches = list(container.runs.follow_batches(ticket.run_id, timeout=10, heartbeat=5))
+    events = list(container.runs.follow(ticket.run_id, timeout=10, heartbeat=5))
+    assert all(batches) and [payload for batch in batches for payload in batch] == events
+    assert events[-1]["event"] == "workflow_finished" and events[0]["event"] == "workflow_started"
+    assert len(batches) < len(events)  # the run's quick nodes were written, and so read, together
