@@ -1,9 +1,11 @@
 """Run events on Redis Streams: XADD per event, XREAD BLOCK to wait; the stream expires a day after its last
 event so a late subscriber can still replay a finished run.
 
-A run's `workflow_finished` is also added to a second, one-entry stream of its own (in the same MULTI as the
-main stream's write), which `wait_final` blocks on: a blocking client's thread then wakes once per run instead
-of at every batch of text chunks it would only skip (issue 18)."""
+A run's `workflow_finished` is also added to a second, one-entry stream of its own, which `wait_final` blocks on:
+a blocking client's thread then wakes once per run instead of at every batch of text chunks it would only skip
+(issue 18). It goes in the same round trip, after the main stream's XADD (Redis runs a connection's commands in
+order, so it is never seen there first); no MULTI, which cost the writer more than the two commands. A write
+that fails part-way raises, and the writer's retry (the event batcher's) writes the batch again."""
 
 from __future__ import annotations
 
@@ -44,8 +46,7 @@ class RedisStreamEventLog:
         final = next((raw for payload, raw in zip(payloads, encoded, strict=True)
                       if payload.get("event") == FINISHED), None)
         try:
-            # MULTI only for the batch that ends the run: its event lands in both streams or in neither.
-            pipe = self._redis.pipeline(transaction=final is not None)
+            pipe = self._redis.pipeline(transaction=False)
             for raw in encoded:
                 pipe.xadd(key, {"e": raw}, maxlen=MAX_EVENTS_PER_RUN, approximate=True)
             pipe.expire(key, RETENTION_SECONDS)
