@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, Select, select
+from sqlalchemy import Row, Select, case, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.models import RunEvent
@@ -42,19 +42,21 @@ class SqlEventLog:
         return [(str(row.id), json_codec.loads(row.payload)) for row in self._poll(query, timeout)]
 
     def wait_final(self, run_id: str, timeout: float) -> dict[str, Any] | None:
-        # The LIKE is a cheap superset (the name is ASCII, so it appears verbatim in any JSON encoding); the
+        # Each poll reads only the rows added since the last one, and of those only the payloads that can be the
+        # finish: the LIKE is a superset (the name is ASCII, so it appears verbatim in any JSON encoding) and the
         # parsed payload decides, since a node's outputs may hold the same words.
         deadline = time.monotonic() + timeout
+        candidate = case((RunEvent.payload.like(f"%{FINISHED}%"), RunEvent.payload), else_=None)
         last = 0
         while True:
-            query = (select(RunEvent.id, RunEvent.payload)
-                     .where(RunEvent.run_id == run_id, RunEvent.id > last, RunEvent.payload.like(f"%{FINISHED}%"))
-                     .order_by(RunEvent.id))
+            query = (select(RunEvent.id, candidate.label("payload"))
+                     .where(RunEvent.run_id == run_id, RunEvent.id > last).order_by(RunEvent.id).limit(1000))
             for row in self._poll(query, deadline - time.monotonic()):
-                payload: dict[str, Any] = json_codec.loads(row.payload)
-                if payload.get("event") == FINISHED:
-                    return payload
                 last = row.id
+                if row.payload is not None:
+                    payload: dict[str, Any] = json_codec.loads(row.payload)
+                    if payload.get("event") == FINISHED:
+                        return payload
             if time.monotonic() >= deadline:
                 return None
 
