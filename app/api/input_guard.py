@@ -12,8 +12,6 @@ from app.engine.data_limits import bad_text, check_tree
 from app.errors import BadRequest, InvalidParam
 
 MAX_JSON_DEPTH = 64
-# The only bodies Werkzeug parses into `request.form` and `request.files`; for any other type both are empty.
-FORM_TYPES = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
 
 
 def check_request_text() -> None:
@@ -24,11 +22,13 @@ def check_request_text() -> None:
         # Keep the raw body: reading `request.form` below would otherwise consume a JSON body sent with a form
         # content type (curl's `-d`), which views still accept as JSON.
         request.get_data(cache=True)
-    # Only what can hold values is parsed: building an empty form parser for a JSON body and parsing an empty
-    # query string cost more than the rest of this check (issue 18).
+    # Only what can hold values is parsed (issue 18): an empty query string, and the form of a JSON body (never
+    # a form; its views read `get_json`), whose empty parse cost more than the rest of this check. Any other
+    # body is form-parsed as before, which also leaves `request.stream` reading the cached body (the plugin
+    # upload reads it so).
     if request.query_string:
         _check_values("query", request.args)
-    if mimetype in FORM_TYPES:
+    if not request.is_json:
         _check_values("form", request.form)
         for name, upload in request.files.items(multi=True):
             if upload.filename and (reason := bad_text(upload.filename)):
