@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from typing import Any
 
 from flask import Flask, Response, g, request
 
@@ -25,6 +26,9 @@ BUDGETED_ENDPOINTS = frozenset({"service.run_workflow", "service.chat_messages",
 
 def register_observability(app: Flask) -> None:
     settings = container_settings(app)
+    # The metric children per (method, route, status): `labels()` validates and locks on every call (issue 18).
+    # Bounded like the metric itself: routes are templates, not paths.
+    children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     @app.before_request
     def _start() -> None:
@@ -52,9 +56,14 @@ def register_observability(app: Flask) -> None:
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
         route = request.url_rule.rule if request.url_rule else "<unmatched>"
         if settings["metrics"]:
-            m = metrics()
-            m.http_requests.labels(request.method, route, str(response.status_code)).inc()
-            m.http_latency.labels(request.method, route).observe(elapsed)
+            key = (request.method, route, response.status_code)
+            pair = children.get(key)
+            if pair is None:
+                m = metrics()
+                pair = children[key] = (m.http_requests.labels(key[0], route, str(key[2])),
+                                        m.http_latency.labels(key[0], route))
+            pair[0].inc()
+            pair[1].observe(elapsed)
         if settings["audit"] and request.blueprint in AUDITED_BLUEPRINTS:
             _audit(route, response.status_code, elapsed)
         return response
@@ -74,13 +83,14 @@ def _audit(route: str, status: int, elapsed: float) -> None:
     if ops is None:
         return
     who = g.get("principal")
-    entry = AuditEntry(method=request.method, endpoint=route, path=request.path[:512], status=status,
-                       latency_ms=elapsed * 1000, request_id=g.get("request_id"),
-                       app_id=(request.view_args or {}).get("app_id"))
+    common = {"method": request.method, "endpoint": route, "path": request.path[:512], "status": status,
+              "latency_ms": elapsed * 1000, "request_id": g.get("request_id")}
     if isinstance(who, AppPrincipal):
-        entry = AuditEntry(**{**entry.__dict__, "actor_type": "app_key", "actor_id": who.key_id,
-                              "workspace_id": who.workspace_id, "app_id": who.app_id})
+        entry = AuditEntry(**common, actor_type="app_key", actor_id=who.key_id, workspace_id=who.workspace_id,
+                           app_id=who.app_id)
     elif isinstance(who, AdminPrincipal):
-        entry = AuditEntry(**{**entry.__dict__, "actor_type": "admin_token", "actor_id": who.token_id,
-                              "workspace_id": who.workspace_id})
+        entry = AuditEntry(**common, actor_type="admin_token", actor_id=who.token_id,
+                           workspace_id=who.workspace_id, app_id=(request.view_args or {}).get("app_id"))
+    else:
+        entry = AuditEntry(**common, app_id=(request.view_args or {}).get("app_id"))
     ops.audit.record(entry)

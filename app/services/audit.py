@@ -15,18 +15,19 @@ import logging
 import os
 import threading
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import transaction
 from app.errors import NotFound
 from app.metrics import metrics
 from app.models import AuditRecord, LlmCall, NodeExecution, WorkflowRun
-from app.models.base import as_utc, utcnow
+from app.models.base import as_utc, new_id, utcnow
 from app.services.pricing import to_display
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,13 @@ class AuditLog:
             return 0
         try:
             with transaction(self._sessions) as session:
-                session.execute(insert(AuditRecord), [asdict(e) for e in batch])
+                connection = session.connection()
+                if connection.dialect.driver == "psycopg":
+                    _copy_rows(connection, batch)
+                else:
+                    # A Core executemany of shallow copies (not `asdict`'s deep ones nor the ORM's bulk insert:
+                    # issue 18). The column defaults (the id) apply.
+                    connection.execute(_INSERT, [dict(e.__dict__) for e in batch])
         except Exception:
             with self._lock:
                 room = self._max_buffer - len(self._buffer)
@@ -185,6 +192,21 @@ class AuditLog:
         with transaction(self._sessions) as session:
             result = session.execute(delete(AuditRecord).where(AuditRecord.created_at < cutoff))
         return int(result.rowcount or 0)
+
+
+_INSERT = insert(AuditRecord.__table__)
+_ENTRY_FIELDS = tuple(f.name for f in fields(AuditEntry))
+_ENTRY_VALUES = attrgetter(*_ENTRY_FIELDS)
+_COPY = f"COPY {AuditRecord.__tablename__} (id, {', '.join(_ENTRY_FIELDS)}) FROM STDIN"
+
+
+def _copy_rows(connection: Connection, batch: list[AuditEntry]) -> None:
+    """The batch into `audit_log` by COPY, in the connection's transaction: half the CPU per record of an
+    executemany on Postgres (issue 18). Every column is given; the id is the column's own default."""
+    raw = connection.connection.driver_connection
+    with raw.cursor() as cursor, cursor.copy(_COPY) as copy:
+        for entry in batch:
+            copy.write_row((new_id(), *_ENTRY_VALUES(entry)))
 
 
 def truncate(value: Any, limit: int) -> Any:

@@ -238,6 +238,16 @@ class Runs:
         (it resumes after the last event it yielded), and it reads the run row meanwhile; once the row is final
         it yields a `workflow_finished` built from the row. The row is read every FINAL_CHECK_SECONDS of
         silence even when the log is up, so a finish whose event was lost in an outage is not waited for."""
+        for batch in self.follow_batches(run_id, timeout, heartbeat):
+            if batch is None:
+                yield None
+            else:
+                yield from batch
+
+    def follow_batches(self, run_id: str, timeout: float,
+                       heartbeat: float | None = None) -> Iterator[list[dict[str, Any]] | None]:
+        """`follow`, one list per read of the log (never empty; the last ends with `workflow_finished`), so a
+        relay can write what arrived together in one go (issue 18: one socket write per batch, not per event)."""
         deadline = time.monotonic() + timeout
         after: str | None = None
         wait = heartbeat or FINAL_CHECK_SECONDS
@@ -263,25 +273,24 @@ class Runs:
                     last_check = now
                     final = self._finished_in_db(run_id, after, outage)
                     if final is not None:
-                        yield final
+                        yield [final]
                         return
                 continue
             last_yield = now
-            for event_id, payload in batch:
-                after = event_id
-                yield payload
+            after = batch[-1][0]
+            payloads = [payload for _event_id, payload in batch]
+            for index, payload in enumerate(payloads):
                 if payload.get("event") == "workflow_finished":
+                    yield payloads[:index + 1]
                     return
+            yield payloads
 
     def _finished_in_db(self, run_id: str, after: str | None, outage: bool) -> dict[str, Any] | None:
         """`workflow_finished` from the run row when the row is final and the log has not said so (the event is
         appended just after the row commits, so with the log up, look once more before answering from the row).
         None while the run goes on, or when the database cannot tell either."""
-        try:
-            run = self.load(run_id)
-        except (NotFound, SQLAlchemyError):
-            return None
-        if run.status not in FINAL_STATUSES:
+        run = self._final_row(run_id)
+        if run is None:
             return None
         if not outage:
             try:
@@ -292,12 +301,51 @@ class Runs:
                 pass
         return run_views.workflow_finished(run)
 
+    def _final_row(self, run_id: str) -> WorkflowRun | None:
+        """The run row when it is final; None while the run goes on, or when the database cannot tell."""
+        try:
+            run = self.load(run_id)
+        except (NotFound, SQLAlchemyError):
+            return None
+        return run if run.status in FINAL_STATUSES else None
+
     def wait_finished(self, run_id: str, timeout: float) -> dict[str, Any]:
-        """Block until the run finishes (or `timeout`); returns Dify's blocking `data` object."""
-        for payload in self.follow(run_id, timeout):
-            if payload and payload.get("event") == "workflow_finished":
-                return dict(payload["data"])
+        """Block until the run finishes (or `timeout`); returns Dify's blocking `data` object.
+
+        Waits on the log's `wait_final`, so the thread wakes once at the run's end rather than at every batch
+        of events (issue 18), with `follow`'s guarantees: an unreachable log is retried every
+        OUTAGE_RETRY_SECONDS with the run row read meanwhile, the row is read after every FINAL_CHECK_SECONDS
+        of silence, and an accepted run is never answered with an error."""
+        deadline = time.monotonic() + timeout
+        outage = False
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                final = self._events.wait_final(run_id, min(FINAL_CHECK_SECONDS, remaining))
+                outage = False
+            except ServiceUnavailable:
+                if not outage:
+                    log.warning("event log unavailable while waiting for a run; retrying", extra={"run_id": run_id})
+                final, outage = None, True
+                time.sleep(max(0.0, min(OUTAGE_RETRY_SECONDS, remaining)))
+            if final is None:  # silence for FINAL_CHECK_SECONDS (or the log is down): ask the row
+                final = self._final_from_row(run_id, outage)
+            if final is not None:
+                return dict(final["data"])
         return run_views.run_data(self.load(run_id))
+
+    def _final_from_row(self, run_id: str, outage: bool) -> dict[str, Any] | None:
+        """`_finished_in_db` for `wait_finished`: the grace look for the event goes to `wait_final`."""
+        run = self._final_row(run_id)
+        if run is None:
+            return None
+        if not outage:
+            try:
+                final = self._events.wait_final(run_id, FINAL_GRACE_SECONDS)
+            except ServiceUnavailable:
+                final = None
+            if final is not None:
+                return final
+        return run_views.workflow_finished(run)
 
 
 def _insert_run(db: Direct, run: WorkflowRun) -> None:

@@ -20,4 +20,12 @@ class EventLog(Protocol):
         """Events after `after` (all when None), waiting up to `timeout` seconds for at least one."""
         ...
 
+    def wait_final(self, run_id: str, timeout: float) -> dict[str, Any] | None:
+        """The run's first `workflow_finished` payload, waiting up to `timeout` seconds for it; None when it has
+        not been appended by then. Reads nothing else of the run, so a blocking caller is woken once, at the
+        run's end, not at every batch of events (issue 18). Every `workflow_finished` passed to `append` or
+        `append_many` counts, whoever wrote it (executor, abandon, stop of a queued run, reaper); it is visible
+        here no earlier than in `read`. Raises ServiceUnavailable when the log cannot be reached."""
+        ...
+
     def close(self) -> None: ...

@@ -85,6 +85,24 @@ def test_nul_and_lone_surrogates_are_refused_everywhere(client, app_with_key, te
     assert_400(imported)
 
 
+def test_form_values_and_file_names_are_checked_and_json_bodies_skip_the_form_parser(client, app_with_key):
+    """The guard skips the form of a JSON body (issue 18); other bodies are checked as before: NUL is refused in
+    form values and in file names, and a JSON body sent with a form content type (curl's `-d`) is checked."""
+    import io
+
+    headers = app_with_key(HELLO)
+    form = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
+    assert_400(client.post("/v1/workflows/run", data="user=a%00b", headers=form))
+    assert_400(client.post("/v1/workflows/run", data='{"inputs": {"name": "a\\u0000b"}}', headers=form))
+    assert_400(client.post("/v1/files/upload", headers=headers, content_type="multipart/form-data",
+                           data={"user": "u", "file": (io.BytesIO(b"x"), "a\x00b.txt")}))
+    assert_400(client.post("/v1/files/upload", headers=headers, content_type="multipart/form-data",
+                           data={"user": "a\x00b", "file": (io.BytesIO(b"x"), "a.txt")}))
+    # A body that is no form: the guard finds nothing, the view answers it (not JSON).
+    plain = client.post("/v1/workflows/run", data="user=a%00b", headers={**headers, "Content-Type": "text/plain"})
+    assert assert_400(plain, code="bad_request")["message"].startswith("Request body must be JSON")
+
+
 def test_dsl_fields_longer_than_their_columns_are_refused(client):
     """Postgres refused them with a DataError (500); found while sweeping for text the database cannot store."""
     long_name = HELLO.replace("name: hello", "name: " + "n" * 256, 1)
