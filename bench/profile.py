@@ -1,7 +1,8 @@
 """`make profile`: sample the API and worker processes with py-spy while the production path is under load,
 then print where their CPU goes (own time and inclusive time per function, per role).
 
-Usage: python -m bench.profile [--flow llm|template] [--words 50] [--clients 32] [--seconds 20] [--top 25]
+Usage: python -m bench.profile [--flow llm|template] [--words 50] [--mode blocking|streaming] [--clients 32]
+                                [--seconds 20] [--top 25]
 The raw collapsed stacks are kept under var/profile/ for flame graphs (e.g. speedscope)."""
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--flow", choices=["llm", "template"], default="llm")
     parser.add_argument("--words", type=int, default=50, help="tokens of each LLM answer")
+    parser.add_argument("--mode", choices=["blocking", "streaming"], default="blocking", help="the clients' mode")
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--top", type=int, default=25)
@@ -86,7 +88,7 @@ def main() -> None:
         spies = [record(stack.api.pid, args.seconds, outputs["api"], subprocesses=True),
                  record(stack.workers[0].pid, args.seconds, outputs["worker"])]
         # py-spy samples for `seconds` from its start; the load runs for that window, then the spies finish.
-        sample = runs_for(stack.base_url, headers, {"q": "hi"}, args.clients, args.seconds)
+        sample = runs_for(stack.base_url, headers, {"q": "hi"}, args.clients, args.seconds, args.mode)
         for spy in spies:
             spy.wait()
     ms = [v * 1000 for v in sample.latencies]
