@@ -174,9 +174,11 @@ def postgres_url(services: ServiceEndpoints) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def pgvector_server() -> Iterator[str]:
     """A private PostgreSQL with pgvector (tests/pgvector_server.py), shared by the session."""
-    from tests.pgvector_server import start_pgvector
+    from tests.pgvector_server import start_pgvector, unusable
 
     with start_pgvector() as admin_url:
+        if reason := unusable(admin_url):
+            pytest.skip(reason)
         yield admin_url
 
 

