@@ -29,7 +29,8 @@ from bench.stack import Stack, free_port, running_stack
 from tests.integration.test_stack import ADMIN, provision
 from tests.trace_flows import traced_flow
 
-pytestmark = pytest.mark.integration
+# The first test's setup may install Phoenix into its own venv (minutes on a busy machine; cached after).
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
 PHOENIX_VERSION = "20.26.1"
 CLIENT_TRACE = "0af7651916cd43dd8448eb211c80319c"

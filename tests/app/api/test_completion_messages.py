@@ -40,7 +40,9 @@ def test_blocking_completion_returns_difys_shape(client, app_with_key, llm_serve
     assert sent["model"] == "gpt-4o-mini" and sent["max_tokens"] == 256
 
 
-def test_streaming_completion_emits_message_events_only(client, app_with_key):
+def test_streaming_completion_emits_message_events_only(client, app_with_key, llm_server):
+    # Paced as a model streams: tokens that arrive in one network read are forwarded as one delta (issue 18).
+    llm_server.config.tokens_per_second = 200
     headers = app_with_key(COMPLETION)
     response = complete(client, headers, {"product": "socks", "tone": "serious"}, mode="streaming")
     assert response.status_code == 200 and response.mimetype == "text/event-stream"
