@@ -82,6 +82,11 @@ def upgrade_schema(url: str) -> None:
 # statement once per dialect and `Direct` executes it straight on the DBAPI connection, with the dialect's own
 # bind and result processors (JSON and datetimes on SQLite, JSONB casts on Postgres), so the SQL and values are
 # those SQLAlchemy would have sent.
+#
+# It reads a few of SQLAlchemy's underscored attributes (the compiled statement's bind processors and result
+# columns, a type's cached result processor, the class manager): stable through 2.x and pinned in
+# requirements.txt; tests/app/test_db.py runs every shape on both databases, so an upgrade that moves them
+# fails there first.
 
 
 @dataclass
